@@ -1,0 +1,119 @@
+//! hush's one error type: a kind the caller can branch on and a message a person can act on.
+//!
+//! A message never carries a secret value: every constructor takes text that hush wrote
+//! itself (names, ids, field names), never user-supplied values.
+
+use std::fmt;
+
+/// What went wrong, coarsely: enough for a caller to choose an exit code or HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input was malformed or out of range; the message names the field.
+    Invalid,
+    /// The thing asked for does not exist, was deleted, or belongs to another org.
+    NotFound,
+    /// The actor is not allowed to do this.
+    Denied,
+    /// The change clashes with what is stored (a name taken, an org that exists).
+    Conflict,
+    /// The store could not be reached or answered with an error.
+    Unavailable,
+    /// A ciphertext or wrapped key failed to decrypt (tampered, misplaced or wrong key).
+    Crypto,
+    /// A bug or an unexpected state inside hush.
+    Internal,
+}
+
+impl ErrorKind {
+    /// A short stable code for JSON output, e.g. `"not_found"`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Denied => "denied",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Crypto => "crypto",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// An error from any hush operation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+/// `Result` with hush's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Bad input in `field`; `message` says what is wrong and what is expected.
+    pub fn invalid(field: &str, message: impl fmt::Display) -> Self {
+        Self::new(ErrorKind::Invalid, format!("invalid {field}: {message}"))
+    }
+
+    /// Something asked for is missing.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// The actor lacks a permission.
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Denied, message)
+    }
+
+    /// The change clashes with stored state.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+
+    /// The store is unreachable or failing.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, message)
+    }
+
+    /// Decryption or key unwrapping failed.
+    pub fn crypto(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Crypto, message)
+    }
+
+    /// An unexpected internal state.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The human-readable message, without the kind.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Error({}: {})", self.kind.code(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}

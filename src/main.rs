@@ -1,0 +1,3 @@
+//! The `hush` binary (being assembled).
+
+fn main() {}

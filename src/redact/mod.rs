@@ -1,0 +1,1 @@
+//! The redaction engine: removes every known encoding of every used secret value from output.

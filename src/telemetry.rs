@@ -1,0 +1,1 @@
+//! Process logging (tracing), with every line passed through the global redactor.
