@@ -1,8 +1,31 @@
 //! hush: a workflow action runtime.
+//!
+//! An orchestrator hands hush one action at a time on behalf of a user in an org; hush
+//! resolves the org's secret keys the actor may use, runs the action and hands back a
+//! result from which every used secret value has been redacted.
+//!
+//! The rooms, from the bottom up (a lower line never imports a higher one):
+//!
+//! - [`error`], [`model`], [`config`]: plain types shared by all;
+//! - [`store`]: the transactional storage backends (Redis, embedded) that the directory,
+//!   the secret keys and the audit trail are persisted through;
+//! - [`directory`]: orgs, users, roles and groups;
+//! - [`secrets`]: secret keys: their model, access rules, encryption and operations;
+//! - [`audit`]: the per-org audit trail;
+//! - [`redact`] and [`telemetry`]: output safety;
+//! - [`app`]: opens the shared state every entry point uses;
+//! - [`cli`]: the command line.
 
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod directory;
 pub mod error;
 pub mod model;
 pub mod redact;
+pub mod secrets;
+pub mod store;
 pub mod telemetry;
 
 pub use error::{Error, Result};

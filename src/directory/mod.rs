@@ -1,0 +1,457 @@
+//! The directory: orgs, their users with a role (`member` or `admin`), and groups of
+//! users. Secret access is decided against it at every use, so a change here takes effect
+//! at the next resolve.
+//!
+//! A user record lists the user's groups and a group record lists its members; both are
+//! changed in one transaction so they never disagree.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{AuditAction, AuditEntry};
+use crate::error::{Error, Result};
+use crate::model::{GroupId, OrgId, Timestamp, UserId, now};
+use crate::store::{Backend, Commit, Table, Txn, retry_on_conflict};
+
+/// A user's role in an org.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// May create secrets and use those shared with them.
+    Member,
+    /// Holds Manage on every secret of the org.
+    Admin,
+}
+
+impl std::str::FromStr for Role {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "member" => Ok(Role::Member),
+            "admin" => Ok(Role::Admin),
+            other => Err(Error::invalid(
+                "role",
+                format!("{other:?} is neither member nor admin"),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Member => "member",
+            Role::Admin => "admin",
+        })
+    }
+}
+
+/// An org.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgRecord {
+    /// Its id.
+    pub id: OrgId,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+}
+
+/// A user's membership of an org.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// The user.
+    pub id: UserId,
+    /// Member or admin.
+    pub role: Role,
+    /// The groups the user belongs to.
+    #[serde(default)]
+    pub groups: Vec<GroupId>,
+    /// When the user joined.
+    #[serde(with = "time::serde::rfc3339")]
+    pub added_at: Timestamp,
+}
+
+/// A group of users.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    /// The group.
+    pub id: GroupId,
+    /// Its members.
+    #[serde(default)]
+    pub members: Vec<UserId>,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+}
+
+const ORG_META: &str = "meta";
+
+fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("directory records serialize")
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::internal(format!("stored {what} is unreadable: {e}")))
+}
+
+/// Reads and changes the directory.
+#[derive(Clone)]
+pub struct Directory {
+    backend: Arc<dyn Backend>,
+}
+
+impl Directory {
+    /// Works through `backend`.
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Directory { backend }
+    }
+
+    /// Creates an org.
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::error::ErrorKind::Conflict) when it exists.
+    pub async fn create_org(&self, org: &OrgId) -> Result<OrgRecord> {
+        let record = OrgRecord {
+            id: org.clone(),
+            created_at: now(),
+        };
+        let txn = Txn::new()
+            .expect(Table::Org, ORG_META, None)
+            .put(Table::Org, ORG_META, to_bytes(&record))
+            .audit(AuditEntry::new(None, AuditAction::OrgCreate).to_bytes());
+        match self.backend.commit(org, txn).await? {
+            Commit::Applied => {
+                self.backend.register_org(org).await?;
+                Ok(record)
+            }
+            Commit::Conflict => Err(Error::conflict(format!("org {org} already exists"))),
+        }
+    }
+
+    /// Every org.
+    pub async fn list_orgs(&self) -> Result<Vec<OrgId>> {
+        self.backend.orgs().await
+    }
+
+    /// An org's record.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::error::ErrorKind::NotFound) when there is no such org.
+    pub async fn org(&self, org: &OrgId) -> Result<OrgRecord> {
+        let [meta]: [Option<Vec<u8>>; 1] = self
+            .backend
+            .read(org, &[(Table::Org, ORG_META)])
+            .await?
+            .try_into()
+            .map_err(|_| Error::internal("store returned the wrong number of fields"))?;
+        match meta {
+            Some(bytes) => parse("org", &bytes),
+            None => Err(Error::not_found(format!("org {org} does not exist"))),
+        }
+    }
+
+    /// Removes an org with all its users, groups, secrets and audit trail.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::error::ErrorKind::NotFound) when there is no such org.
+    pub async fn remove_org(&self, org: &OrgId) -> Result<()> {
+        self.org(org).await?;
+        self.backend.drop_org(org).await
+    }
+
+    /// A user's record, or `None` when the user is not in the org.
+    pub async fn user(&self, org: &OrgId, user: &UserId) -> Result<Option<UserRecord>> {
+        let got = self
+            .backend
+            .read(org, &[(Table::Users, user.as_str())])
+            .await?;
+        got.into_iter()
+            .next()
+            .flatten()
+            .map(|bytes| parse("user", &bytes))
+            .transpose()
+    }
+
+    /// Every user of an org, by id.
+    pub async fn list_users(&self, org: &OrgId) -> Result<Vec<UserRecord>> {
+        self.org(org).await?;
+        self.backend
+            .scan(org, Table::Users)
+            .await?
+            .iter()
+            .map(|(_, bytes)| parse("user", bytes))
+            .collect()
+    }
+
+    /// Every group of an org, by id.
+    pub async fn list_groups(&self, org: &OrgId) -> Result<Vec<GroupRecord>> {
+        self.org(org).await?;
+        self.backend
+            .scan(org, Table::Groups)
+            .await?
+            .iter()
+            .map(|(_, bytes)| parse("group", bytes))
+            .collect()
+    }
+
+    /// Adds a user to an org.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::error::ErrorKind::NotFound) for an unknown org,
+    /// [`Conflict`](crate::error::ErrorKind::Conflict) when the user is already in it.
+    pub async fn add_user(&self, org: &OrgId, user: &UserId, role: Role) -> Result<UserRecord> {
+        self.org(org).await?;
+        let record = UserRecord {
+            id: user.clone(),
+            role,
+            groups: Vec::new(),
+            added_at: now(),
+        };
+        let txn = Txn::new()
+            .expect(Table::Users, user.as_str(), None)
+            .put(Table::Users, user.as_str(), to_bytes(&record))
+            .audit(
+                AuditEntry::new(None, AuditAction::UserAdd)
+                    .detail(format!("{user} as {role}"))
+                    .to_bytes(),
+            );
+        match self.backend.commit(org, txn).await? {
+            Commit::Applied => Ok(record),
+            Commit::Conflict => Err(Error::conflict(format!(
+                "user {user} is already in org {org}"
+            ))),
+        }
+    }
+
+    /// Reads `(table, field)` records that must exist, with their stored bytes for a
+    /// compare-and-set.
+    async fn read_existing(&self, org: &OrgId, fields: &[(Table, &str)]) -> Result<Vec<Vec<u8>>> {
+        let got = self.backend.read(org, fields).await?;
+        let mut out = Vec::with_capacity(got.len());
+        for ((table, field), bytes) in fields.iter().zip(got) {
+            let Some(bytes) = bytes else {
+                self.org(org).await?;
+                let what = if *table == Table::Users {
+                    "user"
+                } else {
+                    "group"
+                };
+                return Err(Error::not_found(format!(
+                    "{what} {field} is not in org {org}"
+                )));
+            };
+            out.push(bytes);
+        }
+        Ok(out)
+    }
+
+    /// Changes a user's role.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::error::ErrorKind::NotFound) for an unknown org or user.
+    pub async fn set_role(&self, org: &OrgId, user: &UserId, role: Role) -> Result<UserRecord> {
+        retry_on_conflict("set-role", || async {
+            let [old] = <[Vec<u8>; 1]>::try_from(
+                self.read_existing(org, &[(Table::Users, user.as_str())])
+                    .await?,
+            )
+            .expect("one field read");
+            let mut record: UserRecord = parse("user", &old)?;
+            record.role = role;
+            let txn = Txn::new()
+                .expect(Table::Users, user.as_str(), Some(&old))
+                .put(Table::Users, user.as_str(), to_bytes(&record))
+                .audit(
+                    AuditEntry::new(None, AuditAction::UserSetRole)
+                        .detail(format!("{user} is now {role}"))
+                        .to_bytes(),
+                );
+            Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(record))
+        })
+        .await
+    }
+
+    /// Removes a user from an org and from all its groups.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::error::ErrorKind::NotFound) for an unknown org or user.
+    pub async fn remove_user(&self, org: &OrgId, user: &UserId) -> Result<()> {
+        retry_on_conflict("remove-user", || async {
+            let [old] = <[Vec<u8>; 1]>::try_from(
+                self.read_existing(org, &[(Table::Users, user.as_str())])
+                    .await?,
+            )
+            .expect("one field read");
+            let record: UserRecord = parse("user", &old)?;
+            let group_fields: Vec<(Table, &str)> = record
+                .groups
+                .iter()
+                .map(|g| (Table::Groups, g.as_str()))
+                .collect();
+            let groups = self.backend.read(org, &group_fields).await?;
+            let mut txn = Txn::new()
+                .expect(Table::Users, user.as_str(), Some(&old))
+                .delete(Table::Users, user.as_str());
+            for (group_id, bytes) in record.groups.iter().zip(groups) {
+                let Some(bytes) = bytes else { continue };
+                let mut group: GroupRecord = parse("group", &bytes)?;
+                group.members.retain(|m| m != user);
+                txn = txn
+                    .expect(Table::Groups, group_id.as_str(), Some(&bytes))
+                    .put(Table::Groups, group_id.as_str(), to_bytes(&group));
+            }
+            let txn = txn.audit(
+                AuditEntry::new(None, AuditAction::UserRemove)
+                    .detail(user.to_string())
+                    .to_bytes(),
+            );
+            Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(()))
+        })
+        .await
+    }
+
+    /// Creates an empty group.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::error::ErrorKind::NotFound) for an unknown org,
+    /// [`Conflict`](crate::error::ErrorKind::Conflict) when the group exists.
+    pub async fn create_group(&self, org: &OrgId, group: &GroupId) -> Result<GroupRecord> {
+        self.org(org).await?;
+        let record = GroupRecord {
+            id: group.clone(),
+            members: Vec::new(),
+            created_at: now(),
+        };
+        let txn = Txn::new()
+            .expect(Table::Groups, group.as_str(), None)
+            .put(Table::Groups, group.as_str(), to_bytes(&record))
+            .audit(
+                AuditEntry::new(None, AuditAction::GroupCreate)
+                    .detail(group.to_string())
+                    .to_bytes(),
+            );
+        match self.backend.commit(org, txn).await? {
+            Commit::Applied => Ok(record),
+            Commit::Conflict => Err(Error::conflict(format!(
+                "group {group} already exists in org {org}"
+            ))),
+        }
+    }
+
+    /// Removes a group; its members stay in the org.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::error::ErrorKind::NotFound) for an unknown org or group.
+    pub async fn remove_group(&self, org: &OrgId, group: &GroupId) -> Result<()> {
+        retry_on_conflict("remove-group", || async {
+            let [old] = <[Vec<u8>; 1]>::try_from(
+                self.read_existing(org, &[(Table::Groups, group.as_str())])
+                    .await?,
+            )
+            .expect("one field read");
+            let record: GroupRecord = parse("group", &old)?;
+            let user_fields: Vec<(Table, &str)> = record
+                .members
+                .iter()
+                .map(|u| (Table::Users, u.as_str()))
+                .collect();
+            let users = self.backend.read(org, &user_fields).await?;
+            let mut txn = Txn::new()
+                .expect(Table::Groups, group.as_str(), Some(&old))
+                .delete(Table::Groups, group.as_str());
+            for (user_id, bytes) in record.members.iter().zip(users) {
+                let Some(bytes) = bytes else { continue };
+                let mut user: UserRecord = parse("user", &bytes)?;
+                user.groups.retain(|g| g != group);
+                txn = txn
+                    .expect(Table::Users, user_id.as_str(), Some(&bytes))
+                    .put(Table::Users, user_id.as_str(), to_bytes(&user));
+            }
+            let txn = txn.audit(
+                AuditEntry::new(None, AuditAction::GroupRemove)
+                    .detail(group.to_string())
+                    .to_bytes(),
+            );
+            Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(()))
+        })
+        .await
+    }
+
+    /// Adds `user` to `group` (idempotent).
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::error::ErrorKind::NotFound) for an unknown org, group or user.
+    pub async fn add_member(
+        &self,
+        org: &OrgId,
+        group: &GroupId,
+        user: &UserId,
+    ) -> Result<GroupRecord> {
+        self.change_membership(org, group, user, true).await
+    }
+
+    /// Removes `user` from `group` (idempotent).
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::error::ErrorKind::NotFound) for an unknown org, group or user.
+    pub async fn remove_member(
+        &self,
+        org: &OrgId,
+        group: &GroupId,
+        user: &UserId,
+    ) -> Result<GroupRecord> {
+        self.change_membership(org, group, user, false).await
+    }
+
+    async fn change_membership(
+        &self,
+        org: &OrgId,
+        group: &GroupId,
+        user: &UserId,
+        join: bool,
+    ) -> Result<GroupRecord> {
+        retry_on_conflict("group membership change", || async {
+            let [group_bytes, user_bytes] = <[Vec<u8>; 2]>::try_from(
+                self.read_existing(
+                    org,
+                    &[
+                        (Table::Groups, group.as_str()),
+                        (Table::Users, user.as_str()),
+                    ],
+                )
+                .await?,
+            )
+            .expect("two fields read");
+            let mut group_record: GroupRecord = parse("group", &group_bytes)?;
+            let mut user_record: UserRecord = parse("user", &user_bytes)?;
+            group_record.members.retain(|m| m != user);
+            user_record.groups.retain(|g| g != group);
+            if join {
+                group_record.members.push(user.clone());
+                group_record.members.sort();
+                user_record.groups.push(group.clone());
+                user_record.groups.sort();
+            }
+            let (action, verb) = if join {
+                (AuditAction::GroupAddMember, "joined")
+            } else {
+                (AuditAction::GroupRemoveMember, "left")
+            };
+            let txn = Txn::new()
+                .expect(Table::Groups, group.as_str(), Some(&group_bytes))
+                .expect(Table::Users, user.as_str(), Some(&user_bytes))
+                .put(Table::Groups, group.as_str(), to_bytes(&group_record))
+                .put(Table::Users, user.as_str(), to_bytes(&user_record))
+                .audit(
+                    AuditEntry::new(None, action)
+                        .detail(format!("{user} {verb} {group}"))
+                        .to_bytes(),
+                );
+            Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(group_record))
+        })
+        .await
+    }
+}

@@ -1,0 +1,898 @@
+//! Secret keys: create, list, show, rename, set-value, set-access, set-allowed-hosts,
+//! delete, and resolve for the executor — with the access rules checked at every call and
+//! values encrypted before they reach the store.
+//!
+//! Never returns, logs or stores a plaintext, except [`SecretStore::resolve`], which hands
+//! the executor [`SecretValue`]s that zeroize on drop and print `[REDACTED]`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+
+use crate::audit::{AuditAction, AuditEntry};
+use crate::directory::UserRecord;
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{OrgId, RunId, SecretId, UserId, now};
+use crate::store::{Backend, Commit, Table, Txn, retry_on_conflict};
+
+pub mod access;
+pub mod crypto;
+pub mod model;
+
+pub use crypto::{DataKey, KeySource, Keyring, WrappedKey};
+pub use model::{
+    Access, Grant, HostPattern, Permission, Principal, SecretMeta, SecretValue, name_key,
+};
+
+const ORG_META: &str = "meta";
+const ORG_DEK: &str = "dek";
+
+/// What to create.
+#[derive(Debug)]
+pub struct NewSecret {
+    /// Display name (1–100 characters, unique in the org ignoring case).
+    pub name: String,
+    /// The value; validated already by [`SecretValue::new`].
+    pub value: SecretValue,
+    /// Team or restricted.
+    pub access: Access,
+    /// Per-user and per-group permissions.
+    pub grants: Vec<Grant>,
+    /// Hosts the value may be sent to (empty: any).
+    pub allowed_hosts: Vec<HostPattern>,
+    /// Optional description.
+    pub description: Option<String>,
+}
+
+/// Which secrets a listing shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Filter {
+    /// Every secret of the org.
+    #[default]
+    All,
+    /// Team secrets.
+    Team,
+    /// Restricted secrets.
+    Restricted,
+    /// Secrets the actor may use.
+    UsableByMe,
+    /// Secrets the actor may manage.
+    ManageableByMe,
+}
+
+impl std::str::FromStr for Filter {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "all" => Filter::All,
+            "team" => Filter::Team,
+            "restricted" => Filter::Restricted,
+            "usable" | "usable-by-me" => Filter::UsableByMe,
+            "manageable" | "manageable-by-me" => Filter::ManageableByMe,
+            other => {
+                return Err(Error::invalid(
+                    "filter",
+                    format!("{other:?}: expected all, team, restricted, usable or manageable"),
+                ));
+            }
+        })
+    }
+}
+
+/// One page of a listing.
+#[derive(Clone, Debug, Serialize)]
+pub struct SecretPage {
+    /// Metadata, in name order.
+    pub items: Vec<SecretMeta>,
+    /// Pass back to read the next page; absent at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// A secret resolved for a run: its metadata and its value.
+#[derive(Debug)]
+pub struct ResolvedSecret {
+    /// Metadata as it was at resolve time.
+    pub meta: SecretMeta,
+    /// The plaintext.
+    pub value: SecretValue,
+}
+
+/// The largest page a listing returns.
+pub const MAX_PAGE: usize = 500;
+
+/// Secret key operations over a storage backend.
+pub struct SecretStore {
+    backend: Arc<dyn Backend>,
+    keyring: RwLock<Keyring>,
+    deks: Mutex<HashMap<OrgId, Arc<DataKey>>>,
+    pending_audit: Mutex<tokio::task::JoinSet<()>>,
+}
+
+fn to_bytes(meta: &SecretMeta) -> Vec<u8> {
+    serde_json::to_vec(meta).expect("secret metadata serializes")
+}
+
+fn parse_meta(bytes: &[u8]) -> Result<SecretMeta> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::internal(format!("stored secret metadata is unreadable: {e}")))
+}
+
+fn parse_user(bytes: Option<Vec<u8>>) -> Result<Option<UserRecord>> {
+    bytes
+        .map(|b| {
+            serde_json::from_slice(&b)
+                .map_err(|e| Error::internal(format!("stored user record is unreadable: {e}")))
+        })
+        .transpose()
+}
+
+fn unknown_secret(org: &OrgId, id: &SecretId) -> Error {
+    Error::not_found(format!("secret {id} is deleted or unknown in org {org}"))
+}
+
+fn not_member(org: &OrgId, actor: &UserId) -> Error {
+    Error::denied(format!("user {actor} is not a member of org {org}"))
+}
+
+fn no_org(org: &OrgId) -> Error {
+    Error::not_found(format!("org {org} does not exist"))
+}
+
+fn check_grants(grants: &[Grant]) -> Result<()> {
+    if grants.len() > model::MAX_GRANTS {
+        return Err(Error::invalid(
+            "grant",
+            format!(
+                "{} grants; the limit is {}",
+                grants.len(),
+                model::MAX_GRANTS
+            ),
+        ));
+    }
+    for (i, g) in grants.iter().enumerate() {
+        if grants[..i].iter().any(|h| h.principal == g.principal) {
+            return Err(Error::invalid(
+                "grant",
+                format!("{} is granted more than once", g.principal),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_hosts(hosts: &[HostPattern]) -> Result<()> {
+    if hosts.len() > model::MAX_ALLOWED_HOSTS {
+        return Err(Error::invalid(
+            "allowed host",
+            format!(
+                "{} patterns; the limit is {}",
+                hosts.len(),
+                model::MAX_ALLOWED_HOSTS
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn describe_grants(access: Access, grants: &[Grant]) -> String {
+    let access = match access {
+        Access::Team => "team",
+        Access::Restricted => "restricted",
+    };
+    let grants: Vec<String> = grants.iter().map(Grant::to_string).collect();
+    if grants.is_empty() {
+        access.to_owned()
+    } else {
+        format!("{access}; {}", grants.join(", "))
+    }
+}
+
+fn encode_cursor(name_key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(name_key)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            Error::invalid(
+                "cursor",
+                format!("{cursor:?} is not a cursor hush returned"),
+            )
+        })
+}
+
+impl SecretStore {
+    /// Works through `backend` with the master keys in `keyring`.
+    pub fn new(backend: Arc<dyn Backend>, keyring: Keyring) -> Self {
+        SecretStore {
+            backend,
+            keyring: RwLock::new(keyring),
+            deks: Mutex::new(HashMap::new()),
+            pending_audit: Mutex::new(tokio::task::JoinSet::new()),
+        }
+    }
+
+    /// The org's data key, creating and storing it (wrapped) on first use.
+    async fn data_key(&self, org: &OrgId) -> Result<Arc<DataKey>> {
+        if let Some(dek) = self.deks.lock().expect("dek cache").get(org) {
+            return Ok(Arc::clone(dek));
+        }
+        let dek = retry_on_conflict("creating the org's data key", || async {
+            let got = self
+                .backend
+                .read(org, &[(Table::Org, ORG_META), (Table::Org, ORG_DEK)])
+                .await?;
+            let (meta, wrapped) = (&got[0], &got[1]);
+            let Some(meta) = meta else {
+                return Err(no_org(org));
+            };
+            if let Some(bytes) = wrapped {
+                let wrapped: WrappedKey = serde_json::from_slice(bytes).map_err(|e| {
+                    Error::crypto(format!("org {org}'s wrapped data key is unreadable: {e}"))
+                })?;
+                return self
+                    .keyring
+                    .read()
+                    .expect("keyring")
+                    .unwrap(org, &wrapped)
+                    .map(Some);
+            }
+            let dek = DataKey::generate();
+            let wrapped = self.keyring.read().expect("keyring").wrap(org, &dek);
+            let txn = Txn::new()
+                .expect(Table::Org, ORG_META, Some(meta))
+                .expect(Table::Org, ORG_DEK, None)
+                .put(
+                    Table::Org,
+                    ORG_DEK,
+                    serde_json::to_vec(&wrapped).expect("serializes"),
+                );
+            Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(dek))
+        })
+        .await?;
+        let dek = Arc::new(dek);
+        self.deks
+            .lock()
+            .expect("dek cache")
+            .insert(org.clone(), Arc::clone(&dek));
+        Ok(dek)
+    }
+
+    /// Records a refused attempt, then returns the refusal.
+    async fn refuse(&self, org: &OrgId, entry: AuditEntry, error: Error) -> Error {
+        if let Err(e) = self
+            .backend
+            .append_audit(org, entry.denied().detail(error.message()).to_bytes())
+            .await
+        {
+            tracing::warn!(%org, error = %e, "could not record a refused operation in the audit trail");
+        }
+        error
+    }
+
+    /// Creates a secret and returns its metadata (never the value).
+    ///
+    /// # Errors
+    /// [`Invalid`](ErrorKind::Invalid) for a bad name, description, grant or host;
+    /// [`Denied`](ErrorKind::Denied) when `actor` is not a member;
+    /// [`Conflict`](ErrorKind::Conflict) when the name is taken (ignoring case);
+    /// [`NotFound`](ErrorKind::NotFound) for an unknown org, or a grant to an unknown user or group.
+    pub async fn create(&self, org: &OrgId, actor: &UserId, new: NewSecret) -> Result<SecretMeta> {
+        model::validate_name(&new.name)?;
+        if let Some(d) = &new.description {
+            model::validate_description(d)?;
+        }
+        check_grants(&new.grants)?;
+        check_hosts(&new.allowed_hosts)?;
+        let key = name_key(&new.name);
+        let mut fields = vec![
+            (Table::Org, ORG_META),
+            (Table::Users, actor.as_str()),
+            (Table::Names, key.as_str()),
+        ];
+        fields.extend(new.grants.iter().map(|g| match &g.principal {
+            Principal::User(u) => (Table::Users, u.as_str()),
+            Principal::Group(gr) => (Table::Groups, gr.as_str()),
+        }));
+        let got = self.backend.read(org, &fields).await?;
+        if got[0].is_none() {
+            return Err(no_org(org));
+        }
+        if got[1].is_none() {
+            return Err(not_member(org, actor));
+        }
+        if got[2].is_some() {
+            return Err(Error::conflict(format!(
+                "a secret named {:?} already exists in org {org}",
+                new.name
+            )));
+        }
+        for (grant, found) in new.grants.iter().zip(&got[3..]) {
+            if found.is_none() {
+                let what = match &grant.principal {
+                    Principal::User(u) => format!("user {u} is not in org {org}"),
+                    Principal::Group(g) => format!("group {g} does not exist in org {org}"),
+                };
+                return Err(Error::not_found(format!(
+                    "cannot grant to {}: {what}",
+                    grant.principal
+                )));
+            }
+        }
+        let dek = self.data_key(org).await?;
+        let id = SecretId::generate();
+        let at = now();
+        let meta = SecretMeta {
+            id: id.clone(),
+            name: new.name.clone(),
+            description: new.description.filter(|d| !d.is_empty()),
+            access: new.access,
+            grants: new.grants,
+            allowed_hosts: new.allowed_hosts,
+            created_by: actor.clone(),
+            created_at: at,
+            updated_by: actor.clone(),
+            updated_at: at,
+            version: 1,
+        };
+        let ciphertext = dek.encrypt(org, &id, 1, &new.value);
+        let txn = Txn::new()
+            .expect(Table::Names, &key, None)
+            .expect(Table::Secrets, id.as_str(), None)
+            .expect(Table::Users, actor.as_str(), got[1].as_deref())
+            .put(Table::Names, &key, id.as_str().as_bytes().to_vec())
+            .put(Table::Secrets, id.as_str(), to_bytes(&meta))
+            .put(Table::Ciphertexts, id.as_str(), ciphertext)
+            .audit(
+                AuditEntry::new(Some(actor), AuditAction::SecretCreate)
+                    .secret(&id, Some(&meta.name))
+                    .detail(describe_grants(meta.access, &meta.grants))
+                    .to_bytes(),
+            );
+        match self.backend.commit(org, txn).await? {
+            Commit::Applied => Ok(meta),
+            // The actor's record or the name changed between read and commit: report
+            // from a fresh read.
+            Commit::Conflict => {
+                let again = self
+                    .backend
+                    .read(
+                        org,
+                        &[(Table::Users, actor.as_str()), (Table::Names, key.as_str())],
+                    )
+                    .await?;
+                if again[0].is_none() {
+                    Err(not_member(org, actor))
+                } else {
+                    Err(Error::conflict(format!(
+                        "a secret named {:?} already exists in org {org}",
+                        new.name
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Reads the actor's record and the org's existence in one round trip.
+    async fn member(&self, org: &OrgId, actor: &UserId) -> Result<UserRecord> {
+        let got = self
+            .backend
+            .read(
+                org,
+                &[(Table::Org, ORG_META), (Table::Users, actor.as_str())],
+            )
+            .await?;
+        let mut got = got.into_iter();
+        if got.next().flatten().is_none() {
+            return Err(no_org(org));
+        }
+        parse_user(got.next().flatten())?.ok_or_else(|| not_member(org, actor))
+    }
+
+    /// One page of the org's secrets, in name order. Any member may list; values are
+    /// never included.
+    ///
+    /// # Errors
+    /// [`Denied`](ErrorKind::Denied) for a non-member; [`Invalid`](ErrorKind::Invalid) for a bad cursor.
+    pub async fn list(
+        &self,
+        org: &OrgId,
+        actor: &UserId,
+        filter: Filter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<SecretPage> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut after = cursor.map(decode_cursor).transpose()?;
+        let record = self.member(org, actor).await?;
+        let mut items = Vec::with_capacity(limit);
+        loop {
+            let batch = self
+                .backend
+                .names_page(org, after.as_deref(), limit - items.len())
+                .await?;
+            let exhausted = batch.len() < limit - items.len();
+            for (key, bytes) in batch {
+                after = Some(key);
+                let meta = parse_meta(&bytes)?;
+                let keep = match filter {
+                    Filter::All => true,
+                    Filter::Team => meta.access == Access::Team,
+                    Filter::Restricted => meta.access == Access::Restricted,
+                    Filter::UsableByMe => {
+                        access::allows(&meta, actor, Some(&record), Permission::Use)
+                    }
+                    Filter::ManageableByMe => {
+                        access::allows(&meta, actor, Some(&record), Permission::Manage)
+                    }
+                };
+                if keep {
+                    items.push(meta);
+                }
+            }
+            if exhausted {
+                return Ok(SecretPage {
+                    items,
+                    next_cursor: None,
+                });
+            }
+            if items.len() == limit {
+                return Ok(SecretPage {
+                    items,
+                    next_cursor: after.as_deref().map(encode_cursor),
+                });
+            }
+        }
+    }
+
+    /// A secret's metadata. Any member may look; the value is never included.
+    ///
+    /// # Errors
+    /// [`NotFound`](ErrorKind::NotFound) for an unknown or deleted secret (or another
+    /// org's); [`Denied`](ErrorKind::Denied) for a non-member.
+    pub async fn show(&self, org: &OrgId, actor: &UserId, id: &SecretId) -> Result<SecretMeta> {
+        let got = self
+            .backend
+            .read(
+                org,
+                &[
+                    (Table::Org, ORG_META),
+                    (Table::Users, actor.as_str()),
+                    (Table::Secrets, id.as_str()),
+                ],
+            )
+            .await?;
+        if got[0].is_none() {
+            return Err(no_org(org));
+        }
+        if got[1].is_none() {
+            return Err(not_member(org, actor));
+        }
+        got[2]
+            .as_deref()
+            .map(parse_meta)
+            .transpose()?
+            .ok_or_else(|| unknown_secret(org, id))
+    }
+
+    /// The shared shape of every manage operation: read the actor and the secret, require
+    /// Manage, let `change` compute the new metadata (and maybe ciphertext), commit with a
+    /// compare-and-set on both, retrying on conflict.
+    async fn manage<F>(
+        &self,
+        org: &OrgId,
+        actor: &UserId,
+        id: &SecretId,
+        action: AuditAction,
+        change: F,
+    ) -> Result<Option<SecretMeta>>
+    where
+        F: Fn(&SecretMeta, Txn) -> Result<(Option<SecretMeta>, Txn, String)>,
+    {
+        retry_on_conflict("the change", || async {
+            let got = self
+                .backend
+                .read(org, &[(Table::Org, ORG_META), (Table::Users, actor.as_str()), (Table::Secrets, id.as_str())])
+                .await?;
+            let mut got = got.into_iter();
+            if got.next().flatten().is_none() {
+                return Err(no_org(org));
+            }
+            let user_bytes = got.next().flatten();
+            let Some(old_bytes) = got.next().flatten() else {
+                return Err(unknown_secret(org, id));
+            };
+            let old = parse_meta(&old_bytes)?;
+            let record = parse_user(user_bytes.clone())?;
+            let audit = AuditEntry::new(Some(actor), action).secret(id, Some(&old.name));
+            if record.is_none() {
+                return Err(self.refuse(org, audit, not_member(org, actor)).await);
+            }
+            if !access::allows(&old, actor, record.as_ref(), Permission::Manage) {
+                let error = Error::denied(format!(
+                    "user {actor} may not manage secret {:?} ({id}): it needs the Manage permission",
+                    old.name
+                ));
+                return Err(self.refuse(org, audit, error).await);
+            }
+            let base = Txn::new()
+                .expect(Table::Users, actor.as_str(), user_bytes.as_deref())
+                .expect(Table::Secrets, id.as_str(), Some(&old_bytes));
+            let (new, txn, detail) = change(&old, base)?;
+            let txn = txn.audit(audit.detail(detail).to_bytes());
+            Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(new))
+        })
+        .await
+    }
+
+    fn touched(old: &SecretMeta, actor: &UserId) -> SecretMeta {
+        let mut new = old.clone();
+        new.updated_by = actor.clone();
+        new.updated_at = now();
+        new
+    }
+
+    /// Renames a secret; its id stays, so actions that use it keep working.
+    ///
+    /// # Errors
+    /// As [`SecretStore::create`] for the name; [`Denied`](ErrorKind::Denied) without Manage.
+    pub async fn rename(
+        &self,
+        org: &OrgId,
+        actor: &UserId,
+        id: &SecretId,
+        name: &str,
+    ) -> Result<SecretMeta> {
+        model::validate_name(name)?;
+        let new_key = name_key(name);
+        let taken = || {
+            Error::conflict(format!(
+                "a secret named {name:?} already exists in org {org}"
+            ))
+        };
+        let holder = self
+            .backend
+            .read(org, &[(Table::Names, new_key.as_str())])
+            .await?;
+        if let Some(Some(other)) = holder.first()
+            && other.as_slice() != id.as_str().as_bytes()
+        {
+            return Err(taken());
+        }
+        let renamed = self
+            .manage(org, actor, id, AuditAction::SecretRename, |old, txn| {
+                let old_key = name_key(&old.name);
+                let mut new = Self::touched(old, actor);
+                new.name = name.to_owned();
+                let mut txn = txn;
+                if old_key != new_key {
+                    txn = txn
+                        .expect(Table::Names, &new_key, None)
+                        .delete(Table::Names, &old_key)
+                        .put(Table::Names, &new_key, id.as_str().as_bytes().to_vec());
+                }
+                let detail = format!("{:?} -> {name:?}", old.name);
+                Ok((
+                    Some(new.clone()),
+                    txn.put(Table::Secrets, id.as_str(), to_bytes(&new)),
+                    detail,
+                ))
+            })
+            .await;
+        match renamed {
+            Ok(meta) => Ok(meta.expect("rename returns metadata")),
+            // A conflict that outlasts every retry is the new name being taken.
+            Err(e) if e.kind() == ErrorKind::Conflict => Err(taken()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives a secret a new value; the version goes up by one. The old value is never
+    /// returned.
+    ///
+    /// # Errors
+    /// [`Denied`](ErrorKind::Denied) without Manage; [`NotFound`](ErrorKind::NotFound) for an unknown secret.
+    pub async fn set_value(
+        &self,
+        org: &OrgId,
+        actor: &UserId,
+        id: &SecretId,
+        value: &SecretValue,
+    ) -> Result<SecretMeta> {
+        let dek = self.data_key(org).await?;
+        self.manage(org, actor, id, AuditAction::SecretSetValue, |old, txn| {
+            let mut new = Self::touched(old, actor);
+            new.version = old.version + 1;
+            let ciphertext = dek.encrypt(org, id, new.version, value);
+            let txn = txn.put(Table::Secrets, id.as_str(), to_bytes(&new)).put(
+                Table::Ciphertexts,
+                id.as_str(),
+                ciphertext,
+            );
+            let detail = format!("version {} -> {}", old.version, new.version);
+            Ok((Some(new), txn, detail))
+        })
+        .await
+        .map(|m| m.expect("set-value returns metadata"))
+    }
+
+    /// Sets team/restricted and the grants.
+    ///
+    /// # Errors
+    /// [`Invalid`](ErrorKind::Invalid) for duplicate grants; [`NotFound`](ErrorKind::NotFound)
+    /// for a grant to an unknown user or group; [`Denied`](ErrorKind::Denied) without Manage.
+    pub async fn set_access(
+        &self,
+        org: &OrgId,
+        actor: &UserId,
+        id: &SecretId,
+        access: Access,
+        grants: Vec<Grant>,
+    ) -> Result<SecretMeta> {
+        check_grants(&grants)?;
+        self.check_principals_exist(org, &grants).await?;
+        self.manage(org, actor, id, AuditAction::SecretSetAccess, |old, txn| {
+            let mut new = Self::touched(old, actor);
+            new.access = access;
+            new.grants = grants.clone();
+            let detail = format!(
+                "{} -> {}",
+                describe_grants(old.access, &old.grants),
+                describe_grants(access, &grants)
+            );
+            Ok((
+                Some(new.clone()),
+                txn.put(Table::Secrets, id.as_str(), to_bytes(&new)),
+                detail,
+            ))
+        })
+        .await
+        .map(|m| m.expect("set-access returns metadata"))
+    }
+
+    async fn check_principals_exist(&self, org: &OrgId, grants: &[Grant]) -> Result<()> {
+        let fields: Vec<(Table, &str)> = grants
+            .iter()
+            .map(|g| match &g.principal {
+                Principal::User(u) => (Table::Users, u.as_str()),
+                Principal::Group(gr) => (Table::Groups, gr.as_str()),
+            })
+            .collect();
+        let got = self.backend.read(org, &fields).await?;
+        for (grant, found) in grants.iter().zip(got) {
+            if found.is_none() {
+                return Err(Error::not_found(format!(
+                    "cannot grant to {}: no such {} in org {org}",
+                    grant.principal,
+                    match grant.principal {
+                        Principal::User(_) => "user",
+                        Principal::Group(_) => "group",
+                    }
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the hosts the value may be sent to (empty: any host).
+    ///
+    /// # Errors
+    /// [`Denied`](ErrorKind::Denied) without Manage.
+    pub async fn set_allowed_hosts(
+        &self,
+        org: &OrgId,
+        actor: &UserId,
+        id: &SecretId,
+        hosts: Vec<HostPattern>,
+    ) -> Result<SecretMeta> {
+        check_hosts(&hosts)?;
+        self.manage(
+            org,
+            actor,
+            id,
+            AuditAction::SecretSetAllowedHosts,
+            |old, txn| {
+                let mut new = Self::touched(old, actor);
+                new.allowed_hosts = hosts.clone();
+                let list = |h: &[HostPattern]| {
+                    h.iter()
+                        .map(HostPattern::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let detail = format!("[{}] -> [{}]", list(&old.allowed_hosts), list(&hosts));
+                Ok((
+                    Some(new.clone()),
+                    txn.put(Table::Secrets, id.as_str(), to_bytes(&new)),
+                    detail,
+                ))
+            },
+        )
+        .await
+        .map(|m| m.expect("set-allowed-hosts returns metadata"))
+    }
+
+    /// Deletes a secret: its metadata, ciphertext and name.
+    ///
+    /// # Errors
+    /// [`Denied`](ErrorKind::Denied) without Manage; [`NotFound`](ErrorKind::NotFound) for an unknown secret.
+    pub async fn delete(&self, org: &OrgId, actor: &UserId, id: &SecretId) -> Result<SecretMeta> {
+        self.manage(org, actor, id, AuditAction::SecretDelete, |old, txn| {
+            let txn = txn
+                .delete(Table::Secrets, id.as_str())
+                .delete(Table::Ciphertexts, id.as_str())
+                .delete(Table::Names, &name_key(&old.name));
+            Ok((Some(old.clone()), txn, format!("deleted {:?}", old.name)))
+        })
+        .await
+        .map(|m| m.expect("delete returns metadata"))
+    }
+
+    /// Resolves secrets for a run: checks that `actor` may Use each of them against the
+    /// directory as it is now, fetches them all in one round trip, and decrypts them.
+    /// Every resolve is audited, allowed or denied.
+    ///
+    /// # Errors
+    /// [`NotFound`](ErrorKind::NotFound) naming the first unknown or deleted secret (or one
+    /// of another org); [`Denied`](ErrorKind::Denied) naming every secret the actor may not
+    /// use; [`Crypto`](ErrorKind::Crypto) when a stored ciphertext fails to decrypt.
+    pub async fn resolve(
+        &self,
+        org: &OrgId,
+        actor: &UserId,
+        ids: &[SecretId],
+        run: &RunId,
+    ) -> Result<Vec<ResolvedSecret>> {
+        let mut unique: Vec<&SecretId> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !unique.contains(&id) {
+                unique.push(id);
+            }
+        }
+        let mut fields = Vec::with_capacity(2 + 2 * unique.len());
+        fields.push((Table::Org, ORG_META));
+        fields.push((Table::Users, actor.as_str()));
+        fields.extend(unique.iter().map(|id| (Table::Secrets, id.as_str())));
+        fields.extend(unique.iter().map(|id| (Table::Ciphertexts, id.as_str())));
+        let mut got = self.backend.read(org, &fields).await?;
+        if got[0].is_none() {
+            return Err(no_org(org));
+        }
+        let record = parse_user(got[1].take())?;
+        let mut entry = AuditEntry::new(Some(actor), AuditAction::SecretResolve);
+        entry.run_id = Some(run.clone());
+        let n = unique.len();
+        let mut metas = Vec::with_capacity(n);
+        for (i, id) in unique.iter().enumerate() {
+            match got[2 + i].as_deref().map(parse_meta).transpose()? {
+                Some(meta) => {
+                    entry = entry.secret(id, Some(&meta.name));
+                    metas.push(meta);
+                }
+                None => {
+                    entry = entry.secret(id, None);
+                    return Err(self.refuse(org, entry, unknown_secret(org, id)).await);
+                }
+            }
+        }
+        if record.is_none() {
+            return Err(self.refuse(org, entry, not_member(org, actor)).await);
+        }
+        let refused: Vec<String> = metas
+            .iter()
+            .filter(|m| !access::allows(m, actor, record.as_ref(), Permission::Use))
+            .map(|m| format!("{:?} ({})", m.name, m.id))
+            .collect();
+        if !refused.is_empty() {
+            let error = Error::denied(format!(
+                "user {actor} may not use secret {}: it needs the Use permission",
+                refused.join(", ")
+            ));
+            return Err(self.refuse(org, entry, error).await);
+        }
+        let dek = self.data_key(org).await?;
+        let mut resolved = Vec::with_capacity(n);
+        for (i, meta) in metas.into_iter().enumerate() {
+            let blob = got[2 + n + i].take().ok_or_else(|| {
+                Error::crypto(format!("secret {} has no stored ciphertext", meta.id))
+            })?;
+            let value = dek.decrypt(org, &meta.id, meta.version, &blob)?;
+            resolved.push(ResolvedSecret { meta, value });
+        }
+        self.audit_later(org, entry);
+        Ok(resolved)
+    }
+
+    /// Appends an audit entry without making the caller wait for it; [`Self::flush`]
+    /// waits for every such write.
+    fn audit_later(&self, org: &OrgId, entry: AuditEntry) {
+        let backend = Arc::clone(&self.backend);
+        let org = org.clone();
+        let mut pending = self.pending_audit.lock().expect("pending audit");
+        while pending.try_join_next().is_some() {}
+        pending.spawn(async move {
+            if let Err(e) = backend.append_audit(&org, entry.to_bytes()).await {
+                tracing::error!(%org, error = %e, "could not record a resolve in the audit trail");
+            }
+        });
+    }
+
+    /// Waits until every audit entry written in the background is stored.
+    pub async fn flush(&self) {
+        let mut pending = std::mem::take(&mut *self.pending_audit.lock().expect("pending audit"));
+        while pending.join_next().await.is_some() {}
+    }
+
+    /// Adds a new master key version (to the key file) and re-wraps every org's data key
+    /// with it. Interrupted, it loses nothing: the key file keeps every version, and each
+    /// org's data key is re-wrapped in its own atomic change.
+    ///
+    /// Returns the new current version and how many orgs were re-wrapped.
+    ///
+    /// # Errors
+    /// [`Invalid`](ErrorKind::Invalid) when the keys come from `HUSH_MASTER_KEY` and it
+    /// holds no version newer than some org's; store and crypto errors otherwise.
+    pub async fn rotate_master_key(&self) -> Result<(u32, usize)> {
+        let orgs = self.backend.orgs().await?;
+        let added = {
+            let mut ring = self.keyring.write().expect("keyring");
+            match ring.source() {
+                KeySource::File(_) => Some(ring.add_version()?),
+                KeySource::Environment => None,
+            }
+        };
+        let target = self.keyring.read().expect("keyring").current();
+        let mut rewrapped = 0;
+        for org in &orgs {
+            let changed = retry_on_conflict("re-wrapping a data key", || async {
+                let got = self.backend.read(org, &[(Table::Org, ORG_DEK)]).await?;
+                let Some(bytes) = got.into_iter().next().flatten() else {
+                    return Ok(Some(false));
+                };
+                let wrapped: WrappedKey = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::crypto(format!("org {org}'s wrapped data key is unreadable: {e}"))
+                })?;
+                if wrapped.version == target {
+                    return Ok(Some(false));
+                }
+                let rewrapped = {
+                    let ring = self.keyring.read().expect("keyring");
+                    let dek = ring.unwrap(org, &wrapped)?;
+                    ring.wrap(org, &dek)
+                };
+                let txn = Txn::new().expect(Table::Org, ORG_DEK, Some(&bytes)).put(
+                    Table::Org,
+                    ORG_DEK,
+                    serde_json::to_vec(&rewrapped).expect("serializes"),
+                );
+                Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(true))
+            })
+            .await?;
+            if changed {
+                rewrapped += 1;
+            }
+        }
+        if added.is_none() && rewrapped == 0 {
+            return Err(Error::invalid(
+                "HUSH_MASTER_KEY",
+                format!(
+                    "every org is already wrapped by version {target}; to rotate, add a new `N:BASE64` \
+                     entry to HUSH_MASTER_KEY (keeping the old ones) and run `hush keys rotate` again"
+                ),
+            ));
+        }
+        Ok((target, rewrapped))
+    }
+
+    /// The master key versions held, and the one that wraps new data keys.
+    pub fn key_versions(&self) -> (Vec<u32>, u32) {
+        let ring = self.keyring.read().expect("keyring");
+        (ring.versions(), ring.current())
+    }
+}

@@ -1,0 +1,33 @@
+-- Applies one hush transaction atomically (see src/store/mod.rs, `Txn`).
+-- KEYS: 1 org, 2 users, 3 groups, 4 secrets, 5 ct, 6 names, 7 names index (zset), 8 audit (stream)
+-- ARGV: n_expect, then n_expect × (table, field, present, value),
+--       n_write,  then n_write  × (table, field, present, value),
+--       audit entry ('' for none), audit cap
+-- Returns 1 when applied, 0 when a precondition failed (nothing written).
+local i = 1
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local current = redis.call('HGET', KEYS[tonumber(ARGV[i])], ARGV[i + 1])
+  if ARGV[i + 2] == '1' then
+    if current ~= ARGV[i + 3] then return 0 end
+  elseif current then
+    return 0
+  end
+  i = i + 4
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local t = tonumber(ARGV[i])
+  if ARGV[i + 2] == '1' then
+    redis.call('HSET', KEYS[t], ARGV[i + 1], ARGV[i + 3])
+    if t == 6 then redis.call('ZADD', KEYS[7], 0, ARGV[i + 1]) end
+  else
+    redis.call('HDEL', KEYS[t], ARGV[i + 1])
+    if t == 6 then redis.call('ZREM', KEYS[7], ARGV[i + 1]) end
+  end
+  i = i + 4
+end
+if ARGV[i] ~= '' then
+  redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[i + 1], '*', 'e', ARGV[i])
+end
+return 1

@@ -1,0 +1,315 @@
+//! The Redis backend, for production: every key of one org carries the org in a hash tag
+//! (`hush:{org}:…`) so an org's keys share a Cluster slot and a change to them is one
+//! atomic Lua script.
+//!
+//! Key layout (all key names live here):
+//! - `hush:{org}:<table>`: one hash per [`Table`];
+//! - `hush:{org}:names:idx`: a sorted set of case-folded names, for listing in name order;
+//! - `hush:{org}:audit`: the org's audit stream, capped near [`AUDIT_CAP`] entries;
+//! - `hush:orgs`: the set of org ids.
+//!
+//! The connection is a [`ConnectionManager`]: after Redis restarts, commands fail with a
+//! clear error until it is back, then work again without a restart of hush.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+
+use super::{AUDIT_CAP, Backend, Commit, Table, Txn};
+use crate::error::{Error, Result};
+use crate::model::OrgId;
+
+const ORGS_KEY: &str = "hush:orgs";
+
+/// Stores hush's data in Redis (or a Redis-compatible server).
+#[derive(Clone)]
+pub struct RedisBackend {
+    conn: ConnectionManager,
+    display: String,
+    commit: Script,
+    names_page: Script,
+}
+
+/// Per-org key names, in the order the Lua scripts expect them.
+struct OrgKeys {
+    tables: [String; 6],
+    names_index: String,
+    audit: String,
+}
+
+impl OrgKeys {
+    fn new(org: &OrgId) -> Self {
+        let key = |suffix: &str| format!("hush:{{{org}}}:{suffix}");
+        OrgKeys {
+            tables: Table::ALL.map(|t| key(t.name())),
+            names_index: key("names:idx"),
+            audit: key("audit"),
+        }
+    }
+
+    fn table(&self, table: Table) -> &str {
+        &self.tables[table.index()]
+    }
+
+    fn all(&self) -> impl Iterator<Item = &str> {
+        self.tables
+            .iter()
+            .map(String::as_str)
+            .chain([self.names_index.as_str(), self.audit.as_str()])
+    }
+}
+
+/// `redis://user:password@host/` → `redis://***@host/`, so messages never show a password.
+fn display_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl RedisBackend {
+    /// Connects to the Redis server at `url` (`redis://host:port/db`).
+    ///
+    /// # Errors
+    /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when the server cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let display = display_url(url);
+        let client = redis::Client::open(url)
+            .map_err(|e| Error::invalid("HUSH_REDIS_URL", format!("{display}: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| unavailable(&display, &e))?;
+        Ok(RedisBackend {
+            conn,
+            display,
+            commit: Script::new(include_str!("lua/commit.lua")),
+            names_page: Script::new(include_str!("lua/names_page.lua")),
+        })
+    }
+
+    fn fail(&self, e: redis::RedisError) -> Error {
+        unavailable(&self.display, &e)
+    }
+}
+
+fn unavailable(display: &str, e: &redis::RedisError) -> Error {
+    let what = if e.is_connection_refusal() {
+        "connection refused".to_owned()
+    } else if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_io_error() || e.is_connection_dropped() {
+        "connection lost".to_owned()
+    } else {
+        e.to_string()
+    };
+    Error::unavailable(format!(
+        "the Redis store at {display} is unavailable: {what}"
+    ))
+}
+
+fn push_cells(invocation: &mut redis::ScriptInvocation<'_>, cells: &[super::Cell]) {
+    invocation.arg(cells.len());
+    for cell in cells {
+        invocation
+            .arg(cell.table.index() + 1)
+            .arg(&cell.field)
+            .arg(if cell.value.is_some() { "1" } else { "0" })
+            .arg(cell.value.as_deref().unwrap_or_default());
+    }
+}
+
+#[async_trait]
+impl Backend for RedisBackend {
+    fn describe(&self) -> String {
+        format!("redis at {}", self.display)
+    }
+
+    async fn read(&self, org: &OrgId, fields: &[(Table, &str)]) -> Result<Vec<Option<Vec<u8>>>> {
+        let keys = OrgKeys::new(org);
+        // MULTI/EXEC, so that a secret's metadata and ciphertext are read at one instant.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (table, field) in fields {
+            pipe.hget(keys.table(*table), *field);
+        }
+        pipe.query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.fail(e))
+    }
+
+    async fn scan(&self, org: &OrgId, table: Table) -> Result<Vec<(String, Vec<u8>)>> {
+        let keys = OrgKeys::new(org);
+        let mut all: Vec<(String, Vec<u8>)> = self
+            .conn
+            .clone()
+            .hgetall(keys.table(table))
+            .await
+            .map_err(|e| self.fail(e))?;
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
+
+    async fn commit(&self, org: &OrgId, txn: Txn) -> Result<Commit> {
+        let keys = OrgKeys::new(org);
+        let mut invocation = self.commit.prepare_invoke();
+        for key in keys.all() {
+            invocation.key(key);
+        }
+        push_cells(&mut invocation, &txn.expect);
+        push_cells(&mut invocation, &txn.writes);
+        invocation
+            .arg(txn.audit.as_deref().unwrap_or_default())
+            .arg(AUDIT_CAP);
+        let applied: i64 = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(if applied == 1 {
+            Commit::Applied
+        } else {
+            Commit::Conflict
+        })
+    }
+
+    async fn names_page(
+        &self,
+        org: &OrgId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let keys = OrgKeys::new(org);
+        let flat: Vec<Vec<u8>> = self
+            .names_page
+            .key(keys.table(Table::Names))
+            .key(&keys.names_index)
+            .key(keys.table(Table::Secrets))
+            .arg(after.unwrap_or_default())
+            .arg(limit)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.fail(e))?;
+        let mut out = Vec::with_capacity(flat.len() / 2);
+        let mut it = flat.into_iter();
+        while let (Some(name), Some(meta)) = (it.next(), it.next()) {
+            let name = String::from_utf8(name)
+                .map_err(|_| Error::internal("a stored secret name is not UTF-8"))?;
+            out.push((name, meta));
+        }
+        Ok(out)
+    }
+
+    async fn register_org(&self, org: &OrgId) -> Result<()> {
+        let _: i64 = self
+            .conn
+            .clone()
+            .sadd(ORGS_KEY, org.as_str())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    async fn orgs(&self) -> Result<Vec<OrgId>> {
+        let mut names: Vec<String> = self
+            .conn
+            .clone()
+            .smembers(ORGS_KEY)
+            .await
+            .map_err(|e| self.fail(e))?;
+        names.sort();
+        names.iter().map(|n| OrgId::parse(n)).collect()
+    }
+
+    async fn drop_org(&self, org: &OrgId) -> Result<()> {
+        let keys = OrgKeys::new(org);
+        let mut conn = self.conn.clone();
+        let all: Vec<&str> = keys.all().collect();
+        let _: i64 = conn.del(all).await.map_err(|e| self.fail(e))?;
+        let _: i64 = conn
+            .srem(ORGS_KEY, org.as_str())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    async fn append_audit(&self, org: &OrgId, entry: Vec<u8>) -> Result<()> {
+        let keys = OrgKeys::new(org);
+        let _: String = redis::cmd("XADD")
+            .arg(&keys.audit)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(AUDIT_CAP)
+            .arg("*")
+            .arg("e")
+            .arg(entry)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    async fn audit_page(
+        &self,
+        org: &OrgId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let keys = OrgKeys::new(org);
+        let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
+        let rows: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+            .arg(&keys.audit)
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, fields)| fields.into_iter().next().map(|(_, entry)| (id, entry)))
+            .collect())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_url_hides_the_password() {
+        assert_eq!(
+            display_url("redis://:hunter22@db:6379/0"),
+            "redis://***@db:6379/0"
+        );
+        assert_eq!(
+            display_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+    }
+
+    #[test]
+    fn every_org_key_carries_the_org_hash_tag() {
+        let org = OrgId::parse("acme").unwrap();
+        for key in OrgKeys::new(&org).all() {
+            assert!(key.starts_with("hush:{acme}:"), "{key}");
+        }
+    }
+}
