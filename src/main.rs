@@ -1,3 +1,5 @@
-//! The `hush` binary (being assembled).
+//! The `hush` binary: parses the command line and hands it to [`hush::cli`].
 
-fn main() {}
+fn main() -> std::process::ExitCode {
+    hush::cli::main()
+}

@@ -890,6 +890,25 @@ impl SecretStore {
         Ok((target, rewrapped))
     }
 
+    /// Finds a secret's id from its id or its name (ignoring case), for tools that let a
+    /// person type either.
+    ///
+    /// # Errors
+    /// [`NotFound`](ErrorKind::NotFound) when no secret has that id or name.
+    pub async fn find(&self, org: &OrgId, id_or_name: &str) -> Result<SecretId> {
+        if let Ok(id) = SecretId::parse(id_or_name) {
+            return Ok(id);
+        }
+        let got = self
+            .backend
+            .read(org, &[(Table::Names, name_key(id_or_name).as_str())])
+            .await?;
+        let id = got.into_iter().next().flatten().ok_or_else(|| {
+            Error::not_found(format!("no secret is named {id_or_name:?} in org {org}"))
+        })?;
+        SecretId::parse(&String::from_utf8_lossy(&id))
+    }
+
     /// The master key versions held, and the one that wraps new data keys.
     pub fn key_versions(&self) -> (Vec<u32>, u32) {
         let ring = self.keyring.read().expect("keyring");

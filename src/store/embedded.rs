@@ -61,6 +61,13 @@ impl EmbeddedBackend {
                     path.display()
                 ))
             })?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let private = std::fs::Permissions::from_mode(0o600);
+            std::fs::set_permissions(&path, private).map_err(|e| {
+                Error::unavailable(format!("cannot make {} private: {e}", path.display()))
+            })?;
+        }
         Ok(EmbeddedBackend {
             db: Arc::new(db),
             path,
