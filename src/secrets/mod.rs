@@ -849,34 +849,20 @@ impl SecretStore {
         };
         let target = self.keyring.read().expect("keyring").current();
         let mut rewrapped = 0;
+        let mut failed = Vec::new();
         for org in &orgs {
-            let changed = retry_on_conflict("re-wrapping a data key", || async {
-                let got = self.backend.read(org, &[(Table::Org, ORG_DEK)]).await?;
-                let Some(bytes) = got.into_iter().next().flatten() else {
-                    return Ok(Some(false));
-                };
-                let wrapped: WrappedKey = serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::crypto(format!("org {org}'s wrapped data key is unreadable: {e}"))
-                })?;
-                if wrapped.version == target {
-                    return Ok(Some(false));
-                }
-                let rewrapped = {
-                    let ring = self.keyring.read().expect("keyring");
-                    let dek = ring.unwrap(org, &wrapped)?;
-                    ring.wrap(org, &dek)
-                };
-                let txn = Txn::new().expect(Table::Org, ORG_DEK, Some(&bytes)).put(
-                    Table::Org,
-                    ORG_DEK,
-                    serde_json::to_vec(&rewrapped).expect("serializes"),
-                );
-                Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(true))
-            })
-            .await?;
-            if changed {
-                rewrapped += 1;
+            match self.rewrap(org, target).await {
+                Ok(true) => rewrapped += 1,
+                Ok(false) => {}
+                Err(e) => failed.push(format!("{org} ({e})")),
             }
+        }
+        if !failed.is_empty() {
+            return Err(Error::crypto(format!(
+                "master key version {target} is current and {rewrapped} org(s) were re-wrapped, but these could not be \
+                 (they still use their old key version, and nothing was lost): {}",
+                failed.join("; ")
+            )));
         }
         if added.is_none() && rewrapped == 0 {
             return Err(Error::invalid(
@@ -907,6 +893,34 @@ impl SecretStore {
             Error::not_found(format!("no secret is named {id_or_name:?} in org {org}"))
         })?;
         SecretId::parse(&String::from_utf8_lossy(&id))
+    }
+
+    /// Re-wraps one org's data key under master key `target`; `false` when it already was.
+    async fn rewrap(&self, org: &OrgId, target: u32) -> Result<bool> {
+        retry_on_conflict("re-wrapping a data key", || async {
+            let got = self.backend.read(org, &[(Table::Org, ORG_DEK)]).await?;
+            let Some(bytes) = got.into_iter().next().flatten() else {
+                return Ok(Some(false));
+            };
+            let wrapped: WrappedKey = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::crypto(format!("org {org}'s wrapped data key is unreadable: {e}"))
+            })?;
+            if wrapped.version == target {
+                return Ok(Some(false));
+            }
+            let rewrapped = {
+                let ring = self.keyring.read().expect("keyring");
+                let dek = ring.unwrap(org, &wrapped)?;
+                ring.wrap(org, &dek)
+            };
+            let txn = Txn::new().expect(Table::Org, ORG_DEK, Some(&bytes)).put(
+                Table::Org,
+                ORG_DEK,
+                serde_json::to_vec(&rewrapped).expect("serializes"),
+            );
+            Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(true))
+        })
+        .await
     }
 
     /// The master key versions held, and the one that wraps new data keys.

@@ -78,7 +78,10 @@ fn wait_until_up(port: u16) {
                 }
             }
         }
-        assert!(Instant::now() < deadline, "redis-server on port {port} did not come up");
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on port {port} did not come up"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

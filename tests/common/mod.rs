@@ -1,0 +1,164 @@
+//! Shared test setup: a real redis-server or a temp embedded store, a key file, and an
+//! org with a few users and a group.
+
+#![allow(dead_code)]
+
+pub mod redis_server;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hush::audit::Audit;
+use hush::directory::{Directory, Role};
+use hush::model::{GroupId, OrgId, RunId, SecretId, UserId};
+use hush::secrets::{Access, Keyring, NewSecret, SecretStore, SecretValue};
+use hush::store::{Backend, EmbeddedBackend, RedisBackend};
+
+/// Which backend a harness runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Redis,
+    Embedded,
+}
+
+/// Everything a store test needs. Users: `ada` (admin), `mia` (member, in group `eng`),
+/// `max` (member); `zed` is not in the org.
+pub struct Harness {
+    pub kind: Kind,
+    pub backend: Arc<dyn Backend>,
+    pub directory: Directory,
+    pub secrets: Arc<SecretStore>,
+    pub audit: Audit,
+    pub org: OrgId,
+    pub key_file: PathBuf,
+    pub dir: tempfile::TempDir,
+    /// A private redis-server, for tests that need the whole store to themselves.
+    pub server: Option<redis_server::RedisServer>,
+}
+
+pub fn user(id: &str) -> UserId {
+    UserId::parse(id).unwrap()
+}
+
+pub fn group(id: &str) -> GroupId {
+    GroupId::parse(id).unwrap()
+}
+
+pub fn run(id: &str) -> RunId {
+    RunId::parse(id).unwrap()
+}
+
+pub fn value(text: &str) -> SecretValue {
+    SecretValue::new(text).unwrap()
+}
+
+/// A random suffix so tests sharing one Redis never collide.
+pub fn unique(prefix: &str) -> String {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).unwrap();
+    format!("{prefix}-{}", hex::encode(bytes))
+}
+
+/// A team secret with no grants.
+pub fn team(name: &str, text: &str) -> NewSecret {
+    NewSecret {
+        name: name.into(),
+        value: value(text),
+        access: Access::Team,
+        grants: vec![],
+        allowed_hosts: vec![],
+        description: None,
+    }
+}
+
+/// A restricted secret with `grants`.
+pub fn restricted(name: &str, text: &str, grants: &[&str]) -> NewSecret {
+    NewSecret {
+        access: Access::Restricted,
+        grants: grants.iter().map(|g| g.parse().unwrap()).collect(),
+        ..team(name, text)
+    }
+}
+
+pub async fn backend(kind: Kind, dir: &std::path::Path, url: &str) -> Arc<dyn Backend> {
+    match kind {
+        Kind::Redis => Arc::new(RedisBackend::connect(url).await.unwrap()),
+        Kind::Embedded => Arc::new(EmbeddedBackend::open(&dir.join("data")).unwrap()),
+    }
+}
+
+impl Harness {
+    /// On the shared redis-server, or a fresh embedded store.
+    pub async fn new(kind: Kind) -> Harness {
+        Self::with_server(kind, None).await
+    }
+
+    /// On a private redis-server, or a fresh embedded store.
+    pub async fn isolated(kind: Kind) -> Harness {
+        let server = (kind == Kind::Redis).then(redis_server::RedisServer::start);
+        Self::with_server(kind, server).await
+    }
+
+    async fn with_server(kind: Kind, server: Option<redis_server::RedisServer>) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let url = server
+            .as_ref()
+            .map_or_else(redis_server::shared_url, |s| s.url());
+        let backend = backend(kind, dir.path(), &url).await;
+        let key_file = dir.path().join("master.key");
+        let keyring = Keyring::generate_file(&key_file).unwrap();
+        let org = OrgId::parse(&unique("t")).unwrap();
+        let directory = Directory::new(Arc::clone(&backend));
+        directory.create_org(&org).await.unwrap();
+        directory
+            .add_user(&org, &user("ada"), Role::Admin)
+            .await
+            .unwrap();
+        directory
+            .add_user(&org, &user("mia"), Role::Member)
+            .await
+            .unwrap();
+        directory
+            .add_user(&org, &user("max"), Role::Member)
+            .await
+            .unwrap();
+        directory.create_group(&org, &group("eng")).await.unwrap();
+        directory
+            .add_member(&org, &group("eng"), &user("mia"))
+            .await
+            .unwrap();
+        Harness {
+            kind,
+            secrets: Arc::new(SecretStore::new(Arc::clone(&backend), keyring)),
+            audit: Audit::new(Arc::clone(&backend)),
+            directory,
+            backend,
+            org,
+            key_file,
+            dir,
+            server,
+        }
+    }
+
+    /// A second store over the same data with the same key file (as another process).
+    pub fn reopen(&self) -> SecretStore {
+        SecretStore::new(
+            Arc::clone(&self.backend),
+            Keyring::load_file(&self.key_file).unwrap(),
+        )
+    }
+
+    /// Resolves one secret for `actor` and returns its plaintext.
+    pub async fn use_as(&self, actor: &str, id: &SecretId) -> hush::Result<String> {
+        let got = self
+            .secrets
+            .resolve(
+                &self.org,
+                &user(actor),
+                std::slice::from_ref(id),
+                &run("run-1"),
+            )
+            .await?;
+        Ok(got[0].value.expose().to_owned())
+    }
+}
