@@ -162,3 +162,46 @@ impl Harness {
         Ok(got[0].value.expose().to_owned())
     }
 }
+
+/// Every encoding of `value` that must never be found at rest: raw, base64 (standard and
+/// URL-safe, padded or not), hex (both cases), JSON-escaped and percent-encoded.
+pub fn forbidden_encodings(value: &str) -> Vec<(String, Vec<u8>)> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let bytes = value.as_bytes();
+    let json = serde_json::to_string(value).unwrap();
+    vec![
+        ("raw".into(), bytes.to_vec()),
+        ("base64".into(), STANDARD.encode(bytes).into_bytes()),
+        (
+            "base64 unpadded".into(),
+            STANDARD_NO_PAD.encode(bytes).into_bytes(),
+        ),
+        ("base64url".into(), URL_SAFE.encode(bytes).into_bytes()),
+        (
+            "base64url unpadded".into(),
+            URL_SAFE_NO_PAD.encode(bytes).into_bytes(),
+        ),
+        ("hex".into(), hex::encode(bytes).into_bytes()),
+        ("HEX".into(), hex::encode_upper(bytes).into_bytes()),
+        ("json".into(), json[1..json.len() - 1].as_bytes().to_vec()),
+        (
+            "percent".into(),
+            percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+                .into_bytes(),
+        ),
+    ]
+}
+
+/// Panics naming the encoding and place if any forbidden encoding of any value is in `haystack`.
+pub fn assert_no_value_in(place: &str, haystack: &[u8], values: &[&str]) {
+    for v in values {
+        for (encoding, needle) in forbidden_encodings(v) {
+            assert!(
+                memchr::memmem::find(haystack, &needle).is_none(),
+                "{place} holds the {encoding} encoding of a secret value"
+            );
+        }
+    }
+}

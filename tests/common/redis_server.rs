@@ -71,10 +71,10 @@ fn wait_until_up(port: u16) {
             let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
             if stream.write_all(b"PING\r\n").is_ok() {
                 let mut buf = [0u8; 16];
-                if let Ok(n) = stream.read(&mut buf) {
-                    if buf[..n].starts_with(b"+PONG") {
-                        return;
-                    }
+                if let Ok(n) = stream.read(&mut buf)
+                    && buf[..n].starts_with(b"+PONG")
+                {
+                    return;
                 }
             }
         }
