@@ -67,6 +67,9 @@ async fn exercise(h: &Harness) {
     h.secrets.flush().await;
 }
 
+/// `XRANGE`'s reply: entry ids with their fields.
+type StreamRows = Vec<(String, Vec<(String, Vec<u8>)>)>;
+
 fn all_values() -> Vec<&'static str> {
     let mut v = VALUES.to_vec();
     v.push("second-value-of-doomed");
@@ -109,7 +112,7 @@ async fn redis_holds_no_value_in_any_key_of_any_type_nor_in_its_append_only_file
                 .unwrap()
                 .concat(),
             "stream" => {
-                let rows: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+                let rows: StreamRows = redis::cmd("XRANGE")
                     .arg(key)
                     .arg("-")
                     .arg("+")

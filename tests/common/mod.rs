@@ -184,7 +184,7 @@ pub fn forbidden_encodings(value: &str) -> Vec<(String, Vec<u8>)> {
         ),
         ("hex".into(), hex::encode(bytes).into_bytes()),
         ("HEX".into(), hex::encode_upper(bytes).into_bytes()),
-        ("json".into(), json[1..json.len() - 1].as_bytes().to_vec()),
+        ("json".into(), json.as_bytes()[1..json.len() - 1].to_vec()),
         (
             "percent".into(),
             percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
