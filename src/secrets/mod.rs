@@ -108,8 +108,20 @@ pub struct SecretStore {
     backend: Arc<dyn Backend>,
     keyring: RwLock<Keyring>,
     deks: Mutex<HashMap<OrgId, Arc<DataKey>>>,
-    pending_audit: Mutex<tokio::task::JoinSet<()>>,
+    pending_audit: Arc<Mutex<AuditBuffer>>,
 }
+
+/// Allowed resolves waiting to be written to the audit trail, and the task writing them.
+#[derive(Default)]
+struct AuditBuffer {
+    entries: Vec<(OrgId, Vec<u8>)>,
+    writer: Option<tokio::task::JoinHandle<()>>,
+    /// Which writer is current, so a finishing writer never forgets a newer one.
+    generation: u64,
+}
+
+/// How long the audit writer gathers entries before writing them as one batch.
+const AUDIT_BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
 
 fn to_bytes(meta: &SecretMeta) -> Vec<u8> {
     serde_json::to_vec(meta).expect("secret metadata serializes")
@@ -214,7 +226,7 @@ impl SecretStore {
             backend,
             keyring: RwLock::new(keyring),
             deks: Mutex::new(HashMap::new()),
-            pending_audit: Mutex::new(tokio::task::JoinSet::new()),
+            pending_audit: Arc::default(),
         }
     }
 
@@ -266,11 +278,8 @@ impl SecretStore {
 
     /// Records a refused attempt, then returns the refusal.
     async fn refuse(&self, org: &OrgId, entry: AuditEntry, error: Error) -> Error {
-        if let Err(e) = self
-            .backend
-            .append_audit(org, entry.denied().detail(error.message()).to_bytes())
-            .await
-        {
+        let entry = entry.denied().detail(error.message()).to_bytes();
+        if let Err(e) = self.backend.append_audit(vec![(org.clone(), entry)]).await {
             tracing::warn!(%org, error = %e, "could not record a refused operation in the audit trail");
         }
         error
@@ -410,15 +419,19 @@ impl SecretStore {
     ) -> Result<SecretPage> {
         let limit = limit.clamp(1, MAX_PAGE);
         let mut after = cursor.map(decode_cursor).transpose()?;
-        let record = self.member(org, actor).await?;
+        // The membership check and the first page travel together (one round trip on a
+        // multiplexed connection); the page is dropped if the actor may not list.
+        let (record, first) = tokio::join!(
+            self.member(org, actor),
+            self.backend.names_page(org, after.as_deref(), limit)
+        );
+        let record = record?;
+        let mut batch = first?;
+        let mut requested = limit;
         let mut items = Vec::with_capacity(limit);
         loop {
-            let batch = self
-                .backend
-                .names_page(org, after.as_deref(), limit - items.len())
-                .await?;
-            let exhausted = batch.len() < limit - items.len();
-            for (key, bytes) in batch {
+            let exhausted = batch.len() < requested;
+            for (key, bytes) in std::mem::take(&mut batch) {
                 after = Some(key);
                 let meta = parse_meta(&bytes)?;
                 let keep = match filter {
@@ -448,6 +461,11 @@ impl SecretStore {
                     next_cursor: after.as_deref().map(encode_cursor),
                 });
             }
+            requested = limit - items.len();
+            batch = self
+                .backend
+                .names_page(org, after.as_deref(), requested)
+                .await?;
         }
     }
 
@@ -755,22 +773,27 @@ impl SecretStore {
                 unique.push(id);
             }
         }
-        let mut fields = Vec::with_capacity(2 + 2 * unique.len());
-        fields.push((Table::Org, ORG_META));
+        // One round trip: the actor's record, every secret's metadata and ciphertext.
+        let mut fields = Vec::with_capacity(1 + 2 * unique.len());
         fields.push((Table::Users, actor.as_str()));
         fields.extend(unique.iter().map(|id| (Table::Secrets, id.as_str())));
         fields.extend(unique.iter().map(|id| (Table::Ciphertexts, id.as_str())));
         let mut got = self.backend.read(org, &fields).await?;
-        if got[0].is_none() {
-            return Err(no_org(org));
+        let record = parse_user(got[0].take())?;
+        if record.is_none() {
+            // Only now tell "no such org" from "not a member" (audited below), off the hot path.
+            if let Err(e) = self.member(org, actor).await
+                && e.kind() != ErrorKind::Denied
+            {
+                return Err(e);
+            }
         }
-        let record = parse_user(got[1].take())?;
         let mut entry = AuditEntry::new(Some(actor), AuditAction::SecretResolve);
         entry.run_id = Some(run.clone());
         let n = unique.len();
         let mut metas = Vec::with_capacity(n);
         for (i, id) in unique.iter().enumerate() {
-            match got[2 + i].as_deref().map(parse_meta).transpose()? {
+            match got[1 + i].as_deref().map(parse_meta).transpose()? {
                 Some(meta) => {
                     entry = entry.secret(id, Some(&meta.name));
                     metas.push(meta);
@@ -799,7 +822,7 @@ impl SecretStore {
         let dek = self.data_key(org).await?;
         let mut resolved = Vec::with_capacity(n);
         for (i, meta) in metas.into_iter().enumerate() {
-            let blob = got[2 + n + i].take().ok_or_else(|| {
+            let blob = got[1 + n + i].take().ok_or_else(|| {
                 Error::crypto(format!("secret {} has no stored ciphertext", meta.id))
             })?;
             let value = dek.decrypt(org, &meta.id, meta.version, &blob)?;
@@ -809,24 +832,62 @@ impl SecretStore {
         Ok(resolved)
     }
 
-    /// Appends an audit entry without making the caller wait for it; [`Self::flush`]
-    /// waits for every such write.
+    /// Queues an audit entry for an allowed resolve. Entries are written in batches a few
+    /// milliseconds later, so that a resolve costs one round trip, not two; refusals are
+    /// written before the refusal returns. [`Self::flush`] waits for every queued entry.
     fn audit_later(&self, org: &OrgId, entry: AuditEntry) {
+        let mut buffer = self.pending_audit.lock().expect("audit buffer");
+        buffer.entries.push((org.clone(), entry.to_bytes()));
+        if buffer.writer.is_some() {
+            return;
+        }
+        let shared = Arc::clone(&self.pending_audit);
         let backend = Arc::clone(&self.backend);
-        let org = org.clone();
-        let mut pending = self.pending_audit.lock().expect("pending audit");
-        while pending.try_join_next().is_some() {}
-        pending.spawn(async move {
-            if let Err(e) = backend.append_audit(&org, entry.to_bytes()).await {
-                tracing::error!(%org, error = %e, "could not record a resolve in the audit trail");
+        buffer.generation += 1;
+        let generation = buffer.generation;
+        buffer.writer = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(AUDIT_BATCH_WINDOW).await;
+                let batch = {
+                    let mut buffer = shared.lock().expect("audit buffer");
+                    if buffer.entries.is_empty() {
+                        if buffer.generation == generation {
+                            buffer.writer = None;
+                        }
+                        return;
+                    }
+                    std::mem::take(&mut buffer.entries)
+                };
+                let count = batch.len();
+                if let Err(e) = backend.append_audit(batch).await {
+                    tracing::error!(error = %e, count, "could not record resolves in the audit trail");
+                }
             }
-        });
+        }));
     }
 
-    /// Waits until every audit entry written in the background is stored.
+    /// Waits until every queued audit entry is stored. Call it before the process exits.
     pub async fn flush(&self) {
-        let mut pending = std::mem::take(&mut *self.pending_audit.lock().expect("pending audit"));
-        while pending.join_next().await.is_some() {}
+        loop {
+            let (writer, leftover) = {
+                let mut buffer = self.pending_audit.lock().expect("audit buffer");
+                match buffer.writer.take() {
+                    Some(writer) => (Some(writer), Vec::new()),
+                    None => (None, std::mem::take(&mut buffer.entries)),
+                }
+            };
+            match writer {
+                Some(writer) => {
+                    let _ = writer.await;
+                }
+                None if leftover.is_empty() => return,
+                None => {
+                    if let Err(e) = self.backend.append_audit(leftover).await {
+                        tracing::error!(error = %e, "could not record resolves in the audit trail");
+                    }
+                }
+            }
+        }
     }
 
     /// Adds a new master key version (to the key file) and re-wraps every org's data key

@@ -274,11 +274,15 @@ impl Backend for EmbeddedBackend {
         .await
     }
 
-    async fn append_audit(&self, org: &OrgId, entry: Vec<u8>) -> Result<()> {
-        let org = org.clone();
+    async fn append_audit(&self, entries: Vec<(OrgId, Vec<u8>)>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         self.blocking(move |db| {
             let tx = db.begin_write()?;
-            append_audit(&tx, &org, &entry)?;
+            for (org, entry) in &entries {
+                append_audit(&tx, org, entry)?;
+            }
             tx.commit()?;
             Ok(())
         })

@@ -178,8 +178,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Removes an org and everything stored for it.
     async fn drop_org(&self, org: &OrgId) -> Result<()>;
 
-    /// Appends an audit entry outside of any other change.
-    async fn append_audit(&self, org: &OrgId, entry: Vec<u8>) -> Result<()>;
+    /// Appends audit entries (each to its org's trail) outside of any other change, in one
+    /// round trip or transaction.
+    async fn append_audit(&self, entries: Vec<(OrgId, Vec<u8>)>) -> Result<()>;
 
     /// Up to `limit` audit entries after the entry id `after`, oldest first:
     /// `(entry id, entry)` pairs.

@@ -244,20 +244,25 @@ impl Backend for RedisBackend {
         Ok(())
     }
 
-    async fn append_audit(&self, org: &OrgId, entry: Vec<u8>) -> Result<()> {
-        let keys = OrgKeys::new(org);
-        let _: String = redis::cmd("XADD")
-            .arg(&keys.audit)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(AUDIT_CAP)
-            .arg("*")
-            .arg("e")
-            .arg(entry)
-            .query_async(&mut self.conn.clone())
+    async fn append_audit(&self, entries: Vec<(OrgId, Vec<u8>)>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (org, entry) in entries {
+            pipe.cmd("XADD")
+                .arg(OrgKeys::new(&org).audit)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(AUDIT_CAP)
+                .arg("*")
+                .arg("e")
+                .arg(entry)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn.clone())
             .await
-            .map_err(|e| self.fail(e))?;
-        Ok(())
+            .map_err(|e| self.fail(e))
     }
 
     async fn audit_page(

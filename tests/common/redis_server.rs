@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 /// A redis-server child process.
 pub struct RedisServer {
     child: Option<Child>,
+    durable: bool,
     port: u16,
     dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
@@ -28,9 +29,14 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn(port: u16, dir: &std::path::Path) -> Child {
+fn spawn(port: u16, dir: &std::path::Path, durable: bool) -> Child {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new("redis-server");
+    let persistence: &[&str] = if durable {
+        &["--appendonly", "yes", "--appendfsync", "always"]
+    } else {
+        &["--appendonly", "no"]
+    };
     cmd.args([
         "--port",
         &port.to_string(),
@@ -38,12 +44,9 @@ fn spawn(port: u16, dir: &std::path::Path) -> Child {
         "127.0.0.1",
         "--save",
         "",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--dir",
     ])
+    .args(persistence)
+    .arg("--dir")
     .arg(dir)
     .stdout(Stdio::null())
     .stderr(Stdio::null());
@@ -92,13 +95,24 @@ impl RedisServer {
     /// The spawn happens on a thread that lives as long as the process, because the
     /// parent-death signal fires when the spawning *thread* exits.
     pub fn start() -> RedisServer {
+        Self::start_with(true)
+    }
+
+    /// Starts a private server that keeps nothing on disk (for benchmarks, where an
+    /// fsync per write would measure the disk).
+    pub fn start_in_memory() -> RedisServer {
+        Self::start_with(false)
+    }
+
+    fn start_with(durable: bool) -> RedisServer {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().to_owned();
         let port = free_port();
-        let child = spawn_on_keeper_thread(port, dir.clone());
+        let child = spawn_on_keeper_thread(port, dir.clone(), durable);
         wait_until_up(port);
         RedisServer {
             child: Some(child),
+            durable,
             port,
             dir,
             _temp: Some(temp),
@@ -126,7 +140,11 @@ impl RedisServer {
     /// Starts the server again on the same port and data.
     pub fn restart(&mut self) {
         self.stop();
-        self.child = Some(spawn_on_keeper_thread(self.port, self.dir.clone()));
+        self.child = Some(spawn_on_keeper_thread(
+            self.port,
+            self.dir.clone(),
+            self.durable,
+        ));
         wait_until_up(self.port);
     }
 }
@@ -137,10 +155,10 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn_on_keeper_thread(port: u16, dir: PathBuf) -> Child {
+fn spawn_on_keeper_thread(port: u16, dir: PathBuf, durable: bool) -> Child {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        tx.send(spawn(port, &dir)).expect("send child");
+        tx.send(spawn(port, &dir, durable)).expect("send child");
         loop {
             std::thread::park();
         }

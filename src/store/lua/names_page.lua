@@ -5,15 +5,22 @@
 local min = '-'
 if ARGV[1] ~= '' then min = '(' .. ARGV[1] end
 local names = redis.call('ZRANGEBYLEX', KEYS[2], min, '+', 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for _, name in ipairs(names) do
-  local id = redis.call('HGET', KEYS[1], name)
+if #names == 0 then return {} end
+local ids = redis.call('HMGET', KEYS[1], unpack(names))
+local present_names, present_ids = {}, {}
+for i, id in ipairs(ids) do
   if id then
-    local meta = redis.call('HGET', KEYS[3], id)
-    if meta then
-      out[#out + 1] = name
-      out[#out + 1] = meta
-    end
+    present_names[#present_names + 1] = names[i]
+    present_ids[#present_ids + 1] = id
+  end
+end
+if #present_ids == 0 then return {} end
+local metas = redis.call('HMGET', KEYS[3], unpack(present_ids))
+local out = {}
+for i, meta in ipairs(metas) do
+  if meta then
+    out[#out + 1] = present_names[i]
+    out[#out + 1] = meta
   end
 end
 return out

@@ -1,0 +1,89 @@
+//! A small timing harness shared by hush's benchmarks: interleaved rounds of ours and the
+//! baseline, medians, and the `ratio <figure> = <x>  (<ours> vs <baseline>)` summary
+//! lines that `scripts/bench` collects.
+
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+/// `HUSH_BENCH_QUICK=1` (set by `scripts/bench --quick`) shortens every benchmark.
+pub fn quick() -> bool {
+    std::env::var("HUSH_BENCH_QUICK").is_ok_and(|v| v == "1")
+}
+
+/// Picks the quick or the full count.
+pub fn count(quick_count: usize, full_count: usize) -> usize {
+    if quick() { quick_count } else { full_count }
+}
+
+/// The median of `samples`.
+pub fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// The `p`-th percentile (0–100) of `samples`.
+pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let rank = ((samples.len() as f64 - 1.0) * p / 100.0).round() as usize;
+    samples[rank.min(samples.len() - 1)]
+}
+
+/// Formats a duration with a unit that suits it.
+pub fn show(d: Duration) -> String {
+    let ns = d.as_nanos() as f64;
+    if ns < 1_000.0 {
+        format!("{ns:.0} ns")
+    } else if ns < 1_000_000.0 {
+        format!("{:.1} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+/// Prints one summary line; `ours` and `baseline` are times per operation.
+pub fn ratio(figure: &str, ours: Duration, baseline: Duration) {
+    let x = ours.as_secs_f64() / baseline.as_secs_f64();
+    println!(
+        "ratio {figure} = {x:.3}  ({} vs {})",
+        show(ours),
+        show(baseline)
+    );
+}
+
+/// Per-operation latency samples of two async operations, measured in interleaved
+/// rounds so that machine noise hits both alike. Returns `(ours, baseline)` samples.
+pub async fn interleaved<A, AF, B, BF>(
+    rounds: usize,
+    per_round: usize,
+    mut ours: A,
+    mut baseline: B,
+) -> (Vec<Duration>, Vec<Duration>)
+where
+    A: FnMut() -> AF,
+    AF: std::future::Future<Output = ()>,
+    B: FnMut() -> BF,
+    BF: std::future::Future<Output = ()>,
+{
+    let mut a = Vec::with_capacity(rounds * per_round);
+    let mut b = Vec::with_capacity(rounds * per_round);
+    for _ in 0..per_round {
+        ours().await;
+        baseline().await;
+    }
+    for _ in 0..rounds {
+        for _ in 0..per_round {
+            let t = Instant::now();
+            baseline().await;
+            b.push(t.elapsed());
+        }
+        for _ in 0..per_round {
+            let t = Instant::now();
+            ours().await;
+            a.push(t.elapsed());
+        }
+    }
+    (a, b)
+}
