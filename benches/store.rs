@@ -196,5 +196,5 @@ async fn main() {
         show(median(&mut ours)),
         show(median(&mut base))
     );
-    ratio("list-page-50-of-10k", median(&mut ours), median(&mut base));
+    ratio("list-page-50", median(&mut ours), median(&mut base));
 }
