@@ -34,9 +34,12 @@ fn random_key() -> Key {
     key
 }
 
+fn cipher(key: &[u8; KEY_LEN]) -> Aes256SivAead {
+    Aes256SivAead::new_from_slice(key).expect("key length is fixed")
+}
+
 /// Encrypts `buf` in place with a fresh random nonce; returns `nonce || ciphertext`.
-fn seal(key: &[u8; KEY_LEN], aad: &[u8], mut buf: Zeroizing<Vec<u8>>) -> Vec<u8> {
-    let cipher = Aes256SivAead::new_from_slice(key).expect("key length is fixed");
+fn seal(cipher: &Aes256SivAead, aad: &[u8], mut buf: Zeroizing<Vec<u8>>) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     getrandom::fill(&mut nonce).expect("the operating system's random source failed");
     cipher
@@ -49,11 +52,10 @@ fn seal(key: &[u8; KEY_LEN], aad: &[u8], mut buf: Zeroizing<Vec<u8>>) -> Vec<u8>
 }
 
 /// Reverses [`seal`]; `None` when the blob was tampered with, misplaced or the key is wrong.
-fn open(key: &[u8; KEY_LEN], aad: &[u8], blob: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+fn open(cipher: &Aes256SivAead, aad: &[u8], blob: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     if blob.len() < NONCE_LEN + 16 {
         return None;
     }
-    let cipher = Aes256SivAead::new_from_slice(key).expect("key length is fixed");
     let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
     let mut buf = Zeroizing::new(ciphertext.to_vec());
     cipher
@@ -290,9 +292,9 @@ impl Keyring {
     pub fn wrap(&self, org: &OrgId, dek: &DataKey) -> WrappedKey {
         let version = self.current();
         let blob = seal(
-            &self.keys[&version],
+            &cipher(&self.keys[&version]),
             &dek_aad(org, version),
-            Zeroizing::new(dek.0.to_vec()),
+            Zeroizing::new(dek.key.to_vec()),
         );
         WrappedKey { version, blob }
     }
@@ -310,7 +312,7 @@ impl Keyring {
                 self.versions()
             ))
         })?;
-        let plain = open(key, &dek_aad(org, wrapped.version), &wrapped.blob).ok_or_else(|| {
+        let plain = open(&cipher(key), &dek_aad(org, wrapped.version), &wrapped.blob).ok_or_else(|| {
             Error::crypto(format!(
                 "org {org}'s data key does not decrypt with master key version {}: wrong master key or tampered data",
                 wrapped.version
@@ -320,7 +322,7 @@ impl Keyring {
             .as_slice()
             .try_into()
             .map_err(|_| Error::crypto(format!("org {org}'s data key has the wrong length")))?;
-        Ok(DataKey(Zeroizing::new(array)))
+        Ok(DataKey::from_key(Zeroizing::new(array)))
     }
 }
 
@@ -357,8 +359,12 @@ mod base64_bytes {
     }
 }
 
-/// One org's data key, which encrypts its secret values.
-pub struct DataKey(Key);
+/// One org's data key, which encrypts its secret values. The cipher (its key schedule)
+/// is built once, since an org's data key is cached for the life of the process.
+pub struct DataKey {
+    key: Key,
+    cipher: Aes256SivAead,
+}
 
 impl fmt::Debug for DataKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -369,7 +375,14 @@ impl fmt::Debug for DataKey {
 impl DataKey {
     /// A fresh random data key.
     pub fn generate() -> Self {
-        DataKey(random_key())
+        Self::from_key(random_key())
+    }
+
+    fn from_key(key: Key) -> Self {
+        DataKey {
+            cipher: cipher(&key),
+            key,
+        }
     }
 
     /// Encrypts `value` as version `version` of secret `id` in `org`.
@@ -381,7 +394,7 @@ impl DataKey {
         value: &SecretValue,
     ) -> Vec<u8> {
         seal(
-            &self.0,
+            &self.cipher,
             &value_aad(org, id, version),
             Zeroizing::new(value.expose().as_bytes().to_vec()),
         )
@@ -399,7 +412,7 @@ impl DataKey {
         version: u32,
         blob: &[u8],
     ) -> Result<SecretValue> {
-        let plain = open(&self.0, &value_aad(org, id, version), blob).ok_or_else(|| {
+        let plain = open(&self.cipher, &value_aad(org, id, version), blob).ok_or_else(|| {
             Error::crypto(format!(
                 "secret {id} (version {version}) does not decrypt: its stored ciphertext was altered or does not belong to it"
             ))
