@@ -469,8 +469,8 @@ mod tests {
         let dek = DataKey::generate();
         let wrapped = ring.wrap(&org(), &dek);
         assert_eq!(
-            ring.unwrap(&org(), &wrapped).unwrap().0.as_ref(),
-            dek.0.as_ref()
+            ring.unwrap(&org(), &wrapped).unwrap().key.as_ref(),
+            dek.key.as_ref()
         );
         let err = other.unwrap(&org(), &wrapped).unwrap_err();
         assert!(err.message().contains("wrong master key"), "{err}");
