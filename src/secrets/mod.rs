@@ -278,6 +278,7 @@ impl SecretStore {
 
     /// Records a refused attempt, then returns the refusal.
     async fn refuse(&self, org: &OrgId, entry: AuditEntry, error: Error) -> Error {
+        tracing::info!(%org, action = ?entry.action, actor = ?entry.actor, reason = %error, "refused");
         let entry = entry.denied().detail(error.message()).to_bytes();
         if let Err(e) = self.backend.append_audit(vec![(org.clone(), entry)]).await {
             tracing::warn!(%org, error = %e, "could not record a refused operation in the audit trail");
@@ -365,7 +366,10 @@ impl SecretStore {
                     .to_bytes(),
             );
         match self.backend.commit(org, txn).await? {
-            Commit::Applied => Ok(meta),
+            Commit::Applied => {
+                tracing::debug!(%org, %actor, secret = %meta.id, "created secret");
+                Ok(meta)
+            }
             // The actor's record or the name changed between read and commit: report
             // from a fresh read.
             Commit::Conflict => {
@@ -543,6 +547,7 @@ impl SecretStore {
                 .expect(Table::Users, actor.as_str(), user_bytes.as_deref())
                 .expect(Table::Secrets, id.as_str(), Some(&old_bytes));
             let (new, txn, detail) = change(&old, base)?;
+            tracing::debug!(%org, %actor, secret = %id, action = ?action, %detail, "changing secret");
             let txn = txn.audit(audit.detail(detail).to_bytes());
             Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(new))
         })
@@ -828,6 +833,7 @@ impl SecretStore {
             let value = dek.decrypt(org, &meta.id, meta.version, &blob)?;
             resolved.push(ResolvedSecret { meta, value });
         }
+        tracing::debug!(%org, %actor, %run, secrets = resolved.len(), "resolved secrets");
         self.audit_later(org, entry);
         Ok(resolved)
     }
