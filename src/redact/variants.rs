@@ -114,11 +114,12 @@ fn json_escapes(value: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Percent-encodings under the three sets in common use, each with upper- and lower-case
+/// Percent-encodings under the four sets in common use (everything but alphanumerics,
+/// RFC 3986, form, `encodeURIComponent`), each with upper- and lower-case
 /// hex digits, plus the form encoding with `+` for space.
 fn url_encodings(value: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for set in [URL_STRICT, URL_FORM, URL_COMPONENT] {
+    for set in [NON_ALPHANUMERIC, URL_STRICT, URL_FORM, URL_COMPONENT] {
         let upper = percent_encoding::percent_encode(value, set).to_string();
         out.push(lowercase_percent_hex(&upper).into_bytes());
         out.push(upper.into_bytes());
