@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::redact::{self, Redactor};
 
@@ -23,7 +24,8 @@ pub fn init() {
 }
 
 /// Like [`init`], writing to `make_writer` instead of stderr (tests capture output here).
-/// Lines are redacted before they reach `make_writer`.
+/// Lines are redacted before they reach `make_writer`. Also routes `log` records into
+/// tracing.
 ///
 /// # Errors
 ///
@@ -34,16 +36,33 @@ where
 {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("HUSH_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    // `try_init` also installs tracing-log's `LogTracer` (tracing-subscriber's default
+    // `tracing-log` feature), so `log` records reach the same redacted writer.
+    subscriber(make_writer, filter, json)
+        .try_init()
+        .map_err(|e| crate::Error::internal(format!("installing the log subscriber: {e}")))
+}
+
+/// The subscriber [`init`] installs, built without installing it (for scoped use with
+/// `tracing::subscriber::with_default`): `filter`, human or `json` format, redacted lines
+/// written to `make_writer`.
+pub fn subscriber<M>(
+    make_writer: RedactingMakeWriter<M>,
+    filter: EnvFilter,
+    json: bool,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    M: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let ansi = make_writer.ansi;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(make_writer);
-    let result = if json {
-        builder.json().try_init()
+    if json {
+        Box::new(builder.json().finish())
     } else {
-        builder.with_ansi(ansi).try_init()
-    };
-    result.map_err(|e| crate::Error::internal(format!("installing the log subscriber: {e}")))
+        Box::new(builder.with_ansi(ansi).finish())
+    }
 }
 
 /// A [`MakeWriter`] whose writers buffer one event, redact it with the global registry's

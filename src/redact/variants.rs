@@ -84,7 +84,8 @@ fn lines(value: &[u8]) -> Vec<&[u8]> {
 }
 
 /// The body of a JSON string literal holding `value` (no quotes): serde_json's form, the
-/// ASCII-only form (`\u00e9`, surrogate pairs) in lower and upper case, and `\/` for `/`.
+/// ASCII-only form (`\u00e9`, surrogate pairs) in lower and upper case, `\/` for `/`,
+/// Rust's `Debug` form, and the JSON and `Debug` forms escaped once more by JSON.
 /// A value that is not UTF-8 cannot appear in JSON text as such and yields nothing.
 fn json_escapes(value: &[u8]) -> Vec<Vec<u8>> {
     let Ok(text) = std::str::from_utf8(value) else {
@@ -108,10 +109,29 @@ fn json_escapes(value: &[u8]) -> Vec<Vec<u8>> {
     }
     let slash = plain.replace('/', "\\/");
     let ascii_slash = ascii_lower.replace('/', "\\/");
-    [plain, ascii_lower, ascii_upper, slash, ascii_slash]
-        .into_iter()
-        .map(String::into_bytes)
-        .collect()
+    // Rust's `{:?}` of a string (a value inside a logged struct), and each of those forms
+    // escaped once more, as a JSON log line does with a field that is already escaped.
+    let debug = format!("{text:?}");
+    let debug = debug[1..debug.len() - 1].to_owned();
+    let twice = |s: &str| {
+        let q = serde_json::Value::String(s.to_owned()).to_string();
+        q[1..q.len() - 1].to_owned()
+    };
+    let json_twice = twice(&plain);
+    let debug_json = twice(&debug);
+    [
+        plain,
+        ascii_lower,
+        ascii_upper,
+        slash,
+        ascii_slash,
+        debug,
+        json_twice,
+        debug_json,
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .collect()
 }
 
 /// Percent-encodings under the four sets in common use (everything but alphanumerics,
