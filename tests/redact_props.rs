@@ -28,7 +28,7 @@ fn encode(secret: &[u8], how: u8, blob_prefix: &[u8]) -> Vec<u8> {
         1 => match text {
             Some(t) => {
                 let q = serde_json::to_string(t).unwrap();
-                q[1..q.len() - 1].as_bytes().to_vec()
+                q.as_bytes()[1..q.len() - 1].to_vec()
             }
             None => secret.to_vec(),
         },
