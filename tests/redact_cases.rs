@@ -213,3 +213,82 @@ fn str_api_returns_borrowed_when_clean() {
     assert!(!r.is_match(b"nothing to see"));
     assert!(r.is_match(K));
 }
+
+/// Deterministic pseudo-random secrets for the large-set tests.
+fn many_secrets(n: usize, seed: u64, short_one: bool) -> Vec<(String, Vec<u8>)> {
+    let mut x = seed;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+=&-_";
+    let mut out: Vec<(String, Vec<u8>)> = (0..n)
+        .map(|i| {
+            let len = 12 + (next() % 20) as usize;
+            let v = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            (format!("s{i}"), v)
+        })
+        .collect();
+    if short_one {
+        out.push(("pin".into(), b"Zq9".to_vec()));
+    }
+    out
+}
+
+#[test]
+fn large_sets_use_every_search_strategy_and_redact_every_secret() {
+    for (n, short_one, strategy) in [
+        (5, false, "dfa+teddy"),
+        (100, false, "dfa+grams"),
+        (1200, false, "nfa+grams"),
+        (100, true, "dfa"),
+        (1200, true, "nfa"),
+    ] {
+        let secrets = many_secrets(n, 0x5EED + n as u64, short_one);
+        let r = Arc::new(Redactor::new(secrets.iter().map(|(k, v)| (k, v))));
+        assert_eq!(
+            r.search_strategy(),
+            strategy,
+            "{n} secrets, short: {short_one}"
+        );
+        let mut text = Vec::new();
+        let mut expected_labels = 0;
+        for (i, (_, v)) in secrets.iter().enumerate().step_by(7) {
+            text.extend_from_slice(format!("line {i} value=").as_bytes());
+            let enc = match i % 4 {
+                0 => v.clone(),
+                1 => STANDARD.encode(cat(&[b"user:", v])).into_bytes(),
+                2 => hex::encode(v).into_bytes(),
+                _ => percent_encoding::percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+                    .into_bytes(),
+            };
+            text.extend_from_slice(&enc);
+            text.extend_from_slice(b" end\n");
+            expected_labels += 1;
+        }
+        let out = r.redact_bytes(&text).into_owned();
+        for (i, (_, v)) in secrets.iter().enumerate().step_by(7) {
+            assert!(!contains(&out, v), "{strategy}: raw secret {i} survived");
+            assert!(
+                !contains(&out, hex::encode(v).as_bytes()),
+                "{strategy}: hex {i}"
+            );
+        }
+        let labels = out.windows(10).filter(|w| w == b"[REDACTED:").count();
+        assert!(
+            labels >= expected_labels,
+            "{strategy}: {labels} < {expected_labels}"
+        );
+        assert_eq!(run_stream(&r, &text, 7), out, "{strategy}: stream differs");
+        assert_eq!(
+            run_stream(&r, &text, 4096),
+            out,
+            "{strategy}: stream differs"
+        );
+    }
+}

@@ -36,6 +36,9 @@ const DFA_MAX_PATTERN_BYTES: usize = 64 * 1024;
 /// Length of the pattern prefixes the packed candidate searcher looks for.
 const CANDIDATE_PREFIX_LEN: usize = 8;
 
+/// Below this length a haystack is walked by the automaton alone.
+const SHORT_HAYSTACK: usize = 64;
+
 /// Removes every known encoding of a fixed set of secret values from bytes or text.
 ///
 /// Built once from `(secret name, value)` pairs, then shared (`Send + Sync`, usually in an
@@ -61,10 +64,23 @@ pub struct Redactor {
     /// Secret index of each pattern, by pattern id.
     owner: Vec<u32>,
     matcher: Matcher,
-    candidates: Option<packed::Searcher>,
+    candidates: Candidates,
     max_pattern_len: usize,
-    /// Bytes that begin at least one pattern.
+    /// Byte pairs that begin at least one pattern (a 65,536-bit set), and single bytes that
+    /// begin one: a quick test before an anchored walk when computing the stream hold.
+    first_pairs: Box<[u64]>,
     first_bytes: [bool; 256],
+}
+
+/// How the text where no match can start is skipped.
+enum Candidates {
+    /// Few distinct prefixes: Teddy finds the next place a pattern may start.
+    Packed(packed::Searcher),
+    /// Many patterns, all at least 4 bytes: a bit table of hashed pattern prefixes, tested
+    /// at every position; a hit starts an anchored walk there.
+    Grams(GramFilter),
+    /// Very short patterns: walk the automaton over every byte.
+    None,
 }
 
 enum Matcher {
@@ -135,10 +151,21 @@ impl Redactor {
             .map(|n| format!("[REDACTED:{n}]").into_bytes().into_boxed_slice())
             .collect();
         let mut first_bytes = [false; 256];
+        let mut first_pairs = vec![0u64; 1024].into_boxed_slice();
         let mut max_pattern_len = 0;
         let mut total = 0;
         for p in &patterns {
             first_bytes[usize::from(p[0])] = true;
+            if let [b0, b1, ..] = p[..] {
+                let pair = usize::from(b0) << 8 | usize::from(b1);
+                first_pairs[pair >> 6] |= 1 << (pair & 63);
+            } else {
+                // A one-byte pattern: every pair starting with it may begin a pattern.
+                for b1 in 0..=255usize {
+                    let pair = usize::from(p[0]) << 8 | b1;
+                    first_pairs[pair >> 6] |= 1 << (pair & 63);
+                }
+            }
             max_pattern_len = max_pattern_len.max(p.len());
             total += p.len();
         }
@@ -165,7 +192,10 @@ impl Redactor {
                     .map_err(build_error)?,
             )
         };
-        let candidates = candidate_searcher(&patterns);
+        let candidates = match candidate_searcher(&patterns) {
+            Some(searcher) => Candidates::Packed(searcher),
+            None => GramFilter::build(&patterns).map_or(Candidates::None, Candidates::Grams),
+        };
         // Only the automaton keeps the patterns; wipe our copies of the encodings.
         for mut p in patterns.into_iter().chain(seen.drain()) {
             zeroize::Zeroize::zeroize(&mut p);
@@ -177,6 +207,7 @@ impl Redactor {
             matcher,
             candidates,
             max_pattern_len,
+            first_pairs,
             first_bytes,
         })
     }
@@ -204,6 +235,20 @@ impl Redactor {
     /// The length of the longest pattern; a stream holds back at most one byte less.
     pub fn max_pattern_len(&self) -> usize {
         self.max_pattern_len
+    }
+
+    /// Which automaton and skip strategy this redactor uses, e.g. `"dfa+teddy"` or
+    /// `"nfa+grams"` (for diagnostics and benchmarks; not a stable format).
+    pub fn search_strategy(&self) -> &'static str {
+        match (&self.matcher, &self.candidates) {
+            (Matcher::Empty, _) => "empty",
+            (Matcher::Dfa(_), Candidates::Packed(_)) => "dfa+teddy",
+            (Matcher::Dfa(_), Candidates::Grams(_)) => "dfa+grams",
+            (Matcher::Dfa(_), Candidates::None) => "dfa",
+            (Matcher::Nfa(_), Candidates::Packed(_)) => "nfa+teddy",
+            (Matcher::Nfa(_), Candidates::Grams(_)) => "nfa+grams",
+            (Matcher::Nfa(_), Candidates::None) => "nfa",
+        }
     }
 
     /// Whether `input` holds any known variant of any secret.
@@ -272,11 +317,21 @@ impl Redactor {
 
     /// Every match in `hay`, unsorted (in order of end position), appended to `hits`.
     pub(crate) fn collect_hits(&self, hay: &[u8], hits: &mut Vec<Hit>) {
-        let cands = self.candidates.as_ref();
         match &self.matcher {
             Matcher::Empty => {}
-            Matcher::Dfa(a) => collect_hits(a, cands, &self.owner, hay, hits),
-            Matcher::Nfa(a) => collect_hits(a, cands, &self.owner, hay, hits),
+            Matcher::Dfa(a) => self.collect_hits_with(a, hay, hits),
+            Matcher::Nfa(a) => self.collect_hits_with(a, hay, hits),
+        }
+    }
+
+    fn collect_hits_with<A: Automaton>(&self, a: &A, hay: &[u8], hits: &mut Vec<Hit>) {
+        match &self.candidates {
+            // Teddy's setup costs more than walking a short haystack byte by byte.
+            Candidates::Packed(c) if hay.len() >= SHORT_HAYSTACK => {
+                collect_hits(a, Some(c), &self.owner, hay, hits)
+            }
+            Candidates::Grams(g) => collect_hits_grams(a, g, &self.owner, hay, hits),
+            _ => collect_hits(a, None, &self.owner, hay, hits),
         }
     }
 
@@ -285,8 +340,8 @@ impl Redactor {
     pub(crate) fn hold_len(&self, hay: &[u8]) -> usize {
         match &self.matcher {
             Matcher::Empty => 0,
-            Matcher::Dfa(a) => hold_len(a, &self.first_bytes, self.max_pattern_len, hay),
-            Matcher::Nfa(a) => hold_len(a, &self.first_bytes, self.max_pattern_len, hay),
+            Matcher::Dfa(a) => hold_len(a, self, hay),
+            Matcher::Nfa(a) => hold_len(a, self, hay),
         }
     }
 
@@ -405,18 +460,140 @@ fn collect_hits<A: Automaton>(
     }
 }
 
-fn hold_len<A: Automaton>(
+/// A set of hashed pattern prefixes of `q` bytes (4 ≤ q ≤ 8), as a bit table sized at
+/// 64 bits per prefix so that a random position passes with probability under 2%.
+struct GramFilter {
+    q: usize,
+    mask: u64,
+    shift: u32,
+    bits: Box<[u64]>,
+}
+
+impl GramFilter {
+    fn build(patterns: &[Vec<u8>]) -> Option<GramFilter> {
+        let q = patterns.iter().map(Vec::len).min()?.min(8);
+        if q < 4 {
+            return None;
+        }
+        let mask = if q == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * q)) - 1
+        };
+        let log2 = (patterns.len() * 64)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(12, 26);
+        let mut filter = GramFilter {
+            q,
+            mask,
+            shift: 64 - log2,
+            bits: vec![0u64; 1 << (log2 - 6)].into_boxed_slice(),
+        };
+        for p in patterns {
+            let h = filter.hash(read_le(&p[..q]) & mask);
+            filter.bits[h >> 6] |= 1 << (h & 63);
+        }
+        Some(filter)
+    }
+
+    #[inline(always)]
+    fn hash(&self, window: u64) -> usize {
+        (window.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    #[inline(always)]
+    fn may_start(&self, window: u64) -> bool {
+        let h = self.hash(window & self.mask);
+        self.bits[h >> 6] & (1 << (h & 63)) != 0
+    }
+}
+
+/// Up to 8 bytes as a little-endian integer (missing high bytes are zero).
+#[inline(always)]
+fn read_le(bytes: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    let n = bytes.len().min(8);
+    buf[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(buf)
+}
+
+fn collect_hits_grams<A: Automaton>(
     a: &A,
-    first_bytes: &[bool; 256],
-    max_pattern_len: usize,
+    grams: &GramFilter,
+    owner: &[u32],
     hay: &[u8],
-) -> usize {
-    let window = hay.len().min(max_pattern_len.saturating_sub(1));
+    hits: &mut Vec<Hit>,
+) {
+    if hay.len() < grams.q {
+        return;
+    }
     let anchored = a
         .start_state(Anchored::Yes)
         .expect("redactor automata support anchored search");
-    for s in hay.len() - window..hay.len() {
-        if !first_bytes[usize::from(hay[s])] {
+    let last = hay.len() - grams.q;
+    let fast_end = hay.len().saturating_sub(8);
+    let mut i = 0;
+    while i <= last {
+        let window = if i <= fast_end {
+            u64::from_le_bytes(hay[i..i + 8].try_into().expect("8 bytes"))
+        } else {
+            read_le(&hay[i..])
+        };
+        if grams.may_start(window) {
+            walk_anchored(a, anchored, owner, hay, i, hits);
+        }
+        i += 1;
+    }
+}
+
+/// Every pattern that starts exactly at `start`.
+#[inline(never)]
+fn walk_anchored<A: Automaton>(
+    a: &A,
+    anchored: StateID,
+    owner: &[u32],
+    hay: &[u8],
+    start: usize,
+    hits: &mut Vec<Hit>,
+) {
+    let mut sid = anchored;
+    for (end, &b) in hay.iter().enumerate().skip(start) {
+        sid = a.next_state(Anchored::Yes, sid, b);
+        if a.is_dead(sid) {
+            return;
+        }
+        if a.is_match(sid) {
+            let len = end + 1 - start;
+            for k in 0..a.match_len(sid) {
+                let pid = a.match_pattern(sid, k);
+                // A match state also lists patterns that are suffixes of this path.
+                if a.pattern_len(pid) == len {
+                    hits.push(Hit {
+                        start,
+                        end: end + 1,
+                        secret: owner[pid.as_usize()],
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn hold_len<A: Automaton>(a: &A, r: &Redactor, hay: &[u8]) -> usize {
+    let window = hay.len().min(r.max_pattern_len.saturating_sub(1));
+    let anchored = a
+        .start_state(Anchored::Yes)
+        .expect("redactor automata support anchored search");
+    let len = hay.len();
+    for s in len - window..len {
+        let may_start = if s + 1 < len {
+            let pair = usize::from(hay[s]) << 8 | usize::from(hay[s + 1]);
+            r.first_pairs[pair >> 6] & (1 << (pair & 63)) != 0
+        } else {
+            r.first_bytes[usize::from(hay[s])]
+        };
+        if !may_start {
             continue;
         }
         let mut sid = anchored;
@@ -425,7 +602,7 @@ fn hold_len<A: Automaton>(
             !a.is_dead(sid)
         });
         if alive {
-            return hay.len() - s;
+            return len - s;
         }
     }
     0
