@@ -60,6 +60,14 @@ impl StreamRedactor {
             out.extend_from_slice(chunk);
             return;
         }
+        if self.pending.is_empty() {
+            // Common case: nothing held, so work on the chunk in place and keep only its tail.
+            let cut = chunk.len() - self.redactor.hold_len(chunk);
+            let cursor = scan_and_emit(&self.redactor, &mut self.hits, chunk, cut, 0, out);
+            self.pending.extend_from_slice(&chunk[cut..]);
+            self.covered = cursor - cut;
+            return;
+        }
         self.pending.extend_from_slice(chunk);
         let hold = self.redactor.hold_len(&self.pending);
         let cut = self.pending.len() - hold;
@@ -92,20 +100,37 @@ impl StreamRedactor {
 
     /// Emits `pending[..cut]`, keeping the rest for the next chunk.
     fn drain_until(&mut self, cut: usize, out: &mut Vec<u8>) {
-        self.hits.clear();
-        self.redactor.collect_hits(&self.pending, &mut self.hits);
-        sort_hits(&mut self.hits);
-        let cursor = self
-            .redactor
-            .emit(&self.pending, &self.hits, cut, self.covered, out);
-        let kept_from = cut.min(self.pending.len());
-        self.covered = cursor.saturating_sub(kept_from);
-        if kept_from == self.pending.len() {
+        let cursor = scan_and_emit(
+            &self.redactor,
+            &mut self.hits,
+            &self.pending,
+            cut,
+            self.covered,
+            out,
+        );
+        self.covered = cursor - cut;
+        if cut == self.pending.len() {
             self.pending.clear();
         } else {
-            self.pending.drain(..kept_from);
+            self.pending.drain(..cut);
         }
     }
+}
+
+/// Finds and orders every match in `hay`, then emits `hay[cursor..cut]` redacted; returns
+/// the new cursor (see `Redactor::emit`), which is never below `cut`.
+fn scan_and_emit(
+    redactor: &Redactor,
+    hits: &mut Vec<Hit>,
+    hay: &[u8],
+    cut: usize,
+    cursor: usize,
+    out: &mut Vec<u8>,
+) -> usize {
+    hits.clear();
+    redactor.collect_hits(hay, hits);
+    sort_hits(hits);
+    redactor.emit(hay, hits, cut, cursor, out)
 }
 
 impl std::fmt::Debug for StreamRedactor {

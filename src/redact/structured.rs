@@ -12,6 +12,11 @@ pub fn redact_json(redactor: &Redactor, value: &mut Value) {
     if redactor.is_empty() {
         return;
     }
+    redact_json_value(redactor, value, &mut String::new());
+}
+
+/// `scratch` holds a number's text, reused so that numbers cost no allocation.
+fn redact_json_value(redactor: &Redactor, value: &mut Value, scratch: &mut String) {
     match value {
         Value::String(s) => {
             if let std::borrow::Cow::Owned(r) = redactor.redact_str(s) {
@@ -19,14 +24,16 @@ pub fn redact_json(redactor: &Redactor, value: &mut Value) {
             }
         }
         Value::Number(n) => {
-            let text = n.to_string();
-            if let std::borrow::Cow::Owned(r) = redactor.redact_str(&text) {
+            use std::fmt::Write as _;
+            scratch.clear();
+            let _ = write!(scratch, "{n}");
+            if let std::borrow::Cow::Owned(r) = redactor.redact_str(scratch) {
                 *value = Value::String(r);
             }
         }
         Value::Array(items) => {
             for item in items {
-                redact_json(redactor, item);
+                redact_json_value(redactor, item, scratch);
             }
         }
         Value::Object(map) => {
@@ -49,7 +56,7 @@ pub fn redact_json(redactor: &Redactor, value: &mut Value) {
                 *map = fresh;
             }
             for v in map.values_mut() {
-                redact_json(redactor, v);
+                redact_json_value(redactor, v, scratch);
             }
         }
         Value::Null | Value::Bool(_) => {}
