@@ -191,3 +191,34 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Enough secrets that the redactor uses the gram filter instead of Teddy.
+    #[test]
+    fn large_sets_redact_every_raw_value_and_stream_equals_one_shot(
+        secrets in prop::collection::vec("[a-zA-Z0-9/+=&._~-]{8,40}", 80..120),
+        picks in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), "[ -~]{0,20}"), 1..20),
+        cuts in prop::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let r = Arc::new(Redactor::new(
+            secrets.iter().enumerate().map(|(i, v)| (format!("k{i}"), v.clone())),
+        ));
+        prop_assert!(r.search_strategy().ends_with("grams"), "{}", r.search_strategy());
+        let mut input = Vec::new();
+        let mut used = Vec::new();
+        for (index, how, filler) in &picks {
+            let secret = secrets[index.index(secrets.len())].as_bytes();
+            used.push(secret);
+            input.extend_from_slice(filler.as_bytes());
+            input.extend(encode(secret, *how, b"u:"));
+        }
+        let one_shot = r.redact_bytes(&input).into_owned();
+        prop_assert_eq!(streamed(&r, &input, &cuts), one_shot.clone());
+        for secret in used {
+            prop_assert!(!contains(&one_shot, secret), "a raw value survived");
+            prop_assert!(!contains(&one_shot, hex::encode(secret).as_bytes()));
+        }
+    }
+}
