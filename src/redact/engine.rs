@@ -72,6 +72,8 @@ pub struct Redactor {
     matcher: Matcher,
     candidates: Candidates,
     max_pattern_len: usize,
+    /// Shorter haystacks (most JSON keys and numbers) cannot match at all.
+    min_pattern_len: usize,
     /// Byte pairs that begin at least one pattern (a 65,536-bit set), and single bytes that
     /// begin one: a quick test before an anchored walk when computing the stream hold.
     first_pairs: Box<[u64]>,
@@ -159,6 +161,7 @@ impl Redactor {
         let mut first_bytes = [false; 256];
         let mut first_pairs = vec![0u64; 1024].into_boxed_slice();
         let mut max_pattern_len = 0;
+        let min_pattern_len = patterns.iter().map(Vec::len).min().unwrap_or(0);
         let mut total = 0;
         for p in &patterns {
             first_bytes[usize::from(p[0])] = true;
@@ -214,6 +217,7 @@ impl Redactor {
             matcher,
             candidates,
             max_pattern_len,
+            min_pattern_len,
             first_pairs,
             first_bytes,
         })
@@ -324,6 +328,9 @@ impl Redactor {
 
     /// Every match in `hay`, unsorted (in order of end position), appended to `hits`.
     pub(crate) fn collect_hits(&self, hay: &[u8], hits: &mut Vec<Hit>) {
+        if hay.len() < self.min_pattern_len {
+            return;
+        }
         match &self.matcher {
             Matcher::Empty => {}
             Matcher::Dfa(a) => self.collect_hits_with(a, hay, hits),
