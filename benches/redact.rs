@@ -115,6 +115,33 @@ fn time<F: FnMut()>(warmup: usize, reps: usize, mut f: F) -> Duration {
     times[times.len() / 2]
 }
 
+/// Medians of `a` and `b`, run alternately so that both see the same machine load (the
+/// machines here are shared and noisy).
+fn time_pair<A: FnMut(), B: FnMut()>(
+    warmup: usize,
+    reps: usize,
+    mut a: A,
+    mut b: B,
+) -> (Duration, Duration) {
+    for _ in 0..warmup {
+        a();
+        b();
+    }
+    let mut ta = Vec::new();
+    let mut tb = Vec::new();
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        a();
+        ta.push(t.elapsed());
+        let t = Instant::now();
+        b();
+        tb.push(t.elapsed());
+    }
+    ta.sort();
+    tb.sort();
+    (ta[ta.len() / 2], tb[tb.len() / 2])
+}
+
 fn mbps(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / 1e6
 }
@@ -167,15 +194,20 @@ fn main() {
     // --- redact-5-secrets vs one memmem scan ---
     let r5 = Arc::new(Redactor::new(five.iter().map(|(n, v)| (n, v))));
     let mut out = Vec::with_capacity(TEXT_LEN + (1 << 20));
-    let ours = time(warm, reps, || {
-        out.clear();
-        r5.redact_into(black_box(bytes5), &mut out);
-        black_box(&out);
-    });
+    let mut out2 = Vec::with_capacity(TEXT_LEN + (1 << 20));
     let finder = memchr::memmem::Finder::new(five[0].1.as_bytes());
-    let base = time(warm, reps, || {
-        black_box(finder.find_iter(black_box(bytes5)).count());
-    });
+    let (ours, base) = time_pair(
+        warm,
+        reps,
+        || {
+            out.clear();
+            r5.redact_into(black_box(bytes5), &mut out);
+            black_box(&out);
+        },
+        || {
+            black_box(finder.find_iter(black_box(bytes5)).count());
+        },
+    );
     println!(
         "redact-5-secrets: {} per 8 MiB = {:.0} MB/s ({} patterns, {}); memmem one string: {} = {:.0} MB/s",
         fmt(ours),
@@ -235,20 +267,25 @@ fn main() {
     ));
 
     // --- redact-stream-4k vs one-shot ---
-    let one_shot = time(warm, reps, || {
-        out.clear();
-        r5.redact_into(black_box(bytes5), &mut out);
-        black_box(&out);
-    });
-    let streamed = time(warm, reps, || {
-        out.clear();
-        let mut s = StreamRedactor::new(Arc::clone(&r5));
-        for chunk in bytes5.chunks(4096) {
-            s.push_into(chunk, &mut out);
-        }
-        s.finish_into(&mut out);
-        black_box(&out);
-    });
+    let (streamed, one_shot) = time_pair(
+        warm,
+        reps,
+        || {
+            out.clear();
+            let mut s = StreamRedactor::new(Arc::clone(&r5));
+            for chunk in bytes5.chunks(4096) {
+                s.push_into(chunk, &mut out);
+            }
+            s.finish_into(&mut out);
+            black_box(&out);
+        },
+        || {
+            out2.clear();
+            r5.redact_into(black_box(bytes5), &mut out2);
+            black_box(&out2);
+        },
+    );
+    assert_eq!(out, out2, "streamed and one-shot output differ");
     println!(
         "redact-stream-4k: {} = {:.0} MB/s; one-shot {}",
         fmt(streamed),
@@ -266,19 +303,24 @@ fn main() {
         .collect();
     // Each repeat redacts its own fresh copies; dropping them happens outside the timing.
     let mut done = Vec::new();
-    let ours = time(2, json_reps, || {
-        let mut docs = copies.pop().unwrap_or_default();
-        for d in &mut docs {
-            redact_json(&r5, d);
-        }
-        done.push(black_box(docs));
-    }) / batch as u32;
+    let (ours, base) = time_pair(
+        2,
+        json_reps,
+        || {
+            let mut docs = copies.pop().unwrap_or_default();
+            for d in &mut docs {
+                redact_json(&r5, d);
+            }
+            done.push(black_box(docs));
+        },
+        || {
+            for _ in 0..batch {
+                black_box(serde_json::to_string(black_box(&doc)).unwrap());
+            }
+        },
+    );
+    let (ours, base) = (ours / batch as u32, base / batch as u32);
     drop(done);
-    let base = time(2, json_reps, || {
-        for _ in 0..batch {
-            black_box(serde_json::to_string(black_box(&doc)).unwrap());
-        }
-    }) / batch as u32;
     let mut check = doc.clone();
     redact_json(&r5, &mut check);
     println!(
