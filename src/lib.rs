@@ -13,9 +13,11 @@
 //! - [`secrets`]: secret keys: their model, access rules, encryption and operations;
 //! - [`audit`]: the per-org audit trail;
 //! - [`redact`] and [`telemetry`]: output safety;
+//! - [`actions`]: the action kinds (Send API Request);
 //! - [`app`]: opens the shared state every entry point uses;
 //! - [`cli`]: the command line.
 
+pub mod actions;
 pub mod app;
 pub mod audit;
 pub mod cli;

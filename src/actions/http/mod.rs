@@ -1,0 +1,15 @@
+//! The Send API Request action kind: spec, templates, SSRF guard. It owns turning a spec,
+//! inputs and resolved secrets into an HTTP request; it never fetches a secret (the
+//! executor hands them in) and never logs a rendered request.
+//!
+//! - [`spec`]: the JSON spec ([`HttpAction`]) and its validation;
+//! - [`template`]: [`references`] (before fetching), rendering, and [`echo`] for records;
+//! - [`guard`]: [`NetworkPolicy`] and the filtering resolver.
+
+pub mod guard;
+pub mod spec;
+pub mod template;
+
+pub use guard::NetworkPolicy;
+pub use spec::{Auth, Body, HttpAction, Method, NameValue};
+pub use template::{echo, references};

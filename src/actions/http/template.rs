@@ -1,0 +1,571 @@
+//! Templates of a Send API Request: parsing, secret references, rendering with escaping
+//! chosen by where the value lands, and the echo shown in run records. It never fetches
+//! a secret, and the echo never holds a value (it names secrets by name).
+//!
+//! The language is a small, strict subset of handlebars: literal text, comments,
+//! `{{inputs.…}}` (a path into the run's inputs; unknown paths are errors) and
+//! `{{secret "sec_…"}}`. Blocks, partials, other helpers and `{{{…}}}` (which would skip
+//! escaping) are refused when the spec is validated, before any secret is fetched.
+
+use handlebars::template::{Parameter, TemplateElement};
+use handlebars::{
+    Context, Handlebars, Helper, HelperDef, PathSeg, RenderContext, RenderError, RenderErrorReason,
+    ScopedJson, Template,
+};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+
+use super::spec::{Auth, Body, HttpAction};
+use crate::error::{Error, Result};
+use crate::model::SecretId;
+
+/// Every byte but the unreserved ones (`A-Z a-z 0-9 - . _ ~`) is percent-encoded.
+const URL_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// How a value inserted by an expression is escaped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Escape {
+    /// Inserted as is (headers, query values and form fields, which are encoded whole
+    /// afterwards; JSON leaves, which become `serde_json` strings).
+    None,
+    /// Percent-encoded as a URL component, so a value cannot add path segments, query
+    /// parameters or change the host.
+    UrlComponent,
+}
+
+/// A parsed template: its source and the secrets it refers to, in order of appearance.
+struct Parsed {
+    template: Template,
+    secrets: Vec<SecretId>,
+}
+
+fn parse(field: &str, source: &str) -> Result<Parsed> {
+    let template = Template::compile(source).map_err(|e| {
+        let at = e
+            .pos()
+            .map(|(line, col)| format!(" at line {line}, column {col}"))
+            .unwrap_or_default();
+        Error::invalid(
+            field,
+            format!("template does not parse{at}: {}", e.reason()),
+        )
+    })?;
+    let mut secrets = Vec::new();
+    for element in &template.elements {
+        match element {
+            TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
+            TemplateElement::Expression(h) => {
+                let name = h.name.as_name().unwrap_or("");
+                if name == "secret" {
+                    let id = match (h.params.as_slice(), h.hash.is_empty()) {
+                        ([Parameter::Literal(Value::String(id))], true) => id,
+                        _ => {
+                            return Err(Error::invalid(
+                                field,
+                                "write a secret as {{secret \"sec_…\"}} with one quoted id",
+                            ));
+                        }
+                    };
+                    let id = SecretId::parse_field(field, id)?;
+                    if !secrets.contains(&id) {
+                        secrets.push(id);
+                    }
+                } else if !h.params.is_empty() || !h.hash.is_empty() {
+                    return Err(Error::invalid(
+                        field,
+                        format!("unknown helper `{name}`; only `secret` exists"),
+                    ));
+                } else if !(name == "inputs"
+                    || name.starts_with("inputs.")
+                    || name.starts_with("inputs/")
+                    || name.starts_with("inputs.["))
+                    || !matches!(h.name, Parameter::Path(_) | Parameter::Name(_))
+                {
+                    return Err(Error::invalid(
+                        field,
+                        format!(
+                            "unknown variable `{name}`; a template can use `inputs.…` and \
+                             {{{{secret \"sec_…\"}}}}"
+                        ),
+                    ));
+                }
+            }
+            TemplateElement::HtmlExpression(_) => {
+                return Err(Error::invalid(
+                    field,
+                    "`{{{…}}}` is not supported (values are always escaped for where they land); use `{{…}}`",
+                ));
+            }
+            TemplateElement::HelperBlock(_) => {
+                return Err(Error::invalid(
+                    field,
+                    "block helpers `{{#…}}` are not supported",
+                ));
+            }
+            _ => {
+                return Err(Error::invalid(
+                    field,
+                    "partials and decorators are not supported",
+                ));
+            }
+        }
+    }
+    Ok(Parsed { template, secrets })
+}
+
+/// Calls `f(field, template)` for every template of `spec`, in a fixed order.
+fn for_each_template(spec: &HttpAction, f: &mut dyn FnMut(&str, &str) -> Result<()>) -> Result<()> {
+    f("url", &spec.url)?;
+    for (i, h) in spec.headers.iter().enumerate() {
+        f(&format!("headers[{i}].value"), &h.value)?;
+    }
+    for (i, q) in spec.query.iter().enumerate() {
+        f(&format!("query[{i}].value"), &q.value)?;
+    }
+    match &spec.auth {
+        Some(Auth::Basic { username, password }) => {
+            f("auth.username", username)?;
+            f("auth.password", password)?;
+        }
+        Some(Auth::Bearer { token }) => f("auth.token", token)?,
+        None => {}
+    }
+    match &spec.body {
+        Some(Body::Json { value }) => json_leaves("body.value", value, f)?,
+        Some(Body::Form { fields }) => {
+            for (i, p) in fields.iter().enumerate() {
+                f(&format!("body.fields[{i}].value"), &p.value)?;
+            }
+        }
+        Some(Body::Raw { value, .. }) => f("body.value", value)?,
+        None => {}
+    }
+    Ok(())
+}
+
+fn json_leaves(
+    field: &str,
+    value: &Value,
+    f: &mut dyn FnMut(&str, &str) -> Result<()>,
+) -> Result<()> {
+    match value {
+        Value::String(s) => f(field, s),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| json_leaves(&format!("{field}[{i}]"), v, f)),
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(k, v)| json_leaves(&format!("{field}.{k}"), v, f)),
+        _ => Ok(()),
+    }
+}
+
+/// Validates `spec` and every template in it, and lists the secrets it refers to (each
+/// once, in order of appearance). Call it before fetching any secret.
+///
+/// # Errors
+/// [`Invalid`](crate::error::ErrorKind::Invalid) naming the field whose template does
+/// not parse, uses an unsupported construct, or holds a malformed secret id.
+pub fn references(spec: &HttpAction) -> Result<Vec<SecretId>> {
+    spec.validate_shape()?;
+    let mut all: Vec<SecretId> = Vec::new();
+    for_each_template(spec, &mut |field, source| {
+        for id in parse(field, source)?.secrets {
+            if !all.contains(&id) {
+                all.push(id);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(all)
+}
+
+/// The spec as JSON with every `{{secret "sec_…"}}` written with the secret's name
+/// instead (`{{secret "Stripe live"}}`), for the run record. It holds no value: it is
+/// built from the spec's templates, never from rendered output.
+pub fn echo(spec: &HttpAction, names: &[(SecretId, String)]) -> Value {
+    let mut value = serde_json::to_value(spec).unwrap_or(Value::Null);
+    rename_secrets(&mut value, names);
+    value
+}
+
+fn rename_secrets(value: &mut Value, names: &[(SecretId, String)]) {
+    match value {
+        Value::String(s) => {
+            for (id, name) in names {
+                if s.contains(id.as_str()) {
+                    *s = s
+                        .replace(&format!("\"{id}\""), &format!("{name:?}"))
+                        .replace(id.as_str(), name);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rename_secrets(v, names)),
+        Value::Object(map) => map.values_mut().for_each(|v| rename_secrets(v, names)),
+        _ => {}
+    }
+}
+
+/// A rendered template and the secrets it placed.
+#[derive(Debug)]
+pub struct Rendered<T> {
+    /// The output.
+    pub value: T,
+    /// The secrets whose values the output carries.
+    pub secrets: Vec<SecretId>,
+}
+
+/// Renders templates over one run's inputs and resolved secret values.
+pub struct Renderer<'a> {
+    context: Context,
+    inputs: &'a Value,
+    plain: Handlebars<'a>,
+    url: Handlebars<'a>,
+}
+
+struct SecretHelper<'a> {
+    secrets: &'a [(SecretId, &'a str)],
+}
+
+impl HelperDef for SecretHelper<'_> {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> std::result::Result<ScopedJson<'rc>, RenderError> {
+        let id = h.param(0).and_then(|p| p.value().as_str()).unwrap_or("");
+        match self.secrets.iter().find(|(s, _)| s.as_str() == id) {
+            Some((_, value)) => Ok(ScopedJson::Derived(Value::String((*value).to_owned()))),
+            None => Err(RenderErrorReason::Other(format!("secret {id} was not resolved")).into()),
+        }
+    }
+}
+
+impl<'a> Renderer<'a> {
+    /// A renderer over `inputs` (the run's inputs JSON, seen as `inputs` in templates)
+    /// and the resolved secrets as `(id, value)` pairs.
+    pub fn new(inputs: &'a Value, secrets: &'a [(SecretId, &'a str)]) -> Self {
+        let registry = |escape: Escape| {
+            let mut r = Handlebars::new();
+            r.set_strict_mode(true);
+            match escape {
+                Escape::None => r.register_escape_fn(handlebars::no_escape),
+                Escape::UrlComponent => {
+                    r.register_escape_fn(|s| utf8_percent_encode(s, URL_COMPONENT).to_string())
+                }
+            }
+            r.register_helper("secret", Box::new(SecretHelper { secrets }));
+            r
+        };
+        Renderer {
+            context: Context::wraps(serde_json::json!({ "inputs": inputs }))
+                .expect("a JSON value wraps"),
+            inputs,
+            plain: registry(Escape::None),
+            url: registry(Escape::UrlComponent),
+        }
+    }
+
+    /// Renders one template, escaping every inserted value with `escape`.
+    ///
+    /// # Errors
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) naming `field` when the template is
+    /// not valid or refers to an input that does not exist.
+    pub fn render(&self, field: &str, source: &str, escape: Escape) -> Result<Rendered<String>> {
+        let parsed = parse(field, source)?;
+        let registry = match escape {
+            Escape::None => &self.plain,
+            Escape::UrlComponent => &self.url,
+        };
+        let text = registry
+            .render_template_with_context(source, &self.context)
+            .map_err(|e| render_error(field, &e))?;
+        Ok(Rendered {
+            value: text,
+            secrets: parsed.secrets,
+        })
+    }
+
+    /// Renders a header value: like [`Self::render`], refusing CR, LF and NUL.
+    ///
+    /// # Errors
+    /// As [`Self::render`], and when the output holds CR, LF or NUL.
+    pub fn render_header(&self, field: &str, source: &str) -> Result<Rendered<String>> {
+        let out = self.render(field, source, Escape::None)?;
+        if out
+            .value
+            .bytes()
+            .any(|b| matches!(b, b'\r' | b'\n' | b'\0'))
+        {
+            return Err(Error::invalid(
+                field,
+                "the rendered value holds a line break or NUL, which a header cannot carry",
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Renders a JSON body: every string leaf separately, into a new JSON value, so an
+    /// inserted value can never change the document's structure. A leaf that is exactly
+    /// one `{{inputs.…}}` expression takes the input's JSON value with its type.
+    ///
+    /// # Errors
+    /// As [`Self::render`], naming the leaf (e.g. `body.value.amount`).
+    pub fn render_json(&self, field: &str, value: &Value) -> Result<Rendered<Value>> {
+        let mut secrets = Vec::new();
+        let value = self.json_leaf(field, value, &mut secrets)?;
+        Ok(Rendered { value, secrets })
+    }
+
+    fn json_leaf(&self, field: &str, value: &Value, secrets: &mut Vec<SecretId>) -> Result<Value> {
+        Ok(match value {
+            Value::String(s) => {
+                if let Some(v) = self.whole_input(field, s)? {
+                    return Ok(v);
+                }
+                let out = self.render(field, s, Escape::None)?;
+                for id in out.secrets {
+                    if !secrets.contains(&id) {
+                        secrets.push(id);
+                    }
+                }
+                Value::String(out.value)
+            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| self.json_leaf(&format!("{field}[{i}]"), v, secrets))
+                    .collect::<Result<_>>()?,
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        Ok((
+                            k.clone(),
+                            self.json_leaf(&format!("{field}.{k}"), v, secrets)?,
+                        ))
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    /// The input a template names when it is exactly one `{{inputs.…}}` expression.
+    fn whole_input(&self, field: &str, source: &str) -> Result<Option<Value>> {
+        let parsed = parse(field, source)?;
+        let [TemplateElement::Expression(h)] = parsed.template.elements.as_slice() else {
+            return Ok(None);
+        };
+        let Parameter::Path(handlebars::Path::Relative((segs, raw))) = &h.name else {
+            return Ok(None);
+        };
+        let mut names = Vec::with_capacity(segs.len());
+        for seg in segs {
+            match seg {
+                PathSeg::Named(n) => names.push(n.as_str()),
+                _ => return Ok(None),
+            }
+        }
+        if names.first() != Some(&"inputs") {
+            return Ok(None);
+        }
+        let mut at = self.inputs;
+        for name in &names[1..] {
+            let next = match at {
+                Value::Object(map) => map.get(*name),
+                Value::Array(items) => name.parse::<usize>().ok().and_then(|i| items.get(i)),
+                _ => None,
+            };
+            at = next.ok_or_else(|| missing(field, raw))?;
+        }
+        Ok(Some(at.clone()))
+    }
+}
+
+fn missing(field: &str, path: &str) -> Error {
+    Error::invalid(field, format!("`{path}` is not in the run's inputs"))
+}
+
+fn render_error(field: &str, e: &RenderError) -> Error {
+    match e.reason() {
+        RenderErrorReason::MissingVariable(Some(path)) => missing(field, path),
+        RenderErrorReason::MissingVariable(None) => Error::invalid(
+            field,
+            "the template refers to a value that is not in the run's inputs",
+        ),
+        reason => Error::invalid(field, format!("template could not be rendered: {reason}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::http::spec::HttpAction;
+
+    const A: &str = "sec_aaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "sec_bbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn id(s: &str) -> SecretId {
+        SecretId::parse(s).unwrap()
+    }
+
+    fn spec(json: &str) -> HttpAction {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn references_list_each_secret_once_in_order() {
+        let s = spec(&format!(
+            r#"{{"kind":"send_api_request","method":"POST","url":"https://x.example/{{{{secret \"{B}\"}}}}",
+            "headers":[{{"name":"A","value":"Bearer {{{{secret \"{A}\"}}}}"}}],
+            "body":{{"type":"json","value":{{"k":["{{{{secret \"{B}\"}}}}"]}}}}}}"#
+        ));
+        assert_eq!(references(&s).unwrap(), vec![id(B), id(A)]);
+    }
+
+    #[test]
+    fn invalid_templates_are_refused_naming_the_field() {
+        let cases = [
+            ("{{inputs.a", "does not parse"),
+            ("{{{inputs.a}}}", "`{{{…}}}` is not supported"),
+            ("{{#if inputs.a}}x{{/if}}", "block helpers"),
+            ("{{> part}}", "partials"),
+            ("{{lookup inputs 'a'}}", "unknown helper"),
+            ("{{log inputs.a}}", "unknown helper"),
+            ("{{other}}", "unknown variable"),
+            ("{{secret}}", "one quoted id"),
+            ("{{secret inputs.id}}", "one quoted id"),
+            (r#"{{secret "sec_short"}}"#, "not a valid secret id"),
+            (r#"{{secret "Stripe live"}}"#, "not a valid secret id"),
+        ];
+        for (source, want) in cases {
+            let err = match parse("headers[0].value", source) {
+                Ok(_) => panic!("{source:?} accepted"),
+                Err(e) => e,
+            };
+            assert!(
+                err.message().starts_with("invalid headers[0].value"),
+                "{err:?}"
+            );
+            assert!(err.message().contains(want), "{source:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn rendering_escapes_for_where_the_value_lands() {
+        let inputs = serde_json::json!({"q": "a b&c=d/e?\"'", "n": 5, "nested": {"x": "y"}});
+        let secrets = [(id(A), "s3cr3t/value+=&")];
+        let r = Renderer::new(&inputs, &secrets);
+        let url = r
+            .render(
+                "url",
+                &format!("https://x.example/p/{{{{inputs.q}}}}?k={{{{secret \"{A}\"}}}}"),
+                Escape::UrlComponent,
+            )
+            .unwrap();
+        assert_eq!(
+            url.value,
+            "https://x.example/p/a%20b%26c%3Dd%2Fe%3F%22%27?k=s3cr3t%2Fvalue%2B%3D%26"
+        );
+        assert_eq!(url.secrets, vec![id(A)]);
+        let plain = r
+            .render(
+                "h",
+                "<{{inputs.q}}> {{inputs.nested.x}} {{inputs.n}}",
+                Escape::None,
+            )
+            .unwrap();
+        assert_eq!(plain.value, "<a b&c=d/e?\"'> y 5");
+        assert!(plain.secrets.is_empty());
+    }
+
+    #[test]
+    fn unknown_inputs_are_errors_not_empty_strings() {
+        let inputs = serde_json::json!({"a": 1});
+        let r = Renderer::new(&inputs, &[]);
+        let err = r
+            .render("query[0].value", "x{{inputs.b}}", Escape::None)
+            .unwrap_err();
+        assert!(
+            err.message().starts_with("invalid query[0].value"),
+            "{err:?}"
+        );
+        assert!(err.message().contains("inputs.b"), "{err:?}");
+        let err = r
+            .render_json(
+                "body.value",
+                &serde_json::json!({"amount": "{{inputs.amount}}"}),
+            )
+            .unwrap_err();
+        assert!(
+            err.message().starts_with("invalid body.value.amount"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn headers_refuse_line_breaks_from_inputs() {
+        let inputs = serde_json::json!({"v": "ok\r\nX-Injected: 1", "w": "a\nb"});
+        let r = Renderer::new(&inputs, &[]);
+        for source in ["{{inputs.v}}", "{{inputs.w}}"] {
+            let err = r.render_header("headers[0].value", source).unwrap_err();
+            assert!(err.message().contains("line break"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn json_leaves_cannot_break_the_document_or_be_rerendered() {
+        let inputs = serde_json::json!({
+            "evil": "\", \"admin\": true, \"x\": \"",
+            "braces": "{{inputs.secret_path}} {{secret \"sec_aaaaaaaaaaaaaaaaaaaaaaaaaa\"}}",
+            "amount": 1250,
+            "obj": {"k": [1, 2]}
+        });
+        let r = Renderer::new(&inputs, &[]);
+        let out = r
+            .render_json(
+                "body.value",
+                &serde_json::json!({
+                    "name": "{{inputs.evil}}",
+                    "note": "n: {{inputs.braces}}",
+                    "amount": "{{inputs.amount}}",
+                    "obj": "{{inputs.obj}}",
+                    "fixed": 3
+                }),
+            )
+            .unwrap();
+        assert_eq!(out.value["name"], "\", \"admin\": true, \"x\": \"");
+        assert!(out.value.get("admin").is_none());
+        assert_eq!(
+            out.value["note"],
+            "n: {{inputs.secret_path}} {{secret \"sec_aaaaaaaaaaaaaaaaaaaaaaaaaa\"}}"
+        );
+        assert_eq!(out.value["amount"], 1250);
+        assert_eq!(out.value["obj"], serde_json::json!({"k": [1, 2]}));
+        assert_eq!(out.value["fixed"], 3);
+        assert!(out.secrets.is_empty());
+    }
+
+    #[test]
+    fn echo_names_secrets_and_never_holds_values() {
+        let s = spec(&format!(
+            r#"{{"kind":"send_api_request","method":"GET","url":"https://x.example/",
+            "headers":[{{"name":"Authorization","value":"Bearer {{{{secret \"{A}\"}}}}"}}]}}"#
+        ));
+        let echo = echo(&s, &[(id(A), "Stripe live".into())]);
+        assert_eq!(
+            echo["headers"][0]["value"],
+            "Bearer {{secret \"Stripe live\"}}"
+        );
+        assert!(!echo.to_string().contains(A));
+    }
+}
