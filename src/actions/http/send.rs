@@ -15,7 +15,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::guard::{self, GuardedResolver, NetworkPolicy, Refused, Unresolved};
-use super::spec::{Auth, Body, HttpAction, Method};
+use super::spec::{Auth, Body, HttpAction};
 use super::template::{Escape, Renderer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::SecretId;
@@ -124,8 +124,7 @@ impl HttpSender {
             .map(|s| (s.meta.id.clone(), s.value.expose()))
             .collect();
         let mut req = prepare(spec, &Renderer::new(inputs, &pairs))?;
-        let mut carried = req.carried();
-        check_allowed_hosts(secrets, &carried, &req.url)?;
+        check_allowed_hosts(secrets, &req.carried(), &req.url)?;
 
         let deadline = Instant::now() + Duration::from_millis(spec.timeout_ms);
         let mut hops = 0;
@@ -153,29 +152,29 @@ impl HttpSender {
                 .await
                 .map_err(|e| describe(&e, &host, spec.timeout_ms))?;
             let status = response.status();
-            if spec.follow_redirects && status.is_redirection() {
-                if let Some(location) = response.headers().get(LOCATION) {
-                    hops += 1;
-                    if hops > MAX_REDIRECTS {
-                        return Err(Error::unavailable(format!(
-                            "{host} redirected more than {MAX_REDIRECTS} times"
-                        )));
-                    }
-                    let next = location
-                        .to_str()
-                        .ok()
-                        .and_then(|l| req.url.join(l).ok())
-                        .filter(|u| matches!(u.scheme(), "http" | "https"))
-                        .ok_or_else(|| {
-                            Error::unavailable(format!(
-                                "{host} redirected to a location that is not an http(s) URL"
-                            ))
-                        })?;
-                    req.redirect(status.as_u16(), next, secrets)?;
-                    carried = req.carried();
-                    check_allowed_hosts(secrets, &carried, &req.url)?;
-                    continue;
+            if spec.follow_redirects
+                && matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+                && let Some(location) = response.headers().get(LOCATION)
+            {
+                hops += 1;
+                if hops > MAX_REDIRECTS {
+                    return Err(Error::unavailable(format!(
+                        "{host} redirected more than {MAX_REDIRECTS} times"
+                    )));
                 }
+                let next = location
+                    .to_str()
+                    .ok()
+                    .and_then(|l| req.url.join(l).ok())
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| {
+                        Error::unavailable(format!(
+                            "{host} redirected to a location that is not an http(s) URL"
+                        ))
+                    })?;
+                req.redirect(status.as_u16(), next, secrets)?;
+                check_allowed_hosts(secrets, &req.carried(), &req.url)?;
+                continue;
             }
             let is_head = req.method == reqwest::Method::HEAD;
             return read_response(&mut response, spec, &host, is_head).await;
@@ -188,7 +187,10 @@ fn prepare(spec: &HttpAction, r: &Renderer<'_>) -> Result<Prepared> {
     let mut parsed = Url::parse(&url.value)
         .map_err(|e| Error::invalid("url", format!("the rendered URL is not valid: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(Error::invalid("url", "it must be an http(s) URL with a host"));
+        return Err(Error::invalid(
+            "url",
+            "it must be an http(s) URL with a host",
+        ));
     }
     let mut url_secrets = url.secrets;
     for (i, q) in spec.query.iter().enumerate() {
@@ -198,11 +200,14 @@ fn prepare(spec: &HttpAction, r: &Renderer<'_>) -> Result<Prepared> {
     }
     let mut headers = Vec::new();
     let header = |field: &str, name: HeaderName, value: String, secrets| -> Result<OutHeader> {
-        let mut value = HeaderValue::from_str(&value).map_err(|_| {
-            Error::invalid(field, "the rendered value is not a valid header value")
-        })?;
+        let mut value = HeaderValue::from_str(&value)
+            .map_err(|_| Error::invalid(field, "the rendered value is not a valid header value"))?;
         value.set_sensitive(true);
-        Ok(OutHeader { name, value, secrets })
+        Ok(OutHeader {
+            name,
+            value,
+            secrets,
+        })
     };
     for (i, h) in spec.headers.iter().enumerate() {
         let field = format!("headers[{i}].value");
@@ -216,7 +221,10 @@ fn prepare(spec: &HttpAction, r: &Renderer<'_>) -> Result<Prepared> {
             let u = r.render_header("auth.username", username)?;
             let p = r.render_header("auth.password", password)?;
             if u.value.contains(':') {
-                return Err(Error::invalid("auth.username", "a Basic username cannot hold ':'"));
+                return Err(Error::invalid(
+                    "auth.username",
+                    "a Basic username cannot hold ':'",
+                ));
             }
             let mut s = u.secrets;
             merge(&mut s, p.secrets);
@@ -225,7 +233,12 @@ fn prepare(spec: &HttpAction, r: &Renderer<'_>) -> Result<Prepared> {
         }
         Some(Auth::Bearer { token }) => {
             let t = r.render_header("auth.token", token)?;
-            headers.push(header("auth", AUTHORIZATION, format!("Bearer {}", t.value), t.secrets)?);
+            headers.push(header(
+                "auth",
+                AUTHORIZATION,
+                format!("Bearer {}", t.value),
+                t.secrets,
+            )?);
         }
         None => {}
     }
@@ -249,7 +262,10 @@ fn prepare(spec: &HttpAction, r: &Renderer<'_>) -> Result<Prepared> {
             set_content_type(&mut headers, "application/x-www-form-urlencoded");
             Some((form.finish().into_bytes(), secrets))
         }
-        Some(Body::Raw { content_type, value }) => {
+        Some(Body::Raw {
+            content_type,
+            value,
+        }) => {
             let v = r.render("body.value", value, Escape::None)?;
             set_content_type(&mut headers, content_type);
             Some((v.value.into_bytes(), v.secrets))
@@ -337,10 +353,15 @@ impl Prepared {
     }
 }
 
+/// Whether `url` holds `value` raw, percent-encoded or form-encoded (in any part).
 fn contains_value(url: &Url, value: &str) -> bool {
     let text = url.as_str();
-    let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
-    text.contains(value) || text.contains(&encoded)
+    let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+    text.contains(value)
+        || decoded.contains(value)
+        || url
+            .query_pairs()
+            .any(|(k, v)| k.contains(value) || v.contains(value))
 }
 
 fn secret_label(secrets: &[ResolvedSecret], id: &SecretId) -> String {
@@ -494,14 +515,20 @@ fn decode_body(bytes: Vec<u8>, content_type: &str, truncated: bool) -> (Value, O
             let valid = e.utf8_error().valid_up_to();
             let bytes = e.into_bytes();
             // A cut can end mid-character; the text before it still counts as text.
-            if truncated && bytes.len() - valid < 4 && std::str::from_utf8(&bytes[valid..]).is_err()
+            if truncated
+                && bytes.len() - valid < 4
+                && std::str::from_utf8(&bytes[valid..]).is_err()
                 && bytes[valid..].iter().all(|b| *b >= 0x80)
                 && valid > 0
             {
                 let text = String::from_utf8_lossy(&bytes[..valid]).into_owned();
                 return (Value::String(text), None);
             }
-            let shown = if mime.is_empty() { "none" } else { mime.as_str() };
+            let shown = if mime.is_empty() {
+                "none"
+            } else {
+                mime.as_str()
+            };
             (
                 Value::String(STANDARD.encode(&bytes)),
                 Some(format!(
@@ -519,7 +546,11 @@ mod tests {
 
     #[test]
     fn bodies_are_kept_as_json_text_or_base64() {
-        let (v, note) = decode_body(br#"{"a":1}"#.to_vec(), "application/json; charset=utf-8", false);
+        let (v, note) = decode_body(
+            br#"{"a":1}"#.to_vec(),
+            "application/json; charset=utf-8",
+            false,
+        );
         assert_eq!(v, serde_json::json!({"a": 1}));
         assert!(note.is_none());
         let (v, _) = decode_body(br#"{"a":1}"#.to_vec(), "application/problem+json", false);
@@ -539,7 +570,19 @@ mod tests {
     }
 
     #[test]
-    fn method_is_mapped() {
-        assert_eq!(Method::Patch.as_reqwest(), reqwest::Method::PATCH);
+    fn a_secret_is_found_in_a_url_in_any_encoding() {
+        let value = "sk_live_Zq8\"pR/+=&x";
+        for text in [
+            "http://h/p?leak=sk_live_Zq8%22pR/+=&x",
+            "http://h/p?leak=sk_live_Zq8%22pR%2F%2B%3D%26x",
+            "http://h/sk_live_Zq8%22pR%2F+%3D%26x/",
+            "http://h/p?a=sk_live_Zq8%22pR%2F%2B%3D%26x&b=1",
+        ] {
+            assert!(contains_value(&Url::parse(text).unwrap(), value), "{text}");
+        }
+        assert!(!contains_value(
+            &Url::parse("http://h/p?a=sk_live").unwrap(),
+            value
+        ));
     }
 }
