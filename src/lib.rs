@@ -14,6 +14,7 @@
 //! - [`audit`]: the per-org audit trail;
 //! - [`redact`] and [`telemetry`]: output safety;
 //! - [`actions`]: the action kinds (Send API Request);
+//! - [`executor`]: the run pipeline (resolve, authorize, execute, redact, record);
 //! - [`app`]: opens the shared state every entry point uses;
 //! - [`cli`]: the command line.
 
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod error;
+pub mod executor;
 pub mod model;
 pub mod redact;
 pub mod secrets;

@@ -22,6 +22,7 @@ use crate::secrets::{Access, Filter, Grant, HostPattern, NewSecret, SecretValue}
 
 mod demo;
 mod output;
+mod run;
 
 use output::Out;
 
@@ -57,6 +58,8 @@ enum Command {
     Secret(SecretCommand),
     /// List an org's audit trail.
     Audit(AuditArgs),
+    /// Run an action file (Send API Request) for a user and print its run record.
+    Run(run::RunArgs),
     /// Manage master keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -408,6 +411,7 @@ fn open_value_file(path: &Path) -> Result<std::fs::File> {
 async fn run(command: Command, out: &Out) -> Result<()> {
     match command {
         Command::Demo => demo::run(out).await,
+        Command::Run(args) => run::run(args, out).await,
         Command::Org(cmd) => run_org(cmd, out).await,
         Command::User(cmd) => run_user(cmd, out).await,
         Command::Group(cmd) => run_group(cmd, out).await,

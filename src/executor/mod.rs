@@ -1,0 +1,229 @@
+//! The run pipeline: resolve references, authorize and fetch secrets, build the run's
+//! redactor, execute the action, redact everything that leaves, record the run. It knows
+//! every capability and owns none; no plaintext outlives [`Executor::run`], and nothing
+//! it returns or logs holds one.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::actions::http::{self, HttpAction, HttpSender};
+use crate::error::Error;
+use crate::model::{OrgId, RunId, SecretId, Timestamp, UserId, now};
+use crate::redact::{self, Redactor};
+use crate::secrets::SecretStore;
+
+/// One action to run, as the orchestrator (or `hush run`) hands it over.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    /// The run's id.
+    pub run_id: RunId,
+    /// The org the run belongs to.
+    pub org: OrgId,
+    /// The user on whose behalf it runs; secrets are authorized against them.
+    pub actor: UserId,
+    /// The action.
+    pub action: HttpAction,
+    /// The run's inputs (a JSON object, seen as `inputs` in templates).
+    pub inputs: Value,
+}
+
+/// Where a run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Waiting to run.
+    Queued,
+    /// Running.
+    Running,
+    /// Finished with a result.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+}
+
+/// A secret a run used, by id and name (never its value).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretUse {
+    /// The secret's id.
+    pub id: SecretId,
+    /// Its name at the time of the run.
+    pub name: String,
+}
+
+/// Why a run failed: the error's kind code and its (redacted) message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunError {
+    /// [`ErrorKind::code`](crate::error::ErrorKind::code), e.g. `denied`.
+    pub code: String,
+    /// The message, redacted.
+    pub message: String,
+}
+
+/// The record of one run. Every string in it is already redacted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The run's id.
+    pub id: RunId,
+    /// The org.
+    pub org: OrgId,
+    /// The actor.
+    pub actor: UserId,
+    /// Always `send_api_request` for now.
+    pub action_kind: String,
+    /// How it ended.
+    pub status: RunStatus,
+    /// When it started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: Timestamp,
+    /// When it finished.
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: Timestamp,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// The action's result (for Send API Request: `{status, headers, body, truncated}`).
+    pub result: Option<Value>,
+    /// What the run did, step by step.
+    pub logs: Vec<String>,
+    /// Why it failed.
+    pub error: Option<RunError>,
+    /// The secrets it used.
+    pub secrets_used: Vec<SecretUse>,
+    /// The action as written, with secrets named by name (see [`http::echo`]).
+    pub request: Value,
+}
+
+/// Runs actions. Shared by every run: the secret store and the HTTP client are pooled;
+/// the secrets, redactor and limits of a run live only inside [`Executor::run`].
+#[derive(Clone)]
+pub struct Executor {
+    secrets: std::sync::Arc<SecretStore>,
+    http: HttpSender,
+}
+
+impl Executor {
+    /// An executor over `secrets`, sending through `http`.
+    pub fn new(secrets: std::sync::Arc<SecretStore>, http: HttpSender) -> Self {
+        Executor { secrets, http }
+    }
+
+    /// Runs `request` to the end and returns its record; a failure is a `failed` record,
+    /// never an `Err`.
+    pub async fn run(&self, request: RunRequest) -> RunRecord {
+        let started_at = now();
+        let clock = Instant::now();
+        let mut logs = Vec::new();
+        let mut secrets_used = Vec::new();
+        let mut names: Vec<(SecretId, String)> = Vec::new();
+        let outcome = self
+            .execute(&request, &mut logs, &mut secrets_used, &mut names)
+            .await;
+        let (status, result, error) = match outcome {
+            Ok(result) => (RunStatus::Succeeded, Some(result), None),
+            Err(e) => {
+                logs.push(format!("failed: {}", e.message));
+                (RunStatus::Failed, None, Some(e))
+            }
+        };
+        RunRecord {
+            id: request.run_id.clone(),
+            org: request.org.clone(),
+            actor: request.actor.clone(),
+            action_kind: "send_api_request".to_owned(),
+            status,
+            started_at,
+            finished_at: now(),
+            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            result,
+            logs,
+            error,
+            secrets_used,
+            request: http::echo(&request.action, &names),
+        }
+    }
+
+    /// Every message pushed to `logs` and every error returned is redacted here.
+    async fn execute(
+        &self,
+        request: &RunRequest,
+        logs: &mut Vec<String>,
+        secrets_used: &mut Vec<SecretUse>,
+        names: &mut Vec<(SecretId, String)>,
+    ) -> Result<Value, RunError> {
+        if !request.inputs.is_object() {
+            return Err(Error::invalid("inputs", "they must be a JSON object").into());
+        }
+        let refs = http::references(&request.action)?;
+        let resolved = if refs.is_empty() {
+            Vec::new()
+        } else {
+            self.secrets
+                .resolve(&request.org, &request.actor, &refs, &request.run_id)
+                .await?
+        };
+        for s in &resolved {
+            secrets_used.push(SecretUse {
+                id: s.meta.id.clone(),
+                name: s.meta.name.clone(),
+            });
+            names.push((s.meta.id.clone(), s.meta.name.clone()));
+        }
+        if !resolved.is_empty() {
+            logs.push(format!(
+                "resolved {} secret(s): {}",
+                resolved.len(),
+                resolved
+                    .iter()
+                    .map(|s| format!("{:?}", s.meta.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        // Process logs (every crate) redact these values while the run holds them.
+        let _leases: Vec<redact::Lease> = resolved
+            .iter()
+            .map(|s| redact::global().hold(&s.meta.name, s.value.expose().as_bytes()))
+            .collect();
+        let redactor = Redactor::new(
+            resolved
+                .iter()
+                .map(|s| (s.meta.name.as_str(), s.value.expose().as_bytes())),
+        );
+        let outcome = self
+            .http
+            .execute(&request.action, &request.inputs, &resolved, &redactor)
+            .await;
+        drop(resolved);
+        let result = outcome.map_err(|e| RunError {
+            code: e.kind().code().to_owned(),
+            message: redactor.redact_str(e.message()).into_owned(),
+        })?;
+        logs.push(format!(
+            "the target answered {}{}",
+            result.status,
+            if result.truncated {
+                " (body truncated)"
+            } else {
+                ""
+            }
+        ));
+        let mut value = serde_json::to_value(&result)
+            .map_err(|_| Error::internal("the result did not serialize"))?;
+        redact::redact_json(&redactor, &mut value);
+        for line in logs.iter_mut() {
+            *line = redactor.redact_str(line).into_owned();
+        }
+        Ok(value)
+    }
+}
+
+impl From<Error> for RunError {
+    /// For errors raised before any secret is resolved (their messages hold none).
+    fn from(e: Error) -> Self {
+        RunError {
+            code: e.kind().code().to_owned(),
+            message: e.message().to_owned(),
+        }
+    }
+}
