@@ -34,8 +34,8 @@ pub struct RunArgs {
     run_id: Option<String>,
 }
 
-/// Runs the action; a failed run is an error in text mode (exit code 6) and a record
-/// with status `failed` in JSON mode.
+/// Runs the action. A failed run is an error in text mode (exit code 4 when refused,
+/// 3 for an unknown secret, else 6) and a record with status `failed` in JSON mode.
 pub async fn run(args: RunArgs, out: &Out) -> Result<()> {
     let text = std::fs::read_to_string(&args.action).map_err(|e| {
         Error::invalid(
@@ -88,11 +88,16 @@ pub async fn run(args: RunArgs, out: &Out) -> Result<()> {
         }
         lines.join("\n")
     });
-    match (record.status, &record.error) {
-        (RunStatus::Failed, Some(e)) if !out.is_json() => {
-            Err(Error::unavailable(e.message.clone()))
+    // With --json the record (status `failed`, its error) is the whole answer.
+    match &record.error {
+        Some(e) if record.status == RunStatus::Failed && !out.is_json() => {
+            let message = format!("the run failed: {}", e.message);
+            Err(match e.code.as_str() {
+                "denied" => Error::denied(message),
+                "not_found" => Error::not_found(message),
+                _ => Error::unavailable(message),
+            })
         }
-        (RunStatus::Failed, _) => Err(Error::unavailable("the run failed")),
         _ => Ok(()),
     }
 }
