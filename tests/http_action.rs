@@ -70,6 +70,7 @@ async fn handle(State(seen): State<Arc<Mutex<Vec<Seen>>>>, req: Request) -> Resp
         "/redirect307" => {
             (StatusCode::TEMPORARY_REDIRECT, [("location", to.unwrap())]).into_response()
         }
+        "/redirect303" => (StatusCode::SEE_OTHER, [("location", to.unwrap())]).into_response(),
         "/loop" => (StatusCode::FOUND, [("location", "/loop")]).into_response(),
         "/big" => "x".repeat(200_000).into_response(),
         "/binary" => (
@@ -592,4 +593,51 @@ async fn error_messages_never_carry_the_secret() {
     assert_eq!(err.kind(), ErrorKind::Unavailable);
     assert!(err.message().contains("refused the connection"), "{err:?}");
     common::assert_no_value_in("error", err.message().as_bytes(), &[VALUE]);
+}
+
+#[tokio::test]
+async fn same_origin_redirects_keep_secrets_and_follow_the_method_rules() {
+    let (_h, secrets, id) = secret(&["127.0.0.1"]).await;
+    let t = target().await;
+    let sender = loopback_only();
+    let r = redactor(&secrets);
+    let s = tmpl(&id);
+    let body = json!({"type": "json", "value": {"k": s}});
+    let header = json!([{"name": "X-Key", "value": s}]);
+
+    // 307 keeps the method, the body and (same origin) the secret header.
+    let spec = action(json!({
+        "method": "POST", "url": t.url("/redirect307"),
+        "query": [{"name": "to", "value": "/landed307"}],
+        "headers": header, "body": body, "follow_redirects": true
+    }));
+    sender
+        .execute(&spec, &json!({}), &secrets, &r)
+        .await
+        .unwrap();
+    let landed = t.seen().pop().unwrap();
+    assert_eq!(landed.uri, "/landed307");
+    assert_eq!(landed.method, "POST");
+    assert_eq!(landed.headers["x-key"], VALUE);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&landed.body).unwrap(),
+        json!({"k": VALUE})
+    );
+
+    // 303 turns the POST into a GET without a body or content type.
+    let spec = action(json!({
+        "method": "POST", "url": t.url("/redirect303"),
+        "query": [{"name": "to", "value": "/landed303"}],
+        "headers": header, "body": body, "follow_redirects": true
+    }));
+    sender
+        .execute(&spec, &json!({}), &secrets, &r)
+        .await
+        .unwrap();
+    let landed = t.seen().pop().unwrap();
+    assert_eq!(landed.uri, "/landed303");
+    assert_eq!(landed.method, "GET");
+    assert!(landed.body.is_empty());
+    assert!(landed.headers.get("content-type").is_none());
+    assert_eq!(landed.headers["x-key"], VALUE);
 }

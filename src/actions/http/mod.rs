@@ -7,6 +7,23 @@
 //! - [`guard`]: [`NetworkPolicy`] and the filtering resolver;
 //! - [`HttpSender`]: the shared client that renders, checks and sends, and reads the
 //!   response into an [`HttpResult`].
+//!
+//! ```
+//! use hush::actions::http::{HttpAction, echo, references};
+//! use hush::model::SecretId;
+//!
+//! let spec = HttpAction::from_json(r#"{"kind": "send_api_request", "method": "GET",
+//!     "url": "https://api.example.com/v1/me",
+//!     "headers": [{"name": "Authorization",
+//!                  "value": "Bearer {{secret \"sec_aaaaaaaaaaaaaaaaaaaaaaaaaa\"}}"}]}"#)?;
+//! // Which secrets to fetch, known before any is fetched:
+//! let ids = references(&spec)?;
+//! assert_eq!(ids, [SecretId::parse("sec_aaaaaaaaaaaaaaaaaaaaaaaaaa")?]);
+//! // What a run record shows: the secret by name, never its value.
+//! let shown = echo(&spec, &[(ids[0].clone(), "Stripe live".into())]);
+//! assert_eq!(shown["headers"][0]["value"], r#"Bearer {{secret "Stripe live"}}"#);
+//! # Ok::<(), hush::Error>(())
+//! ```
 
 pub mod guard;
 mod send;
