@@ -1,0 +1,132 @@
+//! [`RedactorCache`]: built redactors kept by a caller-chosen key (e.g. the set of
+//! `(secret id, version)` a run uses), so repeated runs skip the build. It never builds
+//! while holding its lock, and never keeps more than its capacity.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+
+use super::engine::Redactor;
+
+/// How many redactors a cache keeps by default.
+pub const DEFAULT_CAPACITY: usize = 64;
+
+/// A bounded, least-recently-used map from a key to a built [`Redactor`].
+///
+/// The key must change whenever a value changes (include the secret version): the cache
+/// cannot see the values behind a hit. Cached redactors keep their values in memory until
+/// evicted or [`RedactorCache::clear`]ed.
+pub struct RedactorCache<K> {
+    capacity: usize,
+    state: Mutex<CacheState<K>>,
+}
+
+struct CacheState<K> {
+    entries: HashMap<K, (Arc<Redactor>, u64)>,
+    tick: u64,
+}
+
+impl<K: Eq + Hash + Clone> RedactorCache<K> {
+    /// A cache holding up to [`DEFAULT_CAPACITY`] redactors.
+    pub fn new() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+
+    /// A cache holding up to `capacity` redactors (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        RedactorCache {
+            capacity: capacity.max(1),
+            state: Mutex::new(CacheState {
+                entries: HashMap::new(),
+                tick: 0,
+            }),
+        }
+    }
+
+    /// The redactor cached under `key`, or one built from `secrets()` and cached.
+    ///
+    /// # Panics
+    ///
+    /// As [`Redactor::new`].
+    pub fn get_or_build<F, I, N, V>(&self, key: K, secrets: F) -> Arc<Redactor>
+    where
+        F: FnOnce() -> I,
+        I: IntoIterator<Item = (N, V)>,
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        if let Some(r) = self.get(&key) {
+            return r;
+        }
+        let built = Arc::new(Redactor::new(secrets()));
+        let mut state = self.lock();
+        state.tick += 1;
+        let tick = state.tick;
+        if let Some((existing, used)) = state.entries.get_mut(&key) {
+            // Another thread built the same set meanwhile; keep one.
+            *used = tick;
+            return Arc::clone(existing);
+        }
+        if state.entries.len() >= self.capacity {
+            let oldest = state
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                state.entries.remove(&k);
+            }
+        }
+        state.entries.insert(key, (Arc::clone(&built), tick));
+        built
+    }
+
+    /// The redactor cached under `key`, if any.
+    pub fn get(&self, key: &K) -> Option<Arc<Redactor>> {
+        let mut state = self.lock();
+        state.tick += 1;
+        let tick = state.tick;
+        state.entries.get_mut(key).map(|(r, used)| {
+            *used = tick;
+            Arc::clone(r)
+        })
+    }
+
+    /// Forgets the redactor under `key`.
+    pub fn remove(&self, key: &K) {
+        self.lock().entries.remove(key);
+    }
+
+    /// Forgets every cached redactor.
+    pub fn clear(&self) {
+        self.lock().entries.clear();
+    }
+
+    /// How many redactors are cached.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState<K>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<K: Eq + Hash + Clone> Default for RedactorCache<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K> std::fmt::Debug for RedactorCache<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedactorCache")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
