@@ -24,11 +24,28 @@ async fn trace_logs_of_every_crate_hold_no_decrypted_value() {
     let h = Harness::new(Kind::Redis).await;
     let mut ids = Vec::new();
     for (i, v) in VALUES.iter().enumerate() {
-        let new = if i == 0 { team(&format!("log-{i}"), v) } else { restricted(&format!("log-{i}"), v, &["user:max=use"]) };
-        ids.push(h.secrets.create(&h.org, &user("mia"), new).await.unwrap().id);
+        let new = if i == 0 {
+            team(&format!("log-{i}"), v)
+        } else {
+            restricted(&format!("log-{i}"), v, &["user:max=use"])
+        };
+        ids.push(
+            h.secrets
+                .create(&h.org, &user("mia"), new)
+                .await
+                .unwrap()
+                .id,
+        );
     }
-    let resolved = h.secrets.resolve(&h.org, &user("max"), &ids, &run("log-run")).await.unwrap();
-    let _ = h.secrets.resolve(&h.org, &user("zed"), &ids, &run("log-denied")).await;
+    let resolved = h
+        .secrets
+        .resolve(&h.org, &user("max"), &ids, &run("log-run"))
+        .await
+        .unwrap();
+    let _ = h
+        .secrets
+        .resolve(&h.org, &user("zed"), &ids, &run("log-denied"))
+        .await;
 
     // What a careless dependency might log while a run holds the values: raw, in headers,
     // base64 (basic auth), hex, JSON, in Debug of a struct, through the `log` crate too.
@@ -47,11 +64,23 @@ async fn trace_logs_of_every_crate_hold_no_decrypted_value() {
     h.secrets.flush().await;
 
     let out = capture.contents();
-    assert!(out.contains("resolved secrets"), "hush's own TRACE/DEBUG lines were captured");
-    assert!(out.contains("reqwest::connect") && out.contains("redis::aio"), "lines of other crates were captured");
-    assert!(out.contains("[REDACTED:log-0]"), "values were redacted by name:\n{out}");
+    assert!(
+        out.contains("resolved secrets"),
+        "hush's own TRACE/DEBUG lines were captured"
+    );
+    assert!(
+        out.contains("reqwest::connect") && out.contains("redis::aio"),
+        "lines of other crates were captured"
+    );
+    assert!(
+        out.contains("[REDACTED:log-0]"),
+        "values were redacted by name:\n{out}"
+    );
     assert_no_value_in("the process log", out.as_bytes(), &VALUES);
     for line in VALUES[2].lines() {
-        assert!(!out.contains(line) || line.len() < 8, "a line of a multi-line value leaked");
+        assert!(
+            !out.contains(line) || line.len() < 8,
+            "a line of a multi-line value leaked"
+        );
     }
 }
