@@ -20,12 +20,12 @@ fn new_secret(i: usize) -> NewSecret {
     NewSecret {
         name: format!("secret {i:05}"),
         value: SecretValue::new(format!("sk_live_bench_value_{i:05}_abcdefghijklmnop")).unwrap(),
-        access: if i % 3 == 0 {
+        access: if i.is_multiple_of(3) {
             Access::Restricted
         } else {
             Access::Team
         },
-        grants: if i % 3 == 0 {
+        grants: if i.is_multiple_of(3) {
             vec!["user:mia=use".parse().unwrap()]
         } else {
             vec![]
