@@ -1085,3 +1085,34 @@ async fn a_second_process_with_the_same_key_file_reads_the_same_values(h: Harnes
         .unwrap();
     assert_eq!(got[0].value.expose(), "value-second-01");
 }
+
+#[tokio::test]
+async fn a_long_running_store_survives_its_org_being_removed_and_created_again_elsewhere() {
+    let h = Harness::new(common::Kind::Redis).await;
+    let first = h
+        .secrets
+        .create(&h.org, &user("mia"), team("before", "value-before-001"))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.use_as("mia", &first.id).await.unwrap(),
+        "value-before-001"
+    );
+    // Another process removes the org and builds it again: a new data key.
+    let other = h.reopen();
+    h.directory.remove_org(&h.org).await.unwrap();
+    h.directory.create_org(&h.org).await.unwrap();
+    h.directory
+        .add_user(&h.org, &user("mia"), Role::Member)
+        .await
+        .unwrap();
+    let again = other
+        .create(&h.org, &user("mia"), team("after", "value-after-0001"))
+        .await
+        .unwrap();
+    // This store still caches the old data key, and must not fail.
+    assert_eq!(
+        h.use_as("mia", &again.id).await.unwrap(),
+        "value-after-0001"
+    );
+}

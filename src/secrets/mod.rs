@@ -837,13 +837,25 @@ impl SecretStore {
             ));
             return Err(self.refuse(org, entry, error).await);
         }
-        let dek = self.data_key(org).await?;
+        let mut dek = self.data_key(org).await?;
+        let mut reloaded = false;
         let mut resolved = Vec::with_capacity(n);
         for (i, meta) in metas.into_iter().enumerate() {
             let blob = got[1 + n + i].take().ok_or_else(|| {
                 Error::crypto(format!("secret {} has no stored ciphertext", meta.id))
             })?;
-            let value = dek.decrypt(org, &meta.id, meta.version, &blob)?;
+            let value = match dek.decrypt(org, &meta.id, meta.version, &blob) {
+                Ok(value) => value,
+                // The cached data key may be stale (the org was removed and created
+                // again by another process): reload it once before failing.
+                Err(_) if !reloaded => {
+                    reloaded = true;
+                    self.deks.lock().expect("dek cache").remove(org);
+                    dek = self.data_key(org).await?;
+                    dek.decrypt(org, &meta.id, meta.version, &blob)?
+                }
+                Err(e) => return Err(e),
+            };
             let lease = hold(&meta.name, &value);
             resolved.push(ResolvedSecret {
                 meta,
