@@ -148,6 +148,14 @@ impl Harness {
         )
     }
 
+    /// Creates a secret as `actor`, which must succeed.
+    pub async fn create(&self, actor: &str, new: NewSecret) -> hush::secrets::SecretMeta {
+        self.secrets
+            .create(&self.org, &user(actor), new)
+            .await
+            .unwrap()
+    }
+
     /// Resolves one secret for `actor` and returns its plaintext.
     pub async fn use_as(&self, actor: &str, id: &SecretId) -> hush::Result<String> {
         let got = self
