@@ -180,11 +180,8 @@ impl Executor {
                     .join(", ")
             ));
         }
-        // Process logs (every crate) redact these values while the run holds them.
-        let _leases: Vec<redact::Lease> = resolved
-            .iter()
-            .map(|s| redact::global().hold(&s.meta.name, s.value.expose().as_bytes()))
-            .collect();
+        // Each resolved secret holds its value in the process-wide redactor (for process
+        // logs) until it is dropped below; this redactor covers the run's own output.
         let redactor = Redactor::new(
             resolved
                 .iter()

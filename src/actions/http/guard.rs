@@ -127,29 +127,29 @@ impl NetworkPolicy {
 /// Why an address is forbidden.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
-    #[allow(missing_docs)]
+    /// 127.0.0.0/8, ::1.
     Loopback,
-    #[allow(missing_docs)]
+    /// RFC 1918 networks; local-use NAT64 64:ff9b:1::/48.
     Private,
-    #[allow(missing_docs)]
+    /// 169.254.0.0/16, fe80::/10.
     LinkLocal,
-    #[allow(missing_docs)]
+    /// Carrier-grade NAT, 100.64.0.0/10.
     SharedCgnat,
-    #[allow(missing_docs)]
+    /// 224.0.0.0/4, ff00::/8.
     Multicast,
-    #[allow(missing_docs)]
+    /// 255.255.255.255.
     Broadcast,
-    #[allow(missing_docs)]
+    /// 0.0.0.0, ::.
     Unspecified,
-    #[allow(missing_docs)]
+    /// 0.0.0.0/8, 192.0.0.0/24, 240.0.0.0/4, fec0::/10, 100::/64.
     Reserved,
-    #[allow(missing_docs)]
+    /// 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32.
     Documentation,
-    #[allow(missing_docs)]
+    /// 198.18.0.0/15.
     Benchmarking,
-    #[allow(missing_docs)]
+    /// IPv6 unique local, fc00::/7.
     UniqueLocal,
-    #[allow(missing_docs)]
+    /// Cloud metadata: 169.254.169.254, 100.100.100.200, fd00:ec2::254.
     Metadata,
 }
 
