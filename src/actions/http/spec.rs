@@ -170,8 +170,12 @@ impl HttpAction {
     /// # Errors
     /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the field that is wrong.
     pub fn from_json(text: &str) -> Result<Self> {
-        let spec: HttpAction =
-            serde_json::from_str(text).map_err(|e| Error::invalid("action", e))?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let spec: HttpAction = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "action" } else { path.as_str() };
+            Error::invalid(field, e.inner())
+        })?;
         spec.validate()?;
         Ok(spec)
     }
@@ -368,9 +372,14 @@ mod tests {
                 "invalid body.content_type",
             ),
             (r#"{"method": "HEAD"}"#, "invalid body"),
-            (r#"{"method": "TRACE"}"#, "invalid action"),
-            (r#"{"extra": 1}"#, "invalid action"),
-            (r#"{"kind": "run_code"}"#, "invalid action"),
+            (r#"{"method": "TRACE"}"#, "invalid method"),
+            (
+                r#"{"headers": [{"name":"A","value":"b"},{"name":"B","value":7}]}"#,
+                "invalid headers[1].value",
+            ),
+            (r#"{"body": {"type":"xml","value":"x"}}"#, "invalid body"),
+            (r#"{"extra": 1}"#, "invalid extra: unknown field"),
+            (r#"{"kind": "run_code"}"#, "invalid kind"),
         ];
         for (patch, want) in cases {
             let err = HttpAction::from_json(&with(patch)).unwrap_err();
