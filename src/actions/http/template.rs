@@ -280,6 +280,7 @@ impl<'a> Renderer<'a> {
     /// not valid or refers to an input that does not exist.
     pub fn render(&self, field: &str, source: &str, escape: Escape) -> Result<Rendered<String>> {
         let parsed = parse(field, source)?;
+        self.check_scalars(field, &parsed)?;
         let registry = match escape {
             Escape::None => &self.plain,
             Escape::UrlComponent => &self.url,
@@ -365,7 +366,12 @@ impl<'a> Renderer<'a> {
         let [TemplateElement::Expression(h)] = parsed.template.elements.as_slice() else {
             return Ok(None);
         };
-        let Parameter::Path(handlebars::Path::Relative((segs, raw))) = &h.name else {
+        self.lookup(field, &h.name).map(|v| v.cloned())
+    }
+
+    /// The input an `{{inputs.…}}` expression names, when its path is plain names.
+    fn lookup(&self, field: &str, name: &Parameter) -> Result<Option<&'a Value>> {
+        let Parameter::Path(handlebars::Path::Relative((segs, raw))) = name else {
             return Ok(None);
         };
         let mut names = Vec::with_capacity(segs.len());
@@ -387,7 +393,33 @@ impl<'a> Renderer<'a> {
             };
             at = next.ok_or_else(|| missing(field, raw))?;
         }
-        Ok(Some(at.clone()))
+        Ok(Some(at))
+    }
+
+    /// Refuses an object or array inserted into text (handlebars would write `[object]`).
+    fn check_scalars(&self, field: &str, parsed: &Parsed) -> Result<()> {
+        for element in &parsed.template.elements {
+            if let TemplateElement::Expression(h) = element
+                && let Some(value @ (Value::Object(_) | Value::Array(_))) =
+                    self.lookup(field, &h.name)?
+            {
+                let what = if value.is_object() {
+                    "an object"
+                } else {
+                    "an array"
+                };
+                return Err(Error::invalid(
+                    field,
+                    format!(
+                        "`{}` is {what}; only strings, numbers, booleans and null can be \
+                         inserted into text (a JSON body leaf that is only this expression \
+                         takes the value whole)",
+                        h.name.as_name().unwrap_or("inputs")
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -509,6 +541,23 @@ mod tests {
         assert!(
             err.message().starts_with("invalid body.value.amount"),
             "{err:?}"
+        );
+    }
+
+    #[test]
+    fn objects_and_arrays_are_not_inserted_into_text() {
+        let inputs = serde_json::json!({"obj": {"a": 1}, "list": [1, 2], "n": 1});
+        let r = Renderer::new(&inputs, &[]);
+        for source in ["x{{inputs.obj}}", "{{inputs.list}}"] {
+            let err = r.render("url", source, Escape::UrlComponent).unwrap_err();
+            assert!(err.message().starts_with("invalid url"), "{err:?}");
+            assert!(err.message().contains("only strings, numbers"), "{err:?}");
+        }
+        assert_eq!(
+            r.render("url", "{{inputs.list.[1]}}", Escape::None)
+                .unwrap()
+                .value,
+            "2"
         );
     }
 
