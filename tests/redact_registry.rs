@@ -115,3 +115,20 @@ fn cache_returns_the_same_redactor_for_the_same_key_and_stays_bounded() {
         "least recently used entry evicted"
     );
 }
+
+#[test]
+fn a_cached_redactor_unused_past_the_idle_limit_is_dropped() {
+    let cache: RedactorCache<u64> =
+        RedactorCache::with_limits(8, std::time::Duration::from_millis(30));
+    let first = cache.get_or_build(1, || [("one", "idle-secret-one")]);
+    assert!(
+        Arc::ptr_eq(&first, &cache.get(&1).unwrap()),
+        "kept while in use"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    assert!(
+        cache.get(&1).is_none(),
+        "its values do not outlive the idle limit"
+    );
+    assert!(cache.is_empty());
+}

@@ -52,7 +52,7 @@ async fn create_returns_metadata_that_show_and_list_agree_on(h: Harness) {
     let mut new = team("Stripe live", "sk_live_0123456789");
     new.description = Some("billing".into());
     new.allowed_hosts = vec![HostPattern::parse("api.stripe.com").unwrap()];
-    let meta = h.secrets.create(&h.org, &user("mia"), new).await.unwrap();
+    let meta = h.create("mia", new).await;
     assert!(meta.id.as_str().starts_with("sec_"));
     assert_eq!(meta.name, "Stripe live");
     assert_eq!(meta.version, 1);
@@ -80,10 +80,8 @@ async fn create_returns_metadata_that_show_and_list_agree_on(h: Harness) {
 }
 
 async fn names_are_unique_ignoring_case(h: Harness) {
-    h.secrets
-        .create(&h.org, &user("mia"), team("GitHub Token", "ghp_aaaaaaaaaa"))
-        .await
-        .unwrap();
+    h.create("mia", team("GitHub Token", "ghp_aaaaaaaaaa"))
+        .await;
     let err = h
         .secrets
         .create(&h.org, &user("max"), team("github token", "ghp_bbbbbbbbbb"))
@@ -144,7 +142,7 @@ async fn list_filters_and_paginates_in_name_order(h: Harness) {
         } else {
             restricted(name, "value-0000000000", &["user:max=use"])
         };
-        h.secrets.create(&h.org, &user("ada"), new).await.unwrap();
+        h.create("ada", new).await;
     }
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -167,54 +165,36 @@ async fn list_filters_and_paginates_in_name_order(h: Harness) {
             "Alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"
         ]
     );
-    let names_of = |items: Vec<hush::secrets::SecretMeta>| {
-        items.into_iter().map(|m| m.name).collect::<Vec<_>>()
-    };
-    let team_only = h
-        .secrets
-        .list(&h.org, &user("mia"), Filter::Team, None, 50)
-        .await
-        .unwrap();
-    assert_eq!(
-        names_of(team_only.items),
-        ["bravo", "delta", "echo", "golf"]
-    );
-    let restricted_only = h
-        .secrets
-        .list(&h.org, &user("mia"), Filter::Restricted, None, 50)
-        .await
-        .unwrap();
-    assert_eq!(
-        names_of(restricted_only.items),
-        ["Alpha", "charlie", "foxtrot"]
-    );
-    let usable_by_mia = h
-        .secrets
-        .list(&h.org, &user("mia"), Filter::UsableByMe, None, 50)
-        .await
-        .unwrap();
-    assert_eq!(
-        names_of(usable_by_mia.items),
-        ["bravo", "delta", "echo", "golf"]
-    );
-    let usable_by_max = h
-        .secrets
-        .list(&h.org, &user("max"), Filter::UsableByMe, None, 2)
-        .await
-        .unwrap();
-    assert_eq!(names_of(usable_by_max.items), ["Alpha", "bravo"]);
-    let manageable = h
-        .secrets
-        .list(&h.org, &user("max"), Filter::ManageableByMe, None, 50)
-        .await
-        .unwrap();
-    assert!(manageable.items.is_empty());
-    let manageable = h
-        .secrets
-        .list(&h.org, &user("ada"), Filter::ManageableByMe, None, 50)
-        .await
-        .unwrap();
-    assert_eq!(manageable.items.len(), 7);
+    let all = [
+        "Alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf",
+    ];
+    let cases: &[(&str, Filter, usize, &[&str])] = &[
+        ("mia", Filter::Team, 50, &["bravo", "delta", "echo", "golf"]),
+        (
+            "mia",
+            Filter::Restricted,
+            50,
+            &["Alpha", "charlie", "foxtrot"],
+        ),
+        (
+            "mia",
+            Filter::UsableByMe,
+            50,
+            &["bravo", "delta", "echo", "golf"],
+        ),
+        ("max", Filter::UsableByMe, 2, &["Alpha", "bravo"]),
+        ("max", Filter::ManageableByMe, 50, &[]),
+        ("ada", Filter::ManageableByMe, 50, &all),
+    ];
+    for (actor, filter, limit, expected) in cases {
+        let page = h
+            .secrets
+            .list(&h.org, &user(actor), *filter, None, *limit)
+            .await
+            .unwrap();
+        let names: Vec<String> = page.items.into_iter().map(|m| m.name).collect();
+        assert_eq!(names, *expected, "{actor} {filter:?}");
+    }
     let bad = h
         .secrets
         .list(&h.org, &user("mia"), Filter::All, Some("!!not a cursor"), 3)
@@ -230,16 +210,8 @@ async fn list_filters_and_paginates_in_name_order(h: Harness) {
 }
 
 async fn rename_keeps_the_id_and_frees_the_old_name(h: Harness) {
-    let meta = h
-        .secrets
-        .create(&h.org, &user("mia"), team("Old name", "value-rename-01"))
-        .await
-        .unwrap();
-    let other = h
-        .secrets
-        .create(&h.org, &user("mia"), team("Taken", "value-rename-02"))
-        .await
-        .unwrap();
+    let meta = h.create("mia", team("Old name", "value-rename-01")).await;
+    let other = h.create("mia", team("Taken", "value-rename-02")).await;
     let renamed = h
         .secrets
         .rename(&h.org, &user("mia"), &meta.id, "New name")
@@ -251,10 +223,7 @@ async fn rename_keeps_the_id_and_frees_the_old_name(h: Harness) {
     assert_eq!(h.use_as("mia", &meta.id).await.unwrap(), "value-rename-01");
     assert_eq!(h.secrets.find(&h.org, "new NAME").await.unwrap(), meta.id);
     assert!(h.secrets.find(&h.org, "Old name").await.is_err());
-    h.secrets
-        .create(&h.org, &user("mia"), team("Old name", "value-rename-03"))
-        .await
-        .unwrap();
+    h.create("mia", team("Old name", "value-rename-03")).await;
     let clash = h
         .secrets
         .rename(&h.org, &user("mia"), &meta.id, "TAKEN")
@@ -270,11 +239,7 @@ async fn rename_keeps_the_id_and_frees_the_old_name(h: Harness) {
 }
 
 async fn set_value_bumps_the_version_and_resolve_returns_the_new_value(h: Harness) {
-    let meta = h
-        .secrets
-        .create(&h.org, &user("mia"), team("Rotating", "first-value-1"))
-        .await
-        .unwrap();
+    let meta = h.create("mia", team("Rotating", "first-value-1")).await;
     let updated = h
         .secrets
         .set_value(&h.org, &user("mia"), &meta.id, &value("second-value-2"))
@@ -293,11 +258,7 @@ async fn set_value_bumps_the_version_and_resolve_returns_the_new_value(h: Harnes
 }
 
 async fn set_access_and_set_allowed_hosts_replace_the_old_settings(h: Harness) {
-    let meta = h
-        .secrets
-        .create(&h.org, &user("mia"), team("Shared", "value-access-01"))
-        .await
-        .unwrap();
+    let meta = h.create("mia", team("Shared", "value-access-01")).await;
     let grants = vec![
         "group:eng=use".parse().unwrap(),
         "user:max=manage".parse().unwrap(),
@@ -344,11 +305,7 @@ async fn set_access_and_set_allowed_hosts_replace_the_old_settings(h: Harness) {
 }
 
 async fn delete_makes_resolve_fail_as_deleted_or_unknown(h: Harness) {
-    let meta = h
-        .secrets
-        .create(&h.org, &user("mia"), team("Doomed", "value-delete-01"))
-        .await
-        .unwrap();
+    let meta = h.create("mia", team("Doomed", "value-delete-01")).await;
     h.secrets
         .delete(&h.org, &user("mia"), &meta.id)
         .await
@@ -373,18 +330,11 @@ async fn delete_makes_resolve_fail_as_deleted_or_unknown(h: Harness) {
             .kind(),
         ErrorKind::NotFound
     );
-    h.secrets
-        .create(&h.org, &user("mia"), team("Doomed", "value-delete-02"))
-        .await
-        .unwrap();
+    h.create("mia", team("Doomed", "value-delete-02")).await;
 }
 
 async fn team_secrets_are_usable_by_every_member_and_no_outsider(h: Harness) {
-    let meta = h
-        .secrets
-        .create(&h.org, &user("mia"), team("Team key", "value-team-0001"))
-        .await
-        .unwrap();
+    let meta = h.create("mia", team("Team key", "value-team-0001")).await;
     for member in ["ada", "mia", "max"] {
         assert_eq!(
             h.use_as(member, &meta.id).await.unwrap(),
@@ -399,32 +349,20 @@ async fn team_secrets_are_usable_by_every_member_and_no_outsider(h: Harness) {
 
 async fn restricted_secrets_are_usable_only_by_grants_creator_and_admins(h: Harness) {
     let by_user = h
-        .secrets
         .create(
-            &h.org,
-            &user("max"),
+            "max",
             restricted("Only mia", "value-restricted-1", &["user:mia=use"]),
         )
-        .await
-        .unwrap();
+        .await;
     let by_group = h
-        .secrets
         .create(
-            &h.org,
-            &user("max"),
+            "max",
             restricted("Only eng", "value-restricted-2", &["group:eng=use"]),
         )
-        .await
-        .unwrap();
+        .await;
     let nobody = h
-        .secrets
-        .create(
-            &h.org,
-            &user("max"),
-            restricted("Nobody", "value-restricted-3", &[]),
-        )
-        .await
-        .unwrap();
+        .create("max", restricted("Nobody", "value-restricted-3", &[]))
+        .await;
     assert_eq!(
         h.use_as("mia", &by_user.id).await.unwrap(),
         "value-restricted-1"
@@ -461,14 +399,11 @@ async fn restricted_secrets_are_usable_only_by_grants_creator_and_admins(h: Harn
 
 async fn removal_from_a_group_revokes_at_the_next_resolve(h: Harness) {
     let meta = h
-        .secrets
         .create(
-            &h.org,
-            &user("ada"),
+            "ada",
             restricted("Eng key", "value-group-0001", &["group:eng=use"]),
         )
-        .await
-        .unwrap();
+        .await;
     assert!(h.use_as("mia", &meta.id).await.is_ok());
     h.directory
         .remove_member(&h.org, &group("eng"), &user("mia"))
@@ -501,18 +436,15 @@ async fn removal_from_a_group_revokes_at_the_next_resolve(h: Harness) {
 
 async fn managing_needs_manage_and_use_grants_do_not_give_it(h: Harness) {
     let meta = h
-        .secrets
         .create(
-            &h.org,
-            &user("ada"),
+            "ada",
             restricted(
                 "Managed",
                 "value-manage-01",
                 &["user:mia=use", "user:max=manage"],
             ),
         )
-        .await
-        .unwrap();
+        .await;
     let mia = user("mia");
     let denied = [
         h.secrets
@@ -555,14 +487,8 @@ async fn managing_needs_manage_and_use_grants_do_not_give_it(h: Harness) {
 
 async fn a_role_change_takes_effect_at_the_next_call(h: Harness) {
     let meta = h
-        .secrets
-        .create(
-            &h.org,
-            &user("max"),
-            restricted("Role test", "value-role-0001", &[]),
-        )
-        .await
-        .unwrap();
+        .create("max", restricted("Role test", "value-role-0001", &[]))
+        .await;
     assert_eq!(
         h.use_as("mia", &meta.id).await.unwrap_err().kind(),
         ErrorKind::Denied
@@ -587,11 +513,7 @@ async fn a_role_change_takes_effect_at_the_next_call(h: Harness) {
 }
 
 async fn other_orgs_secrets_are_invisible_and_unusable_even_by_id(h: Harness) {
-    let meta = h
-        .secrets
-        .create(&h.org, &user("mia"), team("Ours", "value-org-00001"))
-        .await
-        .unwrap();
+    let meta = h.create("mia", team("Ours", "value-org-00001")).await;
     let other = OrgId::parse(&common::unique("other")).unwrap();
     h.directory.create_org(&other).await.unwrap();
     h.directory
@@ -641,29 +563,16 @@ async fn other_orgs_secrets_are_invisible_and_unusable_even_by_id(h: Harness) {
 }
 
 async fn resolve_fetches_several_secrets_and_refuses_the_whole_run_if_one_is_denied(h: Harness) {
-    let a = h
-        .secrets
-        .create(&h.org, &user("ada"), team("A", "value-multi-0001"))
-        .await
-        .unwrap();
+    let a = h.create("ada", team("A", "value-multi-0001")).await;
     let b = h
-        .secrets
         .create(
-            &h.org,
-            &user("ada"),
+            "ada",
             restricted("B", "value-multi-0002", &["user:mia=use"]),
         )
-        .await
-        .unwrap();
+        .await;
     let c = h
-        .secrets
-        .create(
-            &h.org,
-            &user("ada"),
-            restricted("C", "value-multi-0003", &[]),
-        )
-        .await
-        .unwrap();
+        .create("ada", restricted("C", "value-multi-0003", &[]))
+        .await;
     let got = h
         .secrets
         .resolve(
@@ -714,14 +623,8 @@ async fn resolve_fetches_several_secrets_and_refuses_the_whole_run_if_one_is_den
 
 async fn every_manage_operation_and_resolve_is_audited_allowed_or_denied(h: Harness) {
     let meta = h
-        .secrets
-        .create(
-            &h.org,
-            &user("mia"),
-            restricted("Audited", "value-audit-0001", &[]),
-        )
-        .await
-        .unwrap();
+        .create("mia", restricted("Audited", "value-audit-0001", &[]))
+        .await;
     h.secrets
         .rename(&h.org, &user("mia"), &meta.id, "Audited 2")
         .await
@@ -913,11 +816,7 @@ async fn bad_input_is_refused_clearly_and_nothing_is_stored(h: Harness) {
 }
 
 async fn grants_to_unknown_users_or_groups_are_refused(h: Harness) {
-    let meta = h
-        .secrets
-        .create(&h.org, &user("mia"), team("Grantable", "value-grant-001"))
-        .await
-        .unwrap();
+    let meta = h.create("mia", team("Grantable", "value-grant-001")).await;
     for grant in ["user:zed=use", "group:nobody=manage"] {
         let err = h
             .secrets
@@ -1018,15 +917,12 @@ async fn rotating_the_master_key_twice_keeps_every_value_readable(h: Harness) {
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(
-            h.secrets
-                .create(
-                    &h.org,
-                    &user("mia"),
-                    team(&format!("rot-{i}"), &format!("value-rotation-{i}")),
-                )
-                .await
-                .unwrap()
-                .id,
+            h.create(
+                "mia",
+                team(&format!("rot-{i}"), &format!("value-rotation-{i}")),
+            )
+            .await
+            .id,
         );
     }
     let (v2, _) = h.secrets.rotate_master_key().await.unwrap();
@@ -1050,11 +946,7 @@ async fn rotating_the_master_key_twice_keeps_every_value_readable(h: Harness) {
 }
 
 async fn removing_an_org_removes_its_secrets(h: Harness) {
-    let meta = h
-        .secrets
-        .create(&h.org, &user("mia"), team("Gone soon", "value-gone-0001"))
-        .await
-        .unwrap();
+    let meta = h.create("mia", team("Gone soon", "value-gone-0001")).await;
     h.directory.remove_org(&h.org).await.unwrap();
     assert!(!h.directory.list_orgs().await.unwrap().contains(&h.org));
     assert_eq!(
@@ -1069,10 +961,8 @@ async fn removing_an_org_removes_its_secrets(h: Harness) {
 
 async fn a_second_process_with_the_same_key_file_reads_the_same_values(h: Harness) {
     let meta = h
-        .secrets
-        .create(&h.org, &user("mia"), team("Shared file", "value-second-01"))
-        .await
-        .unwrap();
+        .create("mia", team("Shared file", "value-second-01"))
+        .await;
     let other = h.reopen();
     let got = other
         .resolve(
@@ -1084,4 +974,31 @@ async fn a_second_process_with_the_same_key_file_reads_the_same_values(h: Harnes
         .await
         .unwrap();
     assert_eq!(got[0].value.expose(), "value-second-01");
+}
+
+#[tokio::test]
+async fn a_long_running_store_survives_its_org_being_removed_and_created_again_elsewhere() {
+    let h = Harness::new(common::Kind::Redis).await;
+    let first = h.create("mia", team("before", "value-before-001")).await;
+    assert_eq!(
+        h.use_as("mia", &first.id).await.unwrap(),
+        "value-before-001"
+    );
+    // Another process removes the org and builds it again: a new data key.
+    let other = h.reopen();
+    h.directory.remove_org(&h.org).await.unwrap();
+    h.directory.create_org(&h.org).await.unwrap();
+    h.directory
+        .add_user(&h.org, &user("mia"), Role::Member)
+        .await
+        .unwrap();
+    let again = other
+        .create(&h.org, &user("mia"), team("after", "value-after-0001"))
+        .await
+        .unwrap();
+    // This store still caches the old data key, and must not fail.
+    assert_eq!(
+        h.use_as("mia", &again.id).await.unwrap(),
+        "value-after-0001"
+    );
 }

@@ -297,6 +297,7 @@ enum KeysCommand {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::telemetry::init();
     let out = Out::new(cli.json);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -5,8 +5,10 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::engine::Redactor;
+use super::registry::DEFAULT_GRACE;
 
 /// How many redactors a cache keeps by default.
 pub const DEFAULT_CAPACITY: usize = 64;
@@ -14,16 +16,25 @@ pub const DEFAULT_CAPACITY: usize = 64;
 /// A bounded, least-recently-used map from a key to a built [`Redactor`].
 ///
 /// The key must change whenever a value changes (include the secret version): the cache
-/// cannot see the values behind a hit. Cached redactors keep their values in memory until
-/// evicted or [`RedactorCache::clear`]ed.
+/// cannot see the values behind a hit. A cached redactor keeps its values in memory, so an
+/// entry unused for longer than the idle limit (by default the registry's grace period,
+/// which keeps values that long anyway) is dropped at the next access.
 pub struct RedactorCache<K> {
     capacity: usize,
+    idle: Duration,
     state: Mutex<CacheState<K>>,
 }
 
 struct CacheState<K> {
-    entries: HashMap<K, (Arc<Redactor>, u64)>,
-    tick: u64,
+    entries: HashMap<K, (Arc<Redactor>, Instant)>,
+}
+
+impl<K: Eq + Hash> CacheState<K> {
+    /// Drops every entry unused for longer than `idle`.
+    fn expire(&mut self, now: Instant, idle: Duration) {
+        self.entries
+            .retain(|_, (_, used)| now.saturating_duration_since(*used) <= idle);
+    }
 }
 
 impl<K: Eq + Hash + Clone> RedactorCache<K> {
@@ -34,11 +45,16 @@ impl<K: Eq + Hash + Clone> RedactorCache<K> {
 
     /// A cache holding up to `capacity` redactors (at least one).
     pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_limits(capacity, DEFAULT_GRACE)
+    }
+
+    /// A cache holding up to `capacity` redactors, each for at most `idle` after its last use.
+    pub fn with_limits(capacity: usize, idle: Duration) -> Self {
         RedactorCache {
             capacity: capacity.max(1),
+            idle,
             state: Mutex::new(CacheState {
                 entries: HashMap::new(),
-                tick: 0,
             }),
         }
     }
@@ -59,12 +75,12 @@ impl<K: Eq + Hash + Clone> RedactorCache<K> {
             return r;
         }
         let built = Arc::new(Redactor::new(secrets()));
+        let now = Instant::now();
         let mut state = self.lock();
-        state.tick += 1;
-        let tick = state.tick;
+        state.expire(now, self.idle);
         if let Some((existing, used)) = state.entries.get_mut(&key) {
             // Another thread built the same set meanwhile; keep one.
-            *used = tick;
+            *used = now;
             return Arc::clone(existing);
         }
         if state.entries.len() >= self.capacity {
@@ -77,17 +93,17 @@ impl<K: Eq + Hash + Clone> RedactorCache<K> {
                 state.entries.remove(&k);
             }
         }
-        state.entries.insert(key, (Arc::clone(&built), tick));
+        state.entries.insert(key, (Arc::clone(&built), now));
         built
     }
 
     /// The redactor cached under `key`, if any.
     pub fn get(&self, key: &K) -> Option<Arc<Redactor>> {
+        let now = Instant::now();
         let mut state = self.lock();
-        state.tick += 1;
-        let tick = state.tick;
+        state.expire(now, self.idle);
         state.entries.get_mut(key).map(|(r, used)| {
-            *used = tick;
+            *used = now;
             Arc::clone(r)
         })
     }
@@ -104,7 +120,9 @@ impl<K: Eq + Hash + Clone> RedactorCache<K> {
 
     /// How many redactors are cached.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        let mut state = self.lock();
+        state.expire(Instant::now(), self.idle);
+        state.entries.len()
     }
 
     /// True when nothing is cached.
@@ -127,6 +145,7 @@ impl<K> std::fmt::Debug for RedactorCache<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedactorCache")
             .field("capacity", &self.capacity)
+            .field("idle", &self.idle)
             .finish_non_exhaustive()
     }
 }

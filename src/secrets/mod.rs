@@ -16,6 +16,7 @@ use crate::audit::{AuditAction, AuditEntry};
 use crate::directory::UserRecord;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{OrgId, RunId, SecretId, UserId, now};
+use crate::redact::Lease;
 use crate::store::{Backend, Commit, Table, Txn, retry_on_conflict};
 
 pub mod access;
@@ -91,13 +92,16 @@ pub struct SecretPage {
     pub next_cursor: Option<String>,
 }
 
-/// A secret resolved for a run: its metadata and its value.
+/// A secret resolved for a run: its metadata and its value. While it lives (and for the
+/// registry's grace period after), the value is redacted from the process's logs.
 #[derive(Debug)]
 pub struct ResolvedSecret {
     /// Metadata as it was at resolve time.
     pub meta: SecretMeta,
     /// The plaintext.
     pub value: SecretValue,
+    /// Keeps the value in the process-wide redactor.
+    _lease: Lease,
 }
 
 /// The largest page a listing returns.
@@ -139,6 +143,12 @@ fn parse_user(bytes: Option<Vec<u8>>) -> Result<Option<UserRecord>> {
                 .map_err(|e| Error::internal(format!("stored user record is unreadable: {e}")))
         })
         .transpose()
+}
+
+/// Registers a plaintext with the process-wide redactor, so that no log line can carry it
+/// while the lease lives (and for a grace period after).
+fn hold(name: &str, value: &SecretValue) -> Lease {
+    crate::redact::global().hold(name, value.expose().as_bytes())
 }
 
 fn unknown_secret(org: &OrgId, id: &SecretId) -> Error {
@@ -278,7 +288,7 @@ impl SecretStore {
 
     /// Records a refused attempt, then returns the refusal.
     async fn refuse(&self, org: &OrgId, entry: AuditEntry, error: Error) -> Error {
-        tracing::info!(%org, action = ?entry.action, actor = ?entry.actor, reason = %error, "refused");
+        tracing::debug!(%org, action = ?entry.action, actor = ?entry.actor, reason = %error, "refused");
         let entry = entry.denied().detail(error.message()).to_bytes();
         if let Err(e) = self.backend.append_audit(vec![(org.clone(), entry)]).await {
             tracing::warn!(%org, error = %e, "could not record a refused operation in the audit trail");
@@ -300,6 +310,7 @@ impl SecretStore {
         }
         check_grants(&new.grants)?;
         check_hosts(&new.allowed_hosts)?;
+        let _lease = hold(&new.name, &new.value);
         let key = name_key(&new.name);
         let mut fields = vec![
             (Table::Org, ORG_META),
@@ -628,6 +639,8 @@ impl SecretStore {
         id: &SecretId,
         value: &SecretValue,
     ) -> Result<SecretMeta> {
+        // The name is not known yet; the id labels the value in the logs.
+        let _lease = hold(id.as_str(), value);
         let dek = self.data_key(org).await?;
         self.manage(org, actor, id, AuditAction::SecretSetValue, |old, txn| {
             let mut new = Self::touched(old, actor);
@@ -824,14 +837,31 @@ impl SecretStore {
             ));
             return Err(self.refuse(org, entry, error).await);
         }
-        let dek = self.data_key(org).await?;
+        let mut dek = self.data_key(org).await?;
+        let mut reloaded = false;
         let mut resolved = Vec::with_capacity(n);
         for (i, meta) in metas.into_iter().enumerate() {
             let blob = got[1 + n + i].take().ok_or_else(|| {
                 Error::crypto(format!("secret {} has no stored ciphertext", meta.id))
             })?;
-            let value = dek.decrypt(org, &meta.id, meta.version, &blob)?;
-            resolved.push(ResolvedSecret { meta, value });
+            let value = match dek.decrypt(org, &meta.id, meta.version, &blob) {
+                Ok(value) => value,
+                // The cached data key may be stale (the org was removed and created
+                // again by another process): reload it once before failing.
+                Err(_) if !reloaded => {
+                    reloaded = true;
+                    self.deks.lock().expect("dek cache").remove(org);
+                    dek = self.data_key(org).await?;
+                    dek.decrypt(org, &meta.id, meta.version, &blob)?
+                }
+                Err(e) => return Err(e),
+            };
+            let lease = hold(&meta.name, &value);
+            resolved.push(ResolvedSecret {
+                meta,
+                value,
+                _lease: lease,
+            });
         }
         tracing::debug!(%org, %actor, %run, secrets = resolved.len(), "resolved secrets");
         self.audit_later(org, entry);

@@ -90,6 +90,18 @@ impl EmbeddedBackend {
     }
 }
 
+/// Opens `table` for reading; `None` when nothing was ever written to it.
+fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    tx: &redb::ReadTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, redb::Error> {
+    match tx.open_table(table) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Creates `dir` (and parents) readable by the owner only.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
@@ -119,10 +131,8 @@ impl Backend for EmbeddedBackend {
         let keys: Vec<String> = fields.iter().map(|(t, f)| key(org, *t, f)).collect();
         self.blocking(move |db| {
             let tx = db.begin_read()?;
-            let table = match tx.open_table(DATA) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![None; keys.len()]),
-                Err(e) => return Err(e.into()),
+            let Some(table) = read_table(&tx, DATA)? else {
+                return Ok(vec![None; keys.len()]);
             };
             keys.iter()
                 .map(|k| Ok(table.get(k.as_str())?.map(|v| v.value().to_vec())))
@@ -135,10 +145,8 @@ impl Backend for EmbeddedBackend {
         let start = prefix(org, table);
         self.blocking(move |db| {
             let tx = db.begin_read()?;
-            let data = match tx.open_table(DATA) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(e.into()),
+            let Some(data) = read_table(&tx, DATA)? else {
+                return Ok(Vec::new());
             };
             let mut out = Vec::new();
             for row in data.range(start.as_str()..)? {
@@ -198,10 +206,8 @@ impl Backend for EmbeddedBackend {
         let org = org.clone();
         self.blocking(move |db| {
             let tx = db.begin_read()?;
-            let data = match tx.open_table(DATA) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(e.into()),
+            let Some(data) = read_table(&tx, DATA)? else {
+                return Ok(Vec::new());
             };
             let mut out = Vec::new();
             for row in data.range(start.as_str()..)? {
@@ -241,10 +247,8 @@ impl Backend for EmbeddedBackend {
         let names: Vec<String> = self
             .blocking(|db| {
                 let tx = db.begin_read()?;
-                let orgs = match tx.open_table(ORGS) {
-                    Ok(table) => table,
-                    Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                    Err(e) => return Err(e.into()),
+                let Some(orgs) = read_table(&tx, ORGS)? else {
+                    return Ok(Vec::new());
                 };
                 orgs.iter()?
                     .map(|row| Ok(row?.0.value().to_owned()))
@@ -305,10 +309,8 @@ impl Backend for EmbeddedBackend {
         let org = org.clone();
         self.blocking(move |db| {
             let tx = db.begin_read()?;
-            let audit = match tx.open_table(AUDIT) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(e.into()),
+            let Some(audit) = read_table(&tx, AUDIT)? else {
+                return Ok(Vec::new());
             };
             audit
                 .range((org.as_str(), first)..=(org.as_str(), u64::MAX))?
