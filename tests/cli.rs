@@ -746,7 +746,7 @@ fn redis_that_is_down_gives_a_clear_error() {
 }
 
 #[test]
-fn the_demo_walks_through_the_store_and_shows_refusals() {
+fn the_demo_walks_through_the_store_and_a_send_api_request_and_shows_refusals() {
     let cli = Cli::embedded();
     let out = cli.run(&["demo"], b"");
     assert!(out.status.success(), "{}", stderr(&out));
@@ -757,6 +757,10 @@ fn the_demo_walks_through_the_store_and_shows_refusals() {
         "deleted or unknown",
         "secret_resolve",
         "value [REDACTED]",
+        "it is allowed only on api.stripe.com",
+        "127.0.0.1 is a loopback address",
+        "it is exactly the stored value: yes",
+        "\"authorization\": \"Bearer [REDACTED:Stripe key]\"",
     ] {
         assert!(
             text.contains(expect),

@@ -4,9 +4,13 @@
 
 use zeroize::Zeroizing;
 
+use std::sync::{Arc, Mutex};
+
 use super::output::Out;
+use crate::actions::http::{HttpAction, HttpSender, NetworkPolicy};
 use crate::directory::Role;
 use crate::error::{Error, Result};
+use crate::executor::{Executor, RunRequest};
 use crate::model::{GroupId, OrgId, RunId, UserId};
 use crate::secrets::{Access, Filter, Grant, HostPattern, NewSecret, SecretValue};
 
@@ -158,6 +162,8 @@ pub async fn run(out: &Out) -> Result<()> {
         &hush.secrets.resolve(&org, &bob, &ids, &run(4)).await,
     );
 
+    send_api_request(&hush, &org, &alice, &carol, &meta.id, &new_value).await?;
+
     step("bob may not delete it; alice deletes it, and the next run fails clearly");
     match hush.secrets.delete(&org, &bob, &meta.id).await {
         Ok(_) => println!("   bob: deleted (unexpected)"),
@@ -179,4 +185,138 @@ pub async fn run(out: &Out) -> Result<()> {
     );
     println!("remove it with `hush org remove {org}`.");
     Ok(())
+}
+
+/// What the demo's local target saw in the Authorization header of each request.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+/// A local HTTP target on 127.0.0.1 that records the Authorization header it receives and
+/// echoes it back in its response, as a careless API might.
+async fn start_target() -> Result<(std::net::SocketAddr, Seen)> {
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    let seen: Seen = Arc::default();
+    async fn charge(State(seen): State<Seen>, headers: HeaderMap) -> axum::Json<serde_json::Value> {
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        seen.lock().expect("target log").push(auth.clone());
+        axum::Json(
+            serde_json::json!({"id": "ch_demo_1", "status": "succeeded", "echo": {"authorization": auth}}),
+        )
+    }
+    let app = axum::Router::new()
+        .route("/v1/charges", axum::routing::post(charge))
+        .with_state(Arc::clone(&seen));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| Error::unavailable(format!("cannot start the demo target: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::unavailable(format!("cannot start the demo target: {e}")))?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((addr, seen))
+}
+
+/// The Send API Request part of the walkthrough: a run authenticates to a local target with
+/// the secret; the target receives the value, the run record shows it redacted.
+async fn send_api_request(
+    hush: &crate::app::Hush,
+    org: &OrgId,
+    alice: &UserId,
+    carol: &UserId,
+    id: &crate::model::SecretId,
+    value: &SecretValue,
+) -> Result<()> {
+    let (addr, seen) = start_target().await?;
+    step(&format!(
+        "Send API Request: carol runs an action that calls a local target at {addr} with the secret"
+    ));
+    let action = HttpAction::from_json(
+        &serde_json::json!({
+            "kind": "send_api_request",
+            "name": "Create charge",
+            "method": "POST",
+            "url": format!("http://{addr}/v1/charges?customer={{{{inputs.customer}}}}"),
+            "headers": [{"name": "Authorization", "value": format!("Bearer {{{{secret \"{id}\"}}}}")}],
+            "body": {"type": "json", "value": {"amount": "{{inputs.amount}}"}},
+        })
+        .to_string(),
+    )?;
+    let inputs = serde_json::json!({"customer": "cus_42", "amount": "1999"});
+    let request = |n: u32| RunRequest {
+        run_id: RunId::parse(&format!("demo-http-{n}")).expect("valid run id"),
+        org: org.clone(),
+        actor: carol.clone(),
+        action: action.clone(),
+        inputs: inputs.clone(),
+    };
+    // The default network policy refuses loopback; the demo opens 127.0.0.1/32 only.
+    let closed = Executor::new(
+        Arc::clone(&hush.secrets),
+        HttpSender::new(NetworkPolicy::closed())?,
+    );
+    let loopback = "127.0.0.1/32".parse().expect("a valid network");
+    let open = Executor::new(
+        Arc::clone(&hush.secrets),
+        HttpSender::new(NetworkPolicy::allowing([loopback]))?,
+    );
+    let record = open.run(request(1)).await;
+    println!("   {:?}: {}", record.status, error_of(&record));
+    hush.secrets
+        .set_allowed_hosts(
+            org,
+            alice,
+            id,
+            vec![
+                HostPattern::parse("api.stripe.com")?,
+                HostPattern::parse("127.0.0.1")?,
+            ],
+        )
+        .await?;
+    println!("   alice adds 127.0.0.1 to the secret's allowed hosts");
+    let record = closed.run(request(2)).await;
+    println!(
+        "   with the default network policy: {:?}: {}",
+        record.status,
+        error_of(&record)
+    );
+    println!("   with 127.0.0.1/32 opened for this demo's target only:");
+    let record = open.run(request(3)).await;
+    let received = seen
+        .lock()
+        .expect("target log")
+        .last()
+        .cloned()
+        .unwrap_or_default();
+    let matches = received == format!("Bearer {}", value.expose());
+    println!(
+        "   the target received \"Authorization: Bearer <{} bytes>\"; it is exactly the stored value: {}",
+        received.len().saturating_sub(7),
+        if matches { "yes" } else { "NO" }
+    );
+    println!(
+        "   the run record (the target echoed the header back; the record shows it redacted):"
+    );
+    let json = serde_json::to_string_pretty(&record).expect("a run record serializes");
+    for line in json.lines() {
+        println!("     {line}");
+    }
+    if !matches {
+        return Err(Error::internal(
+            "the demo target did not receive the secret's value",
+        ));
+    }
+    Ok(())
+}
+
+fn error_of(record: &crate::executor::RunRecord) -> String {
+    record
+        .error
+        .as_ref()
+        .map_or_else(|| "no error".to_owned(), |e| e.message.clone())
 }
