@@ -1,0 +1,187 @@
+//! Benchmarks of Send API Request end to end (one secret resolved from Redis on every run,
+//! a local axum target) against a bare reqwest request plus a raw Redis GET of the
+//! secret's ciphertext, done one after the other: p50 latency, and time per run at 64
+//! concurrent runs.
+
+#[path = "../tests/common/redis_server.rs"]
+mod redis_server;
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hush::actions::http::{HttpAction, HttpSender, NetworkPolicy};
+use hush::directory::{Directory, Role};
+use hush::executor::{Executor, RunRequest, RunStatus};
+use hush::model::{OrgId, RunId, UserId};
+use hush::secrets::{Access, Keyring, NewSecret, SecretStore, SecretValue};
+use hush::store::{Backend, RedisBackend};
+use redis::AsyncCommands;
+use support::{count, interleaved, median, ratio, show};
+
+const VALUE: &str = "sk_live_bench_http_0123456789abcdef";
+
+async fn start_target() -> std::net::SocketAddr {
+    async fn charge(headers: axum::http::HeaderMap) -> axum::Json<serde_json::Value> {
+        let ok = headers.contains_key("authorization");
+        axum::Json(serde_json::json!({"id": "ch_1", "ok": ok}))
+    }
+    let app = axum::Router::new().route("/v1/charges", axum::routing::post(charge));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// Runs `total` operations over `concurrency` tasks and returns the time per operation.
+async fn per_op_at<F, Fut>(total: usize, concurrency: usize, op: F) -> Duration
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let op = Arc::clone(&op);
+            tokio::spawn(async move {
+                let mut i = w;
+                while i < total {
+                    op().await;
+                    i += concurrency;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    started.elapsed() / total as u32
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let server = redis_server::RedisServer::start_in_memory();
+    let backend: Arc<dyn Backend> = Arc::new(RedisBackend::connect(&server.url()).await.unwrap());
+    let key_dir = tempfile::tempdir().unwrap();
+    let secrets = Arc::new(SecretStore::new(
+        Arc::clone(&backend),
+        Keyring::generate_file(&key_dir.path().join("master.key")).unwrap(),
+    ));
+    let org = OrgId::parse("bench").unwrap();
+    let mia = UserId::parse("mia").unwrap();
+    let directory = Directory::new(Arc::clone(&backend));
+    directory.create_org(&org).await.unwrap();
+    directory.add_user(&org, &mia, Role::Member).await.unwrap();
+    let secret = secrets
+        .create(
+            &org,
+            &mia,
+            NewSecret {
+                name: "Stripe".into(),
+                value: SecretValue::new(VALUE).unwrap(),
+                access: Access::Team,
+                grants: vec![],
+                allowed_hosts: vec![],
+                description: None,
+            },
+        )
+        .await
+        .unwrap();
+    let addr = start_target().await;
+    let url = format!("http://{addr}/v1/charges");
+    let action = HttpAction::from_json(
+        &serde_json::json!({
+            "kind": "send_api_request", "name": "Create charge", "method": "POST",
+            "url": url,
+            "headers": [{"name": "Authorization", "value": format!("Bearer {{{{secret \"{}\"}}}}", secret.id)}],
+            "body": {"type": "json", "value": {"amount": "{{inputs.amount}}"}},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
+    let executor = Arc::new(Executor::new(
+        Arc::clone(&secrets),
+        HttpSender::new(policy).unwrap(),
+    ));
+    let inputs = serde_json::json!({"amount": "1999"});
+    let request = {
+        let (org, mia, action, inputs) = (org.clone(), mia.clone(), action.clone(), inputs.clone());
+        move || RunRequest {
+            run_id: RunId::parse("bench-run").unwrap(),
+            org: org.clone(),
+            actor: mia.clone(),
+            action: action.clone(),
+            inputs: inputs.clone(),
+        }
+    };
+
+    // The baseline: the same request with a bare pooled reqwest client, after a raw GET
+    // of the secret's ciphertext bytes.
+    let client = reqwest::Client::new();
+    let raw = redis::aio::ConnectionManager::new(redis::Client::open(server.url()).unwrap())
+        .await
+        .unwrap();
+    let ciphertext: Vec<u8> = raw
+        .clone()
+        .hget(format!("hush:{{{org}}}:ct"), secret.id.as_str())
+        .await
+        .unwrap();
+    let _: () = raw.clone().set("bench:raw", &ciphertext).await.unwrap();
+    let bare = {
+        let (client, raw, url) = (client.clone(), raw.clone(), url.clone());
+        move || {
+            let (client, mut raw, url) = (client.clone(), raw.clone(), url.clone());
+            async move {
+                let _: Vec<u8> = raw.get("bench:raw").await.unwrap();
+                let response = client
+                    .post(&url)
+                    .header("authorization", format!("Bearer {VALUE}"))
+                    .json(&serde_json::json!({"amount": "1999"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(body["ok"], true);
+            }
+        }
+    };
+    let ours = {
+        let (executor, request) = (Arc::clone(&executor), request.clone());
+        move || {
+            let (executor, request) = (Arc::clone(&executor), request.clone());
+            async move {
+                let record = executor.run(request()).await;
+                assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
+            }
+        }
+    };
+
+    let (mut a, mut b) = interleaved(count(5, 20), count(100, 200), &ours, &bare).await;
+    println!(
+        "send-api-request: p50 {} (bare reqwest + raw GET p50 {})",
+        show(median(&mut a)),
+        show(median(&mut b))
+    );
+    ratio("send-api-request-p50", median(&mut a), median(&mut b));
+
+    let total = count(2_000, 10_000);
+    // Warm both, then alternate the two measurements so that both see the same load.
+    let mut ours_times = Vec::new();
+    let mut bare_times = Vec::new();
+    for _ in 0..count(2, 3) {
+        bare_times.push(per_op_at(total, 64, bare.clone()).await);
+        ours_times.push(per_op_at(total, 64, ours.clone()).await);
+    }
+    let (ours_time, bare_time) = (median(&mut ours_times), median(&mut bare_times));
+    println!(
+        "send-api-request at 64 concurrent: {:.0} runs/s ({} per run); bare: {:.0}/s ({})",
+        1.0 / ours_time.as_secs_f64(),
+        show(ours_time),
+        1.0 / bare_time.as_secs_f64(),
+        show(bare_time)
+    );
+    ratio("send-api-request-64-concurrent", ours_time, bare_time);
+    secrets.flush().await;
+}
