@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::actions::http::{self, HttpAction, HttpSender};
 use crate::error::Error;
 use crate::model::{OrgId, RunId, SecretId, Timestamp, UserId, now};
-use crate::redact::{self, Redactor};
+use crate::redact;
 use crate::secrets::SecretStore;
 
 /// One action to run, as the orchestrator (or `hush run`) hands it over.
@@ -100,12 +100,19 @@ pub struct RunRecord {
 pub struct Executor {
     secrets: std::sync::Arc<SecretStore>,
     http: HttpSender,
+    /// Built redactors by the exact set of secrets (id, version, name) a run used, so
+    /// repeated runs of an action do not rebuild their automaton.
+    redactors: std::sync::Arc<redact::RedactorCache<Vec<(SecretId, u32, String)>>>,
 }
 
 impl Executor {
     /// An executor over `secrets`, sending through `http`.
     pub fn new(secrets: std::sync::Arc<SecretStore>, http: HttpSender) -> Self {
-        Executor { secrets, http }
+        Executor {
+            secrets,
+            http,
+            redactors: std::sync::Arc::default(),
+        }
     }
 
     /// Runs `request` to the end and returns its record; a failure is a `failed` record,
@@ -182,11 +189,15 @@ impl Executor {
         }
         // Each resolved secret holds its value in the process-wide redactor (for process
         // logs) until it is dropped below; this redactor covers the run's own output.
-        let redactor = Redactor::new(
+        let key = resolved
+            .iter()
+            .map(|s| (s.meta.id.clone(), s.meta.version, s.meta.name.clone()))
+            .collect();
+        let redactor = self.redactors.get_or_build(key, || {
             resolved
                 .iter()
-                .map(|s| (s.meta.name.as_str(), s.value.expose().as_bytes())),
-        );
+                .map(|s| (s.meta.name.as_str(), s.value.expose().as_bytes()))
+        });
         let outcome = self
             .http
             .execute(&request.action, &request.inputs, &resolved, &redactor)
