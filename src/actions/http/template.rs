@@ -8,10 +8,7 @@
 //! escaping) are refused when the spec is validated, before any secret is fetched.
 
 use handlebars::template::{Parameter, TemplateElement};
-use handlebars::{
-    Context, Handlebars, Helper, HelperDef, PathSeg, RenderContext, RenderError, RenderErrorReason,
-    ScopedJson, Template,
-};
+use handlebars::{PathSeg, Template};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
@@ -220,60 +217,24 @@ pub struct Rendered<T> {
     pub secrets: Vec<SecretId>,
 }
 
-/// Renders templates over one run's inputs and resolved secret values.
+/// Renders templates over one run's inputs and resolved secret values. It walks the
+/// template that [`Template::compile`] parsed (the subset [`references`] accepts: text,
+/// comments, `{{inputs.…}}` and `{{secret "…"}}`), so a run builds no handlebars
+/// registry and compiles each template once.
 pub struct Renderer<'a> {
-    context: Context,
     inputs: &'a Value,
-    plain: Handlebars<'a>,
-    url: Handlebars<'a>,
-}
-
-struct SecretHelper<'a> {
     secrets: &'a [(SecretId, &'a str)],
-}
-
-impl HelperDef for SecretHelper<'_> {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> std::result::Result<ScopedJson<'rc>, RenderError> {
-        let id = h.param(0).and_then(|p| p.value().as_str()).unwrap_or("");
-        match self.secrets.iter().find(|(s, _)| s.as_str() == id) {
-            Some((_, value)) => Ok(ScopedJson::Derived(Value::String((*value).to_owned()))),
-            None => Err(RenderErrorReason::Other(format!("secret {id} was not resolved")).into()),
-        }
-    }
 }
 
 impl<'a> Renderer<'a> {
     /// A renderer over `inputs` (the run's inputs JSON, seen as `inputs` in templates)
     /// and the resolved secrets as `(id, value)` pairs.
     pub fn new(inputs: &'a Value, secrets: &'a [(SecretId, &'a str)]) -> Self {
-        let registry = |escape: Escape| {
-            let mut r = Handlebars::new();
-            r.set_strict_mode(true);
-            match escape {
-                Escape::None => r.register_escape_fn(handlebars::no_escape),
-                Escape::UrlComponent => {
-                    r.register_escape_fn(|s| utf8_percent_encode(s, URL_COMPONENT).to_string())
-                }
-            }
-            r.register_helper("secret", Box::new(SecretHelper { secrets }));
-            r
-        };
-        Renderer {
-            context: Context::wraps(serde_json::json!({ "inputs": inputs }))
-                .expect("a JSON value wraps"),
-            inputs,
-            plain: registry(Escape::None),
-            url: registry(Escape::UrlComponent),
-        }
+        Renderer { inputs, secrets }
     }
 
-    /// Renders one template, escaping every inserted value with `escape`.
+    /// Renders one template, escaping every inserted value with `escape`. Strict: an
+    /// input that does not exist is an error, never an empty string.
     ///
     /// # Errors
     /// [`Invalid`](crate::error::ErrorKind::Invalid) naming `field` when the template is
@@ -281,13 +242,47 @@ impl<'a> Renderer<'a> {
     pub fn render(&self, field: &str, source: &str, escape: Escape) -> Result<Rendered<String>> {
         let parsed = parse(field, source)?;
         self.check_scalars(field, &parsed)?;
-        let registry = match escape {
-            Escape::None => &self.plain,
-            Escape::UrlComponent => &self.url,
+        let mut text = String::with_capacity(source.len());
+        let push = |text: &mut String, inserted: &str| match escape {
+            Escape::None => text.push_str(inserted),
+            Escape::UrlComponent => text.extend(utf8_percent_encode(inserted, URL_COMPONENT)),
         };
-        let text = registry
-            .render_template_with_context(source, &self.context)
-            .map_err(|e| render_error(field, &e))?;
+        for element in &parsed.template.elements {
+            match element {
+                TemplateElement::RawString(raw) => text.push_str(raw),
+                TemplateElement::Comment(_) => {}
+                TemplateElement::Expression(h) if h.name.as_name() == Some("secret") => {
+                    let Some(Parameter::Literal(Value::String(id))) = h.params.first() else {
+                        return Err(Error::invalid(field, "a secret needs one quoted id"));
+                    };
+                    let value = self
+                        .secrets
+                        .iter()
+                        .find(|(s, _)| s.as_str() == id)
+                        .map(|(_, v)| *v)
+                        .ok_or_else(|| {
+                            Error::invalid(field, format!("secret {id} was not resolved"))
+                        })?;
+                    push(&mut text, value);
+                }
+                TemplateElement::Expression(h) => {
+                    let raw = h.name.as_name().unwrap_or("inputs");
+                    let value = self.lookup(field, &h.name)?.ok_or_else(|| {
+                        Error::invalid(
+                            field,
+                            format!("`{raw}` is not a plain path into the run's inputs"),
+                        )
+                    })?;
+                    match value {
+                        Value::String(s) => push(&mut text, s),
+                        Value::Null => {}
+                        other => push(&mut text, &other.to_string()),
+                    }
+                }
+                // `parse` refuses every other element.
+                _ => return Err(Error::invalid(field, "unsupported template construct")),
+            }
+        }
         Ok(Rendered {
             value: text,
             secrets: parsed.secrets,
@@ -425,17 +420,6 @@ impl<'a> Renderer<'a> {
 
 fn missing(field: &str, path: &str) -> Error {
     Error::invalid(field, format!("`{path}` is not in the run's inputs"))
-}
-
-fn render_error(field: &str, e: &RenderError) -> Error {
-    match e.reason() {
-        RenderErrorReason::MissingVariable(Some(path)) => missing(field, path),
-        RenderErrorReason::MissingVariable(None) => Error::invalid(
-            field,
-            "the template refers to a value that is not in the run's inputs",
-        ),
-        reason => Error::invalid(field, format!("template could not be rendered: {reason}")),
-    }
 }
 
 #[cfg(test)]
