@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use hush::app::Hush;
 use hush::config::Config;
@@ -30,25 +29,12 @@ impl Cli {
     }
 
     fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hush"));
-        cmd.args(args)
-            .env_remove("HUSH_REDIS_URL")
-            .env_remove("HUSH_MASTER_KEY")
-            .env_remove("HUSH_MASTER_KEY_FILE")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        // A command that refuses early may exit before it reads all of stdin.
-        let _ = child.stdin.take().unwrap().write_all(stdin);
-        let out = child.wait_with_output().unwrap();
-        let all = [&out.stdout[..], &out.stderr[..]].concat();
-        common::assert_no_value_in(&format!("output of hush {args:?}"), &all, &[VALUE]);
-        out
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        common::run_hush(&env, args, stdin, &[VALUE])
     }
 
     /// Runs and expects success; returns stdout.

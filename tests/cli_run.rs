@@ -4,35 +4,17 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::{Value, json};
 
 const VALUE: &str = "sk_test_cli_run_0123456789";
 
 fn hush(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hush"));
-    cmd.args(args)
-        .env_remove("HUSH_REDIS_URL")
-        .env_remove("HUSH_MASTER_KEY")
-        .env_remove("HUSH_MASTER_KEY_FILE")
-        .env_remove("HUSH_ALLOWED_NETWORKS")
-        .env_remove("HUSH_ALLOW_PRIVATE_NETWORKS")
-        .env_remove("RUST_LOG")
-        .env("HUSH_DATA_DIR", dir.join("data"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    let out = child.wait_with_output().unwrap();
-    let all = [&out.stdout[..], &out.stderr[..]].concat();
-    common::assert_no_value_in(&format!("output of hush {args:?}"), &all, &[VALUE]);
-    out
+    let data = dir.join("data");
+    let mut all = vec![("HUSH_DATA_DIR", data.to_str().unwrap())];
+    all.extend_from_slice(env);
+    common::run_hush(&all, args, stdin, &[VALUE])
 }
 
 fn ok(dir: &std::path::Path, args: &[&str], stdin: &[u8]) -> String {

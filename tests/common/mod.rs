@@ -220,3 +220,39 @@ pub fn assert_no_value_in(place: &str, haystack: &[u8], values: &[&str]) {
         }
     }
 }
+
+/// Runs the `hush` binary with none of hush's settings inherited, plus `env`, feeding it
+/// `stdin`; fails the test if its output holds any known form of any of `values`.
+pub fn run_hush(
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: &[u8],
+    values: &[&str],
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hush"));
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for name in [
+        "HUSH_REDIS_URL",
+        "HUSH_MASTER_KEY",
+        "HUSH_MASTER_KEY_FILE",
+        "HUSH_DATA_DIR",
+        "HUSH_ALLOWED_NETWORKS",
+        "HUSH_ALLOW_PRIVATE_NETWORKS",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd.envs(env.iter().copied());
+    let mut child = cmd.spawn().unwrap();
+    // A command that refuses early may exit before it reads all of stdin.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    let out = child.wait_with_output().unwrap();
+    let all = [&out.stdout[..], &out.stderr[..]].concat();
+    assert_no_value_in(&format!("output of hush {args:?}"), &all, values);
+    out
+}
