@@ -40,7 +40,32 @@ struct Parsed {
     secrets: Vec<SecretId>,
 }
 
-fn parse(field: &str, source: &str) -> Result<Parsed> {
+/// Parsed templates by source, so that a spec run again and again is compiled once. A
+/// template's source never holds a value (secrets are referenced by id), so the cache
+/// holds no secret; it is cleared when it grows past [`PARSED_CACHE_LIMIT`].
+static PARSED: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Parsed>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// The most parsed templates kept at once.
+const PARSED_CACHE_LIMIT: usize = 4096;
+
+/// Parses `source` (from the cache when it was parsed before); errors name `field`.
+fn parse(field: &str, source: &str) -> Result<std::sync::Arc<Parsed>> {
+    let cache = || PARSED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(parsed) = cache().get(source) {
+        return Ok(std::sync::Arc::clone(parsed));
+    }
+    let parsed = std::sync::Arc::new(compile(field, source)?);
+    let mut cached = cache();
+    if cached.len() >= PARSED_CACHE_LIMIT {
+        cached.clear();
+    }
+    cached.insert(source.to_owned(), std::sync::Arc::clone(&parsed));
+    Ok(parsed)
+}
+
+fn compile(field: &str, source: &str) -> Result<Parsed> {
     let template = Template::compile(source).map_err(|e| {
         let at = e
             .pos()
@@ -172,9 +197,9 @@ pub fn references(spec: &HttpAction) -> Result<Vec<SecretId>> {
     spec.validate_shape()?;
     let mut all: Vec<SecretId> = Vec::new();
     for_each_template(spec, &mut |field, source| {
-        for id in parse(field, source)?.secrets {
-            if !all.contains(&id) {
-                all.push(id);
+        for id in &parse(field, source)?.secrets {
+            if !all.contains(id) {
+                all.push(id.clone());
             }
         }
         Ok(())
@@ -285,7 +310,7 @@ impl<'a> Renderer<'a> {
         }
         Ok(Rendered {
             value: text,
-            secrets: parsed.secrets,
+            secrets: parsed.secrets.clone(),
         })
     }
 
