@@ -132,3 +132,38 @@ fn a_cached_redactor_unused_past_the_idle_limit_is_dropped() {
     );
     assert!(cache.is_empty());
 }
+
+#[test]
+fn holding_a_value_again_among_many_shares_its_entry() {
+    let registry = Registry::with_grace(std::time::Duration::from_millis(20));
+    let leases: Vec<_> = (0..500)
+        .map(|i| {
+            registry.hold(
+                &format!("s{i}"),
+                format!("many-held-value-{i:04}").as_bytes(),
+            )
+        })
+        .collect();
+    assert_eq!(registry.len(), 500);
+    let again = registry.hold("s250", b"many-held-value-0250");
+    assert_eq!(
+        registry.len(),
+        500,
+        "the same name and value share one entry"
+    );
+    drop(leases);
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    let _other = registry.hold("fresh", b"a-fresh-held-value");
+    assert_eq!(
+        registry.len(),
+        2,
+        "expired entries leave; the one still leased stays"
+    );
+    assert!(
+        registry
+            .redactor()
+            .redact_str("x many-held-value-0250 y")
+            .contains("[REDACTED:s250]")
+    );
+    drop(again);
+}

@@ -38,6 +38,10 @@ struct Shared {
 #[derive(Default)]
 struct State {
     entries: HashMap<u64, Entry>,
+    /// Entry ids by a keyed hash of (name, value), so `hold` finds an entry without
+    /// scanning every held value.
+    by_content: HashMap<u64, Vec<u64>>,
+    hasher: std::hash::RandomState,
     next_id: u64,
     /// The redactor over `entries`; `None` when the set changed since it was built.
     cached: Option<Arc<Redactor>>,
@@ -81,11 +85,15 @@ impl Registry {
         let mut state = self.shared.lock();
         let now = Instant::now();
         state.expire(now, self.shared.grace);
-        let existing = state
-            .entries
-            .iter()
-            .find(|(_, e)| e.name == name && e.value.as_slice() == value)
-            .map(|(&id, _)| id);
+        let content = std::hash::BuildHasher::hash_one(&state.hasher, (name, value));
+        let existing = state.by_content.get(&content).and_then(|ids| {
+            ids.iter().copied().find(|id| {
+                state
+                    .entries
+                    .get(id)
+                    .is_some_and(|e| e.name == name && e.value.as_slice() == value)
+            })
+        });
         let id = match existing {
             Some(id) => {
                 let entry = state.entries.get_mut(&id).expect("entry just found");
@@ -96,6 +104,7 @@ impl Registry {
             None => {
                 let id = state.next_id;
                 state.next_id += 1;
+                state.by_content.entry(content).or_default().push(id);
                 state.entries.insert(
                     id,
                     Entry {
@@ -168,12 +177,31 @@ impl State {
             Some(t) if t <= now => {}
             _ => return,
         }
-        let before = self.entries.len();
-        self.entries.retain(|_, e| match e.released_at {
-            Some(at) => e.leases > 0 || now.duration_since(at) < grace,
-            None => true,
-        });
-        if self.entries.len() != before {
+        let expired: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                e.leases == 0
+                    && e.released_at
+                        .is_some_and(|at| now.duration_since(at) >= grace)
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in &expired {
+            if let Some(e) = self.entries.remove(id) {
+                let content = std::hash::BuildHasher::hash_one(
+                    &self.hasher,
+                    (e.name.as_str(), e.value.as_slice()),
+                );
+                if let Some(ids) = self.by_content.get_mut(&content) {
+                    ids.retain(|other| other != id);
+                    if ids.is_empty() {
+                        self.by_content.remove(&content);
+                    }
+                }
+            }
+        }
+        if !expired.is_empty() {
             self.cached = None;
         }
         self.next_expiry = self

@@ -39,13 +39,17 @@ struct OrgKeys {
     audit: String,
 }
 
+/// `hush:{org}:<suffix>`: the one place key names are formed.
+fn org_key(org: &OrgId, suffix: &str) -> String {
+    format!("hush:{{{org}}}:{suffix}")
+}
+
 impl OrgKeys {
     fn new(org: &OrgId) -> Self {
-        let key = |suffix: &str| format!("hush:{{{org}}}:{suffix}");
         OrgKeys {
-            tables: Table::ALL.map(|t| key(t.name())),
-            names_index: key("names:idx"),
-            audit: key("audit"),
+            tables: Table::ALL.map(|t| org_key(org, t.name())),
+            names_index: org_key(org, "names:idx"),
+            audit: org_key(org, "audit"),
         }
     }
 
@@ -135,7 +139,6 @@ impl Backend for RedisBackend {
     }
 
     async fn read(&self, org: &OrgId, fields: &[(Table, &str)]) -> Result<Vec<Option<Vec<u8>>>> {
-        let keys = OrgKeys::new(org);
         if fields.is_empty() {
             return Ok(Vec::new());
         }
@@ -146,7 +149,9 @@ impl Backend for RedisBackend {
         pipe.atomic();
         for run in fields.chunk_by(|a, b| a.0 == b.0) {
             let names: Vec<&str> = run.iter().map(|(_, field)| *field).collect();
-            pipe.cmd("HMGET").arg(keys.table(run[0].0)).arg(names);
+            pipe.cmd("HMGET")
+                .arg(org_key(org, run[0].0.name()))
+                .arg(names);
         }
         let rows: Vec<Vec<Option<Vec<u8>>>> = pipe
             .query_async(&mut self.conn.clone())
