@@ -185,6 +185,31 @@ fn check_grants(grants: &[Grant]) -> Result<()> {
     Ok(())
 }
 
+/// The directory field that must exist for `grant` to be given.
+fn principal_field(grant: &Grant) -> (Table, &str) {
+    match &grant.principal {
+        Principal::User(u) => (Table::Users, u.as_str()),
+        Principal::Group(g) => (Table::Groups, g.as_str()),
+    }
+}
+
+/// Refuses the first grant whose user or group was not `found` in the directory.
+fn check_found(org: &OrgId, grants: &[Grant], found: &[Option<Vec<u8>>]) -> Result<()> {
+    match grants.iter().zip(found).find(|(_, f)| f.is_none()) {
+        Some((grant, _)) => {
+            let what = match &grant.principal {
+                Principal::User(u) => format!("user {u} is not in org {org}"),
+                Principal::Group(g) => format!("group {g} does not exist in org {org}"),
+            };
+            Err(Error::not_found(format!(
+                "cannot grant to {}: {what}",
+                grant.principal
+            )))
+        }
+        None => Ok(()),
+    }
+}
+
 fn check_hosts(hosts: &[HostPattern]) -> Result<()> {
     if hosts.len() > model::MAX_ALLOWED_HOSTS {
         return Err(Error::invalid(
@@ -317,10 +342,7 @@ impl SecretStore {
             (Table::Users, actor.as_str()),
             (Table::Names, key.as_str()),
         ];
-        fields.extend(new.grants.iter().map(|g| match &g.principal {
-            Principal::User(u) => (Table::Users, u.as_str()),
-            Principal::Group(gr) => (Table::Groups, gr.as_str()),
-        }));
+        fields.extend(new.grants.iter().map(principal_field));
         let got = self.backend.read(org, &fields).await?;
         if got[0].is_none() {
             return Err(no_org(org));
@@ -334,18 +356,7 @@ impl SecretStore {
                 new.name
             )));
         }
-        for (grant, found) in new.grants.iter().zip(&got[3..]) {
-            if found.is_none() {
-                let what = match &grant.principal {
-                    Principal::User(u) => format!("user {u} is not in org {org}"),
-                    Principal::Group(g) => format!("group {g} does not exist in org {org}"),
-                };
-                return Err(Error::not_found(format!(
-                    "cannot grant to {}: {what}",
-                    grant.principal
-                )));
-            }
-        }
+        check_found(org, &new.grants, &got[3..])?;
         let dek = self.data_key(org).await?;
         let id = SecretId::generate();
         let at = now();
@@ -693,27 +704,9 @@ impl SecretStore {
     }
 
     async fn check_principals_exist(&self, org: &OrgId, grants: &[Grant]) -> Result<()> {
-        let fields: Vec<(Table, &str)> = grants
-            .iter()
-            .map(|g| match &g.principal {
-                Principal::User(u) => (Table::Users, u.as_str()),
-                Principal::Group(gr) => (Table::Groups, gr.as_str()),
-            })
-            .collect();
+        let fields: Vec<(Table, &str)> = grants.iter().map(principal_field).collect();
         let got = self.backend.read(org, &fields).await?;
-        for (grant, found) in grants.iter().zip(got) {
-            if found.is_none() {
-                return Err(Error::not_found(format!(
-                    "cannot grant to {}: no such {} in org {org}",
-                    grant.principal,
-                    match grant.principal {
-                        Principal::User(_) => "user",
-                        Principal::Group(_) => "group",
-                    }
-                )));
-            }
-        }
-        Ok(())
+        check_found(org, grants, &got)
     }
 
     /// Sets the hosts the value may be sent to (empty: any host).
