@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hush::redact::{Redactor, RedactorCache, StreamRedactor, redact_json, variants::variants};
+use support::{median, show};
+
+mod support;
 
 const TEXT_LEN: usize = 8 << 20;
 const NAIVE_SLICE: usize = 256 << 10;
@@ -111,8 +114,7 @@ fn time<F: FnMut()>(warmup: usize, reps: usize, mut f: F) -> Duration {
             t.elapsed()
         })
         .collect();
-    times.sort();
-    times[times.len() / 2]
+    median(&mut times)
 }
 
 /// Medians of `a` and `b`, run alternately so that both see the same machine load (the
@@ -137,24 +139,11 @@ fn time_pair<A: FnMut(), B: FnMut()>(
         b();
         tb.push(t.elapsed());
     }
-    ta.sort();
-    tb.sort();
-    (ta[ta.len() / 2], tb[tb.len() / 2])
+    (median(&mut ta), median(&mut tb))
 }
 
 fn mbps(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / 1e6
-}
-
-fn fmt(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s >= 1.0 {
-        format!("{s:.3} s")
-    } else if s >= 1e-3 {
-        format!("{:.3} ms", s * 1e3)
-    } else {
-        format!("{:.2} µs", s * 1e6)
-    }
 }
 
 fn json_doc(rng: &mut Rng, secrets: &[(String, String)]) -> serde_json::Value {
@@ -179,7 +168,7 @@ fn json_doc(rng: &mut Rng, secrets: &[(String, String)]) -> serde_json::Value {
 }
 
 fn main() {
-    let quick = std::env::var("HUSH_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let quick = support::quick();
     let (warm, reps) = if quick { (1, 3) } else { (2, 9) };
     let mut ratios = Vec::new();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -210,11 +199,11 @@ fn main() {
     );
     println!(
         "redact-5-secrets: {} per 8 MiB = {:.0} MB/s ({} patterns, {}); memmem one string: {} = {:.0} MB/s",
-        fmt(ours),
+        show(ours),
         mbps(TEXT_LEN, ours),
         r5.patterns_len(),
         r5.search_strategy(),
-        fmt(base),
+        show(base),
         mbps(TEXT_LEN, base)
     );
     ratios.push(("redact-5-secrets", ours, base, String::new()));
@@ -250,14 +239,14 @@ fn main() {
     let naive_scaled = naive.mul_f64(TEXT_LEN as f64 / NAIVE_SLICE as f64);
     println!(
         "redact-1000-secrets: {} per 8 MiB = {:.0} MB/s ({} patterns, {}); naive str::replace over {} variants measured on a 256 KiB slice: {} = {:.1} MB/s, scaled per byte to 8 MiB: {}",
-        fmt(ours),
+        show(ours),
         mbps(TEXT_LEN, ours),
         r1000.patterns_len(),
         r1000.search_strategy(),
         all_variants.len(),
-        fmt(naive),
+        show(naive),
         mbps(NAIVE_SLICE, naive),
-        fmt(naive_scaled)
+        show(naive_scaled)
     );
     ratios.push((
         "redact-1000-secrets",
@@ -288,9 +277,9 @@ fn main() {
     assert_eq!(out, out2, "streamed and one-shot output differ");
     println!(
         "redact-stream-4k: {} = {:.0} MB/s; one-shot {}",
-        fmt(streamed),
+        show(streamed),
         mbps(TEXT_LEN, streamed),
-        fmt(one_shot)
+        show(one_shot)
     );
     ratios.push(("redact-stream-4k", streamed, one_shot, String::new()));
 
@@ -333,11 +322,11 @@ fn main() {
     redact_json(&r5, &mut check);
     println!(
         "redact-json-10k: {} per {} B document, redact_json in place (not timed: cloning it, {} with drop; {} bytes after redaction); serde_json::to_string of the same value: {}",
-        fmt(ours),
+        show(ours),
         serde_json::to_string(&doc).unwrap().len(),
-        fmt(clone_only),
+        show(clone_only),
         serde_json::to_string(&check).unwrap().len(),
-        fmt(base)
+        show(base)
     );
     ratios.push((
         "redact-json-10k",
@@ -358,9 +347,9 @@ fn main() {
     });
     println!(
         "redactor-build-1000: cold build {} (first build in this run {}), cached get {}",
-        fmt(cold),
-        fmt(cold_build),
-        fmt(cached)
+        show(cold),
+        show(cold_build),
+        show(cached)
     );
     ratios.push((
         "redactor-build-1000",
@@ -374,8 +363,8 @@ fn main() {
         let x = ours.as_secs_f64() / base.as_secs_f64();
         println!(
             "ratio {name} = {x:.4}  ({} vs {}{note})",
-            fmt(ours),
-            fmt(base)
+            show(ours),
+            show(base)
         );
     }
 }
