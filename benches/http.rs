@@ -112,7 +112,7 @@ async fn main() {
             run_id: RunId::parse("bench-run").unwrap(),
             org: org.clone(),
             actor: mia.clone(),
-            action: action.clone(),
+            action: action.clone().into(),
             inputs: inputs.clone(),
         }
     };

@@ -3,10 +3,13 @@
 
 use std::sync::Arc;
 
+use crate::actions::code::CodeRuntime;
+use crate::actions::http::{HttpSender, NetworkPolicy};
 use crate::audit::Audit;
 use crate::config::{Config, MasterKeySetting};
 use crate::directory::Directory;
 use crate::error::{Error, Result};
+use crate::executor::Executor;
 use crate::secrets::{Keyring, SecretStore};
 use crate::store::{Backend, EmbeddedBackend, RedisBackend};
 
@@ -22,6 +25,8 @@ pub struct Hush {
     pub audit: Audit,
     /// Things the user should be told once (e.g. that a key file was generated).
     pub notices: Vec<String>,
+    /// Where precompiled Run Code components are cached.
+    pub component_cache: std::path::PathBuf,
 }
 
 impl Hush {
@@ -69,6 +74,33 @@ impl Hush {
             audit: Audit::new(Arc::clone(&backend)),
             backend,
             notices,
+            component_cache: config.data_dir.join("components"),
         })
+    }
+
+    /// An executor for both action kinds: Send API Request through a client enforcing
+    /// `policy`, and Run Code on a runtime storing components in this store and caching
+    /// them precompiled under [`Hush::component_cache`].
+    ///
+    /// # Errors
+    /// [`Internal`](crate::error::ErrorKind::Internal) when the HTTP client or the wasm
+    /// engine cannot be set up.
+    pub fn executor(&self, policy: NetworkPolicy) -> Result<Executor> {
+        let http = HttpSender::new(policy)?;
+        let code = self.code_runtime(http.clone())?;
+        Ok(Executor::new(Arc::clone(&self.secrets), http).with_code(code))
+    }
+
+    /// The Run Code runtime over this store, calling out through `http`.
+    ///
+    /// # Errors
+    /// [`Internal`](crate::error::ErrorKind::Internal) when the wasm engine cannot be set up.
+    pub fn code_runtime(&self, http: HttpSender) -> Result<Arc<CodeRuntime>> {
+        CodeRuntime::new(
+            Arc::clone(&self.backend),
+            http,
+            Some(self.component_cache.clone()),
+        )
+        .map(Arc::new)
     }
 }

@@ -43,6 +43,8 @@ pub enum AuditAction {
     SecretDelete,
     /// Secrets were resolved for a run.
     SecretResolve,
+    /// A Run Code component was added.
+    ComponentAdd,
 }
 
 /// Whether the operation was allowed.

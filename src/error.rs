@@ -23,6 +23,12 @@ pub enum ErrorKind {
     Crypto,
     /// A bug or an unexpected state inside hush.
     Internal,
+    /// A run went past one of its limits (time, memory, logs, output, HTTP calls).
+    Limit,
+    /// A Run Code guest trapped: it panicked, aborted or overflowed its stack.
+    Trapped,
+    /// A Run Code guest returned an error of its own.
+    ActionFailed,
 }
 
 impl ErrorKind {
@@ -36,6 +42,9 @@ impl ErrorKind {
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Crypto => "crypto",
             ErrorKind::Internal => "internal",
+            ErrorKind::Limit => "limit_exceeded",
+            ErrorKind::Trapped => "trapped",
+            ErrorKind::ActionFailed => "action_failed",
         }
     }
 }
@@ -51,7 +60,8 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// An error of `kind`; the message is text hush wrote (or redacted) itself.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,
             message: message.into(),

@@ -59,7 +59,7 @@ async fn a_run_at_trace_level_logs_no_secret_value() {
             run_id: run("log-run"),
             org: h.org.clone(),
             actor: user("mia"),
-            action,
+            action: action.into(),
             inputs: json!({}),
         })
         .await;

@@ -42,7 +42,7 @@ fn request(h: &Harness, actor: &str, action: serde_json::Value) -> RunRequest {
         run_id: run("pipeline-run"),
         org: h.org.clone(),
         actor: user(actor),
-        action: HttpAction::from_json(&action.to_string()).unwrap(),
+        action: HttpAction::from_json(&action.to_string()).unwrap().into(),
         inputs: json!({"amount": 1250}),
     }
 }

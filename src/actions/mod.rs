@@ -1,4 +1,81 @@
-//! The action kinds hush can run, one module each. A kind owns its spec, its rendering
-//! and its execution; it never fetches secrets itself (the executor hands them in).
+//! The action kinds hush can run, one module each, and [`Action`], the spec of either. A
+//! kind owns its spec, its rendering and its execution; it never fetches secrets itself
+//! (the executor hands them in).
 
+pub mod code;
 pub mod http;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::SecretId;
+
+/// An action spec of any kind, told apart by its `kind` field.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Action {
+    /// `"kind": "send_api_request"`.
+    SendApiRequest(http::HttpAction),
+    /// `"kind": "run_code"`.
+    RunCode(code::CodeAction),
+}
+
+impl Action {
+    /// Parses and validates a spec of either kind from JSON.
+    ///
+    /// # Errors
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the field that is wrong, or
+    /// `kind` when it is missing or unknown.
+    pub fn from_json(text: &str) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        struct Kind {
+            kind: Option<String>,
+        }
+        let kind: Kind = serde_json::from_str(text).map_err(|e| Error::invalid("action", e))?;
+        match kind.kind.as_deref() {
+            Some("send_api_request") => {
+                http::HttpAction::from_json(text).map(Action::SendApiRequest)
+            }
+            Some("run_code") => code::CodeAction::from_json(text).map(Action::RunCode),
+            Some(other) => Err(Error::invalid(
+                "kind",
+                format!("{other:?} is not an action kind (send_api_request, run_code)"),
+            )),
+            None => Err(Error::invalid(
+                "kind",
+                "it is missing (send_api_request or run_code)",
+            )),
+        }
+    }
+
+    /// The kind, as written in specs and run records.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::SendApiRequest(_) => "send_api_request",
+            Action::RunCode(_) => "run_code",
+        }
+    }
+
+    /// Every secret the action refers to, each once, known before any is fetched.
+    ///
+    /// # Errors
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) for a template that does not parse.
+    pub fn references(&self) -> Result<Vec<SecretId>> {
+        match self {
+            Action::SendApiRequest(spec) => http::references(spec),
+            Action::RunCode(spec) => Ok(spec.references()),
+        }
+    }
+}
+
+impl From<http::HttpAction> for Action {
+    fn from(spec: http::HttpAction) -> Self {
+        Action::SendApiRequest(spec)
+    }
+}
+
+impl From<code::CodeAction> for Action {
+    fn from(spec: code::CodeAction) -> Self {
+        Action::RunCode(spec)
+    }
+}

@@ -252,7 +252,7 @@ async fn send_api_request(
         run_id: RunId::parse(&format!("demo-http-{n}")).expect("valid run id"),
         org: org.clone(),
         actor: carol.clone(),
-        action: action.clone(),
+        action: action.clone().into(),
         inputs: inputs.clone(),
     };
     // The default network policy refuses loopback; the demo opens 127.0.0.1/32 only.

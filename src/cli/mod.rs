@@ -327,6 +327,7 @@ fn exit_code(kind: ErrorKind) -> u8 {
         ErrorKind::Conflict => 5,
         ErrorKind::Unavailable => 6,
         ErrorKind::Crypto => 7,
+        ErrorKind::Limit | ErrorKind::Trapped | ErrorKind::ActionFailed => 8,
         _ => 1,
     }
 }

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Out, open, org, user};
-use crate::actions::http::{HttpAction, HttpSender, NetworkPolicy};
+use crate::actions::Action;
+use crate::actions::http::NetworkPolicy;
 use crate::error::{Error, Result};
-use crate::executor::{Executor, RunRequest, RunStatus};
+use crate::executor::{RunRequest, RunStatus};
 use crate::model::RunId;
 
 /// `hush run ACTION.json --org O --as USER [--inputs JSON | --inputs-file PATH]`.
@@ -43,7 +44,7 @@ pub async fn run(args: RunArgs, out: &Out) -> Result<()> {
             format!("cannot read {}: {}", args.action.display(), e.kind()),
         )
     })?;
-    let action = HttpAction::from_json(&text)?;
+    let action = Action::from_json(&text)?;
     let inputs_text = match (&args.inputs, &args.inputs_file) {
         (Some(text), _) => text.clone(),
         (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
@@ -71,10 +72,7 @@ pub async fn run(args: RunArgs, out: &Out) -> Result<()> {
         inputs,
     };
     let hush = open().await?;
-    let executor = Executor::new(
-        std::sync::Arc::clone(&hush.secrets),
-        HttpSender::new(NetworkPolicy::from_env()?)?,
-    );
+    let executor = hush.executor(NetworkPolicy::from_env()?)?;
     let record = executor.run(request).await;
     hush.secrets.flush().await;
     out.value(&record, || {
@@ -95,6 +93,9 @@ pub async fn run(args: RunArgs, out: &Out) -> Result<()> {
             Err(match e.code.as_str() {
                 "denied" => Error::denied(message),
                 "not_found" => Error::not_found(message),
+                "limit_exceeded" | "trapped" | "action_failed" => {
+                    Error::new(crate::error::ErrorKind::ActionFailed, message)
+                }
                 _ => Error::unavailable(message),
             })
         }

@@ -8,7 +8,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actions::http::{self, HttpAction, HttpSender};
+use crate::actions::Action;
+use crate::actions::code::CodeRuntime;
+use crate::actions::http::{self, HttpSender};
 use crate::error::Error;
 use crate::model::{OrgId, RunId, SecretId, Timestamp, UserId, now};
 use crate::redact;
@@ -24,7 +26,7 @@ pub struct RunRequest {
     /// The user on whose behalf it runs; secrets are authorized against them.
     pub actor: UserId,
     /// The action.
-    pub action: HttpAction,
+    pub action: Action,
     /// The run's inputs (a JSON object, seen as `inputs` in templates).
     pub inputs: Value,
 }
@@ -70,7 +72,7 @@ pub struct RunRecord {
     pub org: OrgId,
     /// The actor.
     pub actor: UserId,
-    /// Always `send_api_request` for now.
+    /// `send_api_request` or `run_code`.
     pub action_kind: String,
     /// How it ended.
     pub status: RunStatus,
@@ -82,7 +84,8 @@ pub struct RunRecord {
     pub finished_at: Timestamp,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
-    /// The action's result (for Send API Request: `{status, headers, body, truncated}`).
+    /// The action's result (for Send API Request: `{status, headers, body, truncated}`;
+    /// for Run Code: the output the component returned).
     pub result: Option<Value>,
     /// What the run did, step by step.
     pub logs: Vec<String>,
@@ -90,7 +93,8 @@ pub struct RunRecord {
     pub error: Option<RunError>,
     /// The secrets it used.
     pub secrets_used: Vec<SecretUse>,
-    /// The action as written, with secrets named by name (see [`http::echo`]).
+    /// The action as written, with secrets named by name (see [`http::echo`]; a Run Code
+    /// spec names no values, so it is shown as is).
     pub request: Value,
 }
 
@@ -100,6 +104,7 @@ pub struct RunRecord {
 pub struct Executor {
     secrets: std::sync::Arc<SecretStore>,
     http: HttpSender,
+    code: Option<std::sync::Arc<CodeRuntime>>,
     /// Built redactors by the exact set of secrets (id, version, name) a run used, so
     /// repeated runs of an action do not rebuild their automaton.
     redactors: std::sync::Arc<redact::RedactorCache<Vec<(SecretId, u32, String)>>>,
@@ -111,8 +116,15 @@ impl Executor {
         Executor {
             secrets,
             http,
+            code: None,
             redactors: std::sync::Arc::default(),
         }
+    }
+
+    /// This executor, running Run Code actions on `code`.
+    pub fn with_code(mut self, code: std::sync::Arc<CodeRuntime>) -> Self {
+        self.code = Some(code);
+        self
     }
 
     /// Runs `request` to the end and returns its record; a failure is a `failed` record,
@@ -137,7 +149,7 @@ impl Executor {
             id: request.run_id.clone(),
             org: request.org.clone(),
             actor: request.actor.clone(),
-            action_kind: "send_api_request".to_owned(),
+            action_kind: request.action.kind().to_owned(),
             status,
             started_at,
             finished_at: now(),
@@ -146,7 +158,10 @@ impl Executor {
             logs,
             error,
             secrets_used,
-            request: http::echo(&request.action, &names),
+            request: match &request.action {
+                Action::SendApiRequest(spec) => http::echo(spec, &names),
+                Action::RunCode(spec) => serde_json::to_value(spec).unwrap_or(Value::Null),
+            },
         }
     }
 
@@ -161,7 +176,7 @@ impl Executor {
         if !request.inputs.is_object() {
             return Err(Error::invalid("inputs", "they must be a JSON object").into());
         }
-        let refs = http::references(&request.action)?;
+        let refs = request.action.references()?;
         let resolved = if refs.is_empty() {
             Vec::new()
         } else {
@@ -198,9 +213,37 @@ impl Executor {
                 .iter()
                 .map(|s| (s.meta.name.as_str(), s.value.expose().as_bytes()))
         });
+        let spec = match &request.action {
+            Action::SendApiRequest(spec) => spec,
+            Action::RunCode(spec) => {
+                let Some(code) = &self.code else {
+                    return Err(
+                        Error::internal("this executor does not run Run Code actions").into(),
+                    );
+                };
+                let outcome = code
+                    .execute(
+                        spec,
+                        &request.org,
+                        &request.inputs,
+                        &resolved,
+                        redactor.clone(),
+                    )
+                    .await;
+                drop(resolved);
+                logs.extend(outcome.logs);
+                for line in logs.iter_mut() {
+                    *line = redactor.redact_str(line).into_owned();
+                }
+                return outcome.result.map_err(|e| RunError {
+                    code: e.kind().code().to_owned(),
+                    message: redactor.redact_str(e.message()).into_owned(),
+                });
+            }
+        };
         let outcome = self
             .http
-            .execute(&request.action, &request.inputs, &resolved, &redactor)
+            .execute(spec, &request.inputs, &resolved, &redactor)
             .await;
         drop(resolved);
         let result = outcome.map_err(|e| RunError {

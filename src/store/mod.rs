@@ -36,17 +36,20 @@ pub enum Table {
     Ciphertexts,
     /// Case-folded secret name → secret id; kept in name order for listing.
     Names,
+    /// Content hash (hex SHA-256) → a Run Code component's bytes.
+    Components,
 }
 
 impl Table {
     /// Every table, in a fixed order shared by both backends.
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Org,
         Table::Users,
         Table::Groups,
         Table::Secrets,
         Table::Ciphertexts,
         Table::Names,
+        Table::Components,
     ];
 
     /// The table's position in [`Table::ALL`].
@@ -63,6 +66,7 @@ impl Table {
             Table::Secrets => "secrets",
             Table::Ciphertexts => "ct",
             Table::Names => "names",
+            Table::Components => "components",
         }
     }
 }

@@ -34,7 +34,7 @@ pub struct RedisBackend {
 
 /// Per-org key names, in the order the Lua scripts expect them.
 struct OrgKeys {
-    tables: [String; 6],
+    tables: [String; Table::ALL.len()],
     names_index: String,
     audit: String,
 }

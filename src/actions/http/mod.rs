@@ -26,11 +26,13 @@
 //! ```
 
 pub mod guard;
+mod outgoing;
 mod send;
 pub mod spec;
 pub mod template;
 
 pub use guard::NetworkPolicy;
+pub use outgoing::{Outgoing, RawResponse};
 pub use send::{HttpResult, HttpSender, MAX_REDIRECTS};
 pub use spec::{Auth, Body, HttpAction, Method, NameValue};
 pub use template::{echo, references};

@@ -46,7 +46,7 @@ pub struct HttpResult {
 /// [`NetworkPolicy`]. Shared by every run; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct HttpSender {
-    client: reqwest::Client,
+    pub(super) client: reqwest::Client,
     policy: Arc<NetworkPolicy>,
 }
 
@@ -402,7 +402,7 @@ fn timed_out(host: &str, ms: u64) -> Error {
 }
 
 /// A message built from the error's kind, never from its text (which holds the URL).
-fn describe(e: &reqwest::Error, host: &str, timeout_ms: u64) -> Error {
+pub(super) fn describe(e: &reqwest::Error, host: &str, timeout_ms: u64) -> Error {
     let mut source = std::error::Error::source(e);
     let mut tls = false;
     let mut refused = false;

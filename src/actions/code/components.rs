@@ -1,0 +1,282 @@
+//! Components: checking one against the `hush:action` world, storing it by content hash
+//! in the org's store, compiling it once (cached in memory by hash, and on disk as a
+//! precompiled artifact) and keeping one `InstancePre` per component. It never runs a
+//! component.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use super::host::{ActionPre, RunState};
+use super::spec::ComponentRef;
+use crate::audit::{AuditAction, AuditEntry};
+use crate::error::{Error, Result};
+use crate::model::{OrgId, UserId};
+use crate::store::{Backend, Commit, Table, Txn};
+
+/// The largest component accepted, in bytes (64 MiB).
+pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
+/// How many compiled components are kept in memory.
+const MEMORY_CAPACITY: usize = 256;
+
+/// The compiled-component caches and the store of component bytes.
+pub(super) struct Components {
+    engine: Engine,
+    linker: Linker<RunState>,
+    backend: Arc<dyn Backend>,
+    disk: Option<PathBuf>,
+    engine_tag: u64,
+    compiled: Mutex<HashMap<String, Arc<ActionPre<RunState>>>>,
+    /// `(org, hash)` pairs known to be stored for that org, so a run of a cached
+    /// component still needs the org to hold it, without a store read every time.
+    present: Mutex<HashSet<(OrgId, String)>>,
+}
+
+/// Where a run's component was found, for measuring and for the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Already compiled in this process.
+    Memory,
+    /// Loaded from the on-disk precompiled cache.
+    Disk,
+    /// Compiled now.
+    Compiled,
+}
+
+/// The hex SHA-256 of `bytes`.
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Components {
+    pub fn new(
+        engine: Engine,
+        linker: Linker<RunState>,
+        backend: Arc<dyn Backend>,
+        disk: Option<PathBuf>,
+    ) -> Self {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        Components {
+            engine,
+            linker,
+            backend,
+            disk,
+            engine_tag: h.finish(),
+            compiled: Mutex::default(),
+            present: Mutex::default(),
+        }
+    }
+
+    /// Checks `bytes` against the world (compiling it and caching the result) and stores
+    /// it for `org`. Returns the content hash.
+    ///
+    /// # Errors
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) when it is not a component of the
+    /// `hush:action` world; [`Denied`](crate::error::ErrorKind::Denied) when `actor` is
+    /// not a member of `org`; store errors.
+    pub async fn add(&self, org: &OrgId, actor: &UserId, bytes: Vec<u8>) -> Result<String> {
+        if bytes.len() > MAX_COMPONENT_BYTES {
+            return Err(Error::invalid(
+                "component",
+                format!("it is larger than {MAX_COMPONENT_BYTES} bytes"),
+            ));
+        }
+        let hash = content_hash(&bytes);
+        self.prepare(&hash, &bytes)?;
+        let got = self
+            .backend
+            .read(
+                org,
+                &[(Table::Users, actor.as_str()), (Table::Components, &hash)],
+            )
+            .await?;
+        let Some(user) = &got[0] else {
+            return Err(Error::denied(format!(
+                "{actor} is not a member of org {org}"
+            )));
+        };
+        if got[1].is_none() {
+            let txn = Txn::new()
+                .expect(Table::Users, actor.as_str(), Some(user))
+                .put(Table::Components, &hash, bytes)
+                .audit(
+                    AuditEntry::new(Some(actor), AuditAction::ComponentAdd)
+                        .detail(format!("sha256:{hash}"))
+                        .to_bytes(),
+                );
+            if self.backend.commit(org, txn).await? == Commit::Conflict {
+                return Err(Error::conflict(
+                    "the org changed while the component was being added; try again",
+                ));
+            }
+        }
+        self.present
+            .lock()
+            .expect("components lock")
+            .insert((org.clone(), hash.clone()));
+        Ok(hash)
+    }
+
+    /// The compiled component `reference` names, for a run in `org`.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::error::ErrorKind::NotFound) for a hash the org has not added or
+    /// a missing file; [`Invalid`](crate::error::ErrorKind::Invalid) for bytes that are
+    /// not a component of the world.
+    pub async fn load(
+        &self,
+        org: &OrgId,
+        reference: &ComponentRef,
+    ) -> Result<(Arc<ActionPre<RunState>>, Source)> {
+        match reference {
+            ComponentRef::Stored(hash) => {
+                let key = (org.clone(), hash.clone());
+                let known = self.present.lock().expect("components lock").contains(&key);
+                if known && let Some(pre) = self.cached(hash) {
+                    return Ok((pre, Source::Memory));
+                }
+                let got = self.backend.read(org, &[(Table::Components, hash)]).await?;
+                let Some(bytes) = got.into_iter().next().flatten() else {
+                    return Err(Error::not_found(format!(
+                        "component sha256:{hash} has not been added to org {org} (hush component add)"
+                    )));
+                };
+                if content_hash(&bytes) != *hash {
+                    return Err(Error::internal(format!(
+                        "the stored bytes of component sha256:{hash} do not match their hash"
+                    )));
+                }
+                self.present.lock().expect("components lock").insert(key);
+                self.prepare(hash, &bytes)
+            }
+            ComponentRef::Path(path) => {
+                let bytes = tokio::fs::read(path).await.map_err(|e| {
+                    Error::not_found(format!(
+                        "component file {} could not be read: {e}",
+                        path.display()
+                    ))
+                })?;
+                let hash = content_hash(&bytes);
+                self.prepare(&hash, &bytes)
+            }
+        }
+    }
+
+    fn cached(&self, hash: &str) -> Option<Arc<ActionPre<RunState>>> {
+        self.compiled
+            .lock()
+            .expect("components lock")
+            .get(hash)
+            .cloned()
+    }
+
+    /// The `InstancePre` for `bytes` (whose hash is `hash`): from memory, from the disk
+    /// cache, or compiled now and saved to both.
+    fn prepare(&self, hash: &str, bytes: &[u8]) -> Result<(Arc<ActionPre<RunState>>, Source)> {
+        if let Some(pre) = self.cached(hash) {
+            return Ok((pre, Source::Memory));
+        }
+        let (component, source) = match self.load_precompiled(hash) {
+            Some(c) => (c, Source::Disk),
+            None => (self.compile(hash, bytes)?, Source::Compiled),
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            Error::invalid(
+                "component",
+                format!(
+                    "it needs something hush does not provide: {}",
+                    root_cause(&e)
+                ),
+            )
+        })?;
+        let pre = ActionPre::new(pre).map_err(|e| {
+            Error::invalid(
+                "component",
+                format!(
+                    "it does not export the hush:action world's `run` function: {}",
+                    root_cause(&e)
+                ),
+            )
+        })?;
+        let pre = Arc::new(pre);
+        let mut compiled = self.compiled.lock().expect("components lock");
+        if compiled.len() >= MEMORY_CAPACITY
+            && let Some(evict) = compiled.keys().next().cloned()
+        {
+            compiled.remove(&evict);
+        }
+        compiled.insert(hash.to_owned(), Arc::clone(&pre));
+        Ok((pre, source))
+    }
+
+    fn disk_path(&self, hash: &str) -> Option<PathBuf> {
+        let dir = self.disk.as_ref()?;
+        Some(dir.join(format!("{hash}-{:016x}.cwasm", self.engine_tag)))
+    }
+
+    fn load_precompiled(&self, hash: &str) -> Option<Component> {
+        let path = self.disk_path(hash)?;
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the file is one this process family wrote (below) into hush's own data
+        // directory (mode 0700), named by content hash and by the engine's compatibility
+        // hash, so it was produced by `precompile_component` of a compatible engine.
+        match unsafe { Component::deserialize_file(&self.engine, &path) } {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "a precompiled component could not be loaded; recompiling");
+                None
+            }
+        }
+    }
+
+    fn compile(&self, hash: &str, bytes: &[u8]) -> Result<Component> {
+        let not_component = |e: wasmtime::Error| {
+            Error::invalid(
+                "component",
+                format!(
+                    "it is not a WebAssembly component hush can run: {}",
+                    root_cause(&e)
+                ),
+            )
+        };
+        let Some(path) = self.disk_path(hash) else {
+            return Component::new(&self.engine, bytes).map_err(not_component);
+        };
+        let artifact = self
+            .engine
+            .precompile_component(bytes)
+            .map_err(not_component)?;
+        if let Err(e) = write_atomically(&path, &artifact) {
+            tracing::warn!(path = %path.display(), error = %e, "the precompiled component could not be cached on disk");
+        }
+        // SAFETY: `artifact` was produced just now by this engine's `precompile_component`.
+        unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(not_component)
+    }
+}
+
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// wasmtime's errors read best as their chain, on one line.
+fn root_cause(e: &wasmtime::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}

@@ -1,0 +1,208 @@
+//! The Run Code action kind: a user's WebAssembly component, run in a wasmtime sandbox
+//! against the `hush:action` WIT world (`wit/hush.wit`). It owns the shared runtime (one
+//! engine with the pooling allocator, an epoch ticker, the component caches) and the
+//! per-run sandbox; it never fetches a secret (the executor hands them in) and never
+//! returns or logs anything unredacted.
+//!
+//! - [`spec`]: the JSON spec ([`CodeAction`]) and its limits;
+//! - [`CodeRuntime`]: shared by every run: [`CodeRuntime::add_component`] and
+//!   [`CodeRuntime::execute`];
+//! - `host`: the WIT host implementation; `sandbox`: one run under its limits;
+//!   `components`: compile, cache and store components.
+//!
+//! A guest gets no filesystem, no environment, no sockets and no stdin; its stdout and
+//! stderr go to the run's logs. Its time (epoch interruption, yielding to other runs at
+//! every tick), memory, logs, output and HTTP calls are capped per run, and a breach
+//! ends that run with an error naming the limit.
+
+mod components;
+mod host;
+mod sandbox;
+pub mod spec;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use zeroize::Zeroizing;
+
+pub use components::{MAX_COMPONENT_BYTES, Source, content_hash};
+pub use sandbox::{Breach, Outcome};
+pub use spec::{Binding, CodeAction, ComponentRef, Limits};
+
+use crate::actions::http::HttpSender;
+use crate::error::{Error, Result};
+use crate::model::{OrgId, UserId};
+use crate::redact::Redactor;
+use crate::secrets::ResolvedSecret;
+use crate::store::Backend;
+
+/// How often the epoch ticks: the granularity of timeouts and of yielding.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// Component instances that may be live at once (the pooling allocator's slots).
+pub const MAX_CONCURRENT_INSTANCES: u32 = 256;
+
+/// The shared Run Code runtime: the engine, the linker with the host's interfaces, the
+/// component caches and the HTTP client. Cheap to share behind an `Arc`.
+pub struct CodeRuntime {
+    engine: Engine,
+    components: components::Components,
+    http: HttpSender,
+    ticking: Arc<AtomicBool>,
+}
+
+impl Drop for CodeRuntime {
+    fn drop(&mut self) {
+        self.ticking.store(false, Ordering::Relaxed);
+    }
+}
+
+fn engine() -> Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(MAX_CONCURRENT_INSTANCES);
+    pool.total_core_instances(MAX_CONCURRENT_INSTANCES * 8);
+    pool.total_memories(MAX_CONCURRENT_INSTANCES * 2);
+    pool.total_tables(MAX_CONCURRENT_INSTANCES * 4);
+    pool.total_stacks(MAX_CONCURRENT_INSTANCES);
+    pool.max_memory_size(usize::try_from(spec::MAX_MEMORY_MB << 20).unwrap_or(usize::MAX));
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+        .map_err(|e| Error::internal(format!("the wasm engine could not be set up: {e:#}")))
+}
+
+impl CodeRuntime {
+    /// A runtime storing components through `backend`, calling out through `http`, and
+    /// keeping precompiled components under `cache_dir` (none: compile in memory only).
+    ///
+    /// # Errors
+    /// [`Internal`](crate::error::ErrorKind::Internal) when the engine cannot be set up.
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        http: HttpSender,
+        cache_dir: Option<PathBuf>,
+    ) -> Result<Self> {
+        let engine = engine()?;
+        let mut linker: Linker<host::RunState> = Linker::new(&engine);
+        let wire = |e: wasmtime::Error| {
+            Error::internal(format!("the host interfaces could not be linked: {e:#}"))
+        };
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wire)?;
+        host::Action::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(wire)?;
+        let ticking = Arc::new(AtomicBool::new(true));
+        {
+            let engine = engine.clone();
+            let ticking = Arc::clone(&ticking);
+            std::thread::Builder::new()
+                .name("hush-epoch".into())
+                .spawn(move || {
+                    while ticking.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|_| Error::internal("the epoch ticker could not start"))?;
+        }
+        Ok(CodeRuntime {
+            components: components::Components::new(engine.clone(), linker, backend, cache_dir),
+            engine,
+            http,
+            ticking,
+        })
+    }
+
+    /// The engine, for benchmarks that measure against a bare instantiation.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Checks a component against the `hush:action` world, compiles it and stores it for
+    /// `org`, content-addressed. Returns its id, `sha256:<hex>`.
+    ///
+    /// # Errors
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) when it is not a component of the
+    /// world (it imports something hush does not provide, or lacks `run`);
+    /// [`Denied`](crate::error::ErrorKind::Denied) when `actor` is not a member.
+    pub async fn add_component(
+        &self,
+        org: &OrgId,
+        actor: &UserId,
+        bytes: Vec<u8>,
+    ) -> Result<String> {
+        let hash = self.components.add(org, actor, bytes).await?;
+        Ok(format!("sha256:{hash}"))
+    }
+
+    /// Loads (and compiles, if new) the component `reference` names for `org`, and says
+    /// where it came from.
+    ///
+    /// # Errors
+    /// As [`CodeRuntime::execute`] does for its component.
+    pub async fn warm(&self, org: &OrgId, reference: &ComponentRef) -> Result<Source> {
+        self.components.load(org, reference).await.map(|(_, s)| s)
+    }
+
+    /// Runs `spec` on `inputs` with the resolved `secrets` it binds. Everything in the
+    /// outcome is redacted with `redactor`; the plaintexts handed to the sandbox are
+    /// dropped (and wiped) before this returns.
+    pub async fn execute(
+        &self,
+        spec: &CodeAction,
+        org: &OrgId,
+        inputs: &Value,
+        secrets: &[ResolvedSecret],
+        redactor: Arc<Redactor>,
+    ) -> Outcome {
+        let pre = match self.components.load(org, &spec.component).await {
+            Ok((pre, _)) => pre,
+            Err(e) => {
+                return Outcome {
+                    result: Err(e),
+                    logs: Vec::new(),
+                };
+            }
+        };
+        let mut bindings = BTreeMap::new();
+        for (name, binding) in &spec.secrets {
+            let Some(s) = secrets.iter().find(|s| s.meta.id == binding.id) else {
+                return Outcome {
+                    result: Err(Error::internal(format!(
+                        "secret {} bound as {name:?} was not resolved",
+                        binding.id
+                    ))),
+                    logs: Vec::new(),
+                };
+            };
+            bindings.insert(
+                name.clone(),
+                host::BoundSecret {
+                    id: s.meta.id.clone(),
+                    name: s.meta.name.clone(),
+                    value: Zeroizing::new(s.value.expose().to_owned()),
+                    reveal: binding.reveal,
+                    allowed_hosts: s.meta.allowed_hosts.clone(),
+                },
+            );
+        }
+        sandbox::run(
+            &pre,
+            sandbox::RunInput {
+                input: inputs,
+                bindings,
+                allowed_hosts: spec.allowed_hosts.clone(),
+                limits: &spec.limits,
+                http: self.http.clone(),
+                redactor,
+            },
+        )
+        .await
+    }
+}

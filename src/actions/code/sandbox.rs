@@ -1,0 +1,325 @@
+//! One run of a component: the per-run store (WASI with nothing granted, the bound
+//! secrets, the limits), the call, and the sorting of how it ended into an output or a
+//! clear error that names the limit hit. Everything it returns is redacted; the store,
+//! and every plaintext in it, is dropped before it returns.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+
+use super::host::{ActionPre, BoundSecret, Capture, MAX_RESOURCES, RunState, Stream};
+use super::spec::Limits;
+use crate::actions::http::HttpSender;
+use crate::error::{Error, ErrorKind};
+use crate::redact::{self, Redactor};
+use crate::secrets::HostPattern;
+
+/// A limit a run went past. Each ends the run with its own message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Breach {
+    /// The wall-clock limit, in milliseconds.
+    Timeout(u64),
+    /// The memory limit, in MiB.
+    Memory(u64),
+    /// The log cap (log lines, stdout and stderr), in bytes.
+    Logs(u64),
+    /// The cap on HTTP calls.
+    HttpCalls(u32),
+    /// The output cap, in bytes.
+    Output(u64),
+    /// Too many live resource handles.
+    Resources,
+}
+
+impl Breach {
+    /// A message for people, naming the limit and its setting.
+    pub fn message(&self) -> String {
+        match self {
+            Breach::Timeout(ms) => {
+                format!("the action ran past its time limit of {ms} ms (limits.timeout_ms)")
+            }
+            Breach::Memory(mb) => {
+                format!("the action went past its memory limit of {mb} MiB (limits.memory_mb)")
+            }
+            Breach::Logs(bytes) => format!(
+                "the action wrote more than {bytes} bytes of logs, stdout and stderr (limits.max_log_bytes)"
+            ),
+            Breach::HttpCalls(n) => {
+                format!("the action made more than {n} HTTP calls (limits.max_http_calls)")
+            }
+            Breach::Output(bytes) => format!(
+                "the action returned more than {bytes} bytes of output (limits.max_output_bytes)"
+            ),
+            Breach::Resources => format!(
+                "the action held more than {MAX_RESOURCES} secret or request handles at once"
+            ),
+        }
+    }
+}
+
+/// What a run writes besides its output, shared by the host calls and the stdio capture.
+pub(super) struct Shared {
+    pub lines: Vec<String>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    used: u64,
+    cap: u64,
+    pub breach: Option<Breach>,
+}
+
+impl Shared {
+    fn new(cap: u64) -> Self {
+        Shared {
+            lines: Vec::new(),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            used: 0,
+            cap,
+            breach: None,
+        }
+    }
+
+    /// Counts `n` more bytes against the cap.
+    pub fn take(&mut self, n: usize) -> Result<(), Breach> {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        if self.used.saturating_add(n) > self.cap {
+            return Err(Breach::Logs(self.cap));
+        }
+        self.used += n;
+        Ok(())
+    }
+}
+
+/// Refuses linear memory (and table) growth past the run's limit, and records it.
+pub(super) struct MemoryLimiter {
+    limit: usize,
+    mb: u64,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            let breach = Breach::Memory(self.mb);
+            let message = breach.message();
+            self.shared
+                .lock()
+                .expect("run output lock")
+                .breach
+                .get_or_insert(breach);
+            return Err(wasmtime::format_err!("{message}"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// How a run ended, everything redacted.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The output, or the error that ended the run.
+    pub result: Result<Value, Error>,
+    /// Log lines, then stdout and stderr lines, in that order.
+    pub logs: Vec<String>,
+}
+
+/// What one run needs besides the component.
+pub(super) struct RunInput<'a> {
+    pub input: &'a Value,
+    pub bindings: BTreeMap<String, BoundSecret>,
+    pub allowed_hosts: Vec<HostPattern>,
+    pub limits: &'a Limits,
+    pub http: HttpSender,
+    pub redactor: Arc<Redactor>,
+}
+
+/// Instantiates `pre` in a fresh store and calls its `run` export under the limits.
+pub(super) async fn run(pre: &ActionPre<RunState>, input: RunInput<'_>) -> Outcome {
+    let limits = input.limits;
+    let redactor = Arc::clone(&input.redactor);
+    let shared = Arc::new(Mutex::new(Shared::new(limits.max_log_bytes)));
+    let timeout = Duration::from_millis(limits.timeout_ms);
+    let deadline = Instant::now() + timeout;
+    let wasi = WasiCtxBuilder::new()
+        .stdout(Capture {
+            shared: Arc::clone(&shared),
+            stream: Stream::Stdout,
+        })
+        .stderr(Capture {
+            shared: Arc::clone(&shared),
+            stream: Stream::Stderr,
+        })
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build();
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCES);
+    let mb = limits.memory_mb;
+    let state = RunState {
+        wasi,
+        table,
+        limiter: MemoryLimiter {
+            limit: usize::try_from(mb << 20).unwrap_or(usize::MAX),
+            mb,
+            shared: Arc::clone(&shared),
+        },
+        shared: Arc::clone(&shared),
+        deadline,
+        bindings: input.bindings,
+        allowed_hosts: input.allowed_hosts,
+        http: input.http,
+        redactor: Arc::clone(&redactor),
+        http_calls: 0,
+        max_http_calls: limits.max_http_calls,
+        max_response_bytes: usize::try_from(limits.max_response_bytes).unwrap_or(usize::MAX),
+    };
+    let mut store = Store::new(pre.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(1);
+    let timeout_ms = limits.timeout_ms;
+    store.epoch_deadline_callback(move |ctx| {
+        if Instant::now() >= deadline {
+            let breach = Breach::Timeout(timeout_ms);
+            let message = breach.message();
+            ctx.data()
+                .shared
+                .lock()
+                .expect("run output lock")
+                .breach
+                .get_or_insert(breach);
+            return Err(wasmtime::format_err!("{message}"));
+        }
+        // Yield to the executor at every tick, so a busy guest cannot starve other runs.
+        Ok(UpdateDeadline::Yield(1))
+    });
+
+    let text = input.input.to_string();
+    let call = async {
+        let action = pre.instantiate_async(&mut store).await?;
+        action.call_run(&mut store, &text).await
+    };
+    // Epochs interrupt guest code; this also bounds time spent in host calls.
+    let called = tokio::time::timeout(timeout + Duration::from_millis(250), call)
+        .await
+        .ok();
+    drop(store);
+
+    let mut shared = Arc::into_inner(shared)
+        .map(|m| m.into_inner().expect("run output lock"))
+        .unwrap_or_else(|| Shared::new(0));
+    let logs = collect_logs(&mut shared, &redactor);
+    let result = match called {
+        None => Err(limit_error(&Breach::Timeout(timeout_ms))),
+        Some(_) if shared.breach.is_some() => {
+            Err(limit_error(shared.breach.as_ref().expect("checked")))
+        }
+        Some(Ok(Ok(text))) => output(&text, limits, &redactor),
+        Some(Ok(Err(e))) => Err(Error::new(
+            ErrorKind::ActionFailed,
+            format!(
+                "the action failed: {}: {}",
+                redactor.redact_str(&e.code),
+                redactor.redact_str(&e.message)
+            ),
+        )),
+        Some(Err(trap)) => Err(trap_error(&trap, &logs)),
+    };
+    Outcome { result, logs }
+}
+
+fn limit_error(breach: &Breach) -> Error {
+    Error::new(ErrorKind::Limit, breach.message())
+}
+
+/// Parses, caps and redacts the guest's output.
+fn output(text: &str, limits: &Limits, redactor: &Redactor) -> Result<Value, Error> {
+    if u64::try_from(text.len()).unwrap_or(u64::MAX) > limits.max_output_bytes {
+        return Err(limit_error(&Breach::Output(limits.max_output_bytes)));
+    }
+    let mut value: Value = serde_json::from_str(text).map_err(|e| {
+        Error::new(
+            ErrorKind::ActionFailed,
+            format!("the action's output is not JSON: {e}"),
+        )
+    })?;
+    redact::redact_json(redactor, &mut value);
+    Ok(value)
+}
+
+/// A trap's message: what kind of trap, and the guest's panic message when it printed one
+/// (from its redacted stderr).
+fn trap_error(trap: &wasmtime::Error, logs: &[String]) -> Error {
+    let what = match trap.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::StackOverflow) => {
+            "the action overflowed its stack (unbounded recursion?)".to_owned()
+        }
+        Some(wasmtime::Trap::UnreachableCodeReached) => {
+            "the action trapped (it panicked or aborted)".to_owned()
+        }
+        Some(t) => format!("the action trapped: {t}"),
+        None => {
+            let text = format!("{trap:#}");
+            if text.contains("import") || text.contains("instantiat") {
+                format!("the component could not be started: {}", first_line(&text))
+            } else {
+                "the action trapped".to_owned()
+            }
+        }
+    };
+    let panic = logs.iter().find(|l| l.contains("panicked at")).map(|l| {
+        let start = logs.iter().position(|x| x == l).unwrap_or(0);
+        logs[start..]
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let message = match panic {
+        Some(p) => format!("{what}: {p}"),
+        None => what,
+    };
+    Error::new(ErrorKind::Trapped, message)
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// The run's log lines, then its stdout and stderr split into lines, all redacted. Each
+/// stream is redacted whole before it is split, so a value split across writes is caught.
+fn collect_logs(shared: &mut Shared, redactor: &Redactor) -> Vec<String> {
+    let mut logs: Vec<String> = shared
+        .lines
+        .drain(..)
+        .map(|l| redactor.redact_str(&l).into_owned())
+        .collect();
+    for (label, bytes) in [("stdout", &shared.stdout), ("stderr", &shared.stderr)] {
+        let text = String::from_utf8_lossy(&redactor.redact_bytes(bytes)).into_owned();
+        logs.extend(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| format!("{label}: {l}")),
+        );
+    }
+    logs
+}
