@@ -26,6 +26,11 @@ pub mod config;
 pub mod directory;
 pub mod error;
 pub mod executor;
+/// Paths of the guest components built by `build.rs` (example actions in `actions/` and
+/// test guests in `tests/guests/`), each an absolute path to a wasm32-wasip2 component.
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
 pub mod model;
 pub mod redact;
 pub mod secrets;
