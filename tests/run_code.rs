@@ -63,7 +63,10 @@ async fn target() -> Target {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_default();
         (
-            [("content-type", "application/json"), ("x-echo-auth", auth.as_str())],
+            [
+                ("content-type", "application/json"),
+                ("x-echo-auth", auth.as_str()),
+            ],
             json!({"uri": uri, "headers": echoed}).to_string(),
         )
             .into_response()
@@ -150,11 +153,22 @@ async fn echo_returns_its_input_and_names_the_secrets_it_used() {
         guests::ECHO,
         json!({"secrets": {"key": {"id": s.id.as_str()}}}),
     );
-    let record = run_as(&h, &executor, "max", action, json!({"hello": "world", "n": [1, 2]})).await;
+    let record = run_as(
+        &h,
+        &executor,
+        "max",
+        action,
+        json!({"hello": "world", "n": [1, 2]}),
+    )
+    .await;
     assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
     assert_eq!(record.action_kind, "run_code");
     let result = record.result.clone().unwrap();
-    assert_eq!(result["input"], json!({"hello": "world", "n": [1, 2]}), "{result}");
+    assert_eq!(
+        result["input"],
+        json!({"hello": "world", "n": [1, 2]}),
+        "{result}"
+    );
     assert_eq!(result["bindings"], json!(["key"]), "{result}");
     assert_eq!(record.secrets_used.len(), 1);
     assert_eq!(record.secrets_used[0].name, "Echo key");
@@ -167,12 +181,26 @@ async fn a_component_added_to_an_org_runs_by_hash_there_and_nowhere_else() {
     let other = Harness::new(Kind::Redis).await;
     let (code, executor) = runtime(&h, NetworkPolicy::closed());
     let bytes = std::fs::read(guests::ECHO).unwrap();
-    let id = code.add_component(&h.org, &user("mia"), bytes.clone()).await.unwrap();
-    assert_eq!(id, format!("sha256:{}", hush::actions::code::content_hash(&bytes)));
+    let id = code
+        .add_component(&h.org, &user("mia"), bytes.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        id,
+        format!("sha256:{}", hush::actions::code::content_hash(&bytes))
+    );
     // Adding it again is idempotent.
-    assert_eq!(code.add_component(&h.org, &user("ada"), bytes.clone()).await.unwrap(), id);
+    assert_eq!(
+        code.add_component(&h.org, &user("ada"), bytes.clone())
+            .await
+            .unwrap(),
+        id
+    );
     // Someone outside the org cannot add to it.
-    let e = code.add_component(&h.org, &user("zed"), bytes).await.unwrap_err();
+    let e = code
+        .add_component(&h.org, &user("zed"), bytes)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), hush::error::ErrorKind::Denied, "{e}");
 
     let record = run_as(&h, &executor, "max", spec(&id, json!({})), json!({"a": 1})).await;
@@ -182,7 +210,14 @@ async fn a_component_added_to_an_org_runs_by_hash_there_and_nowhere_else() {
     // The other org never added it: even though it is compiled and cached in this
     // process, its hash alone does not run it there.
     let (_, other_executor) = runtime(&other, NetworkPolicy::closed());
-    let record = run_as(&other, &other_executor, "max", spec(&id, json!({})), json!({})).await;
+    let record = run_as(
+        &other,
+        &other_executor,
+        "max",
+        spec(&id, json!({})),
+        json!({}),
+    )
+    .await;
     let (code_, message) = error_of(&record);
     assert_eq!(code_, "not_found", "{message}");
     assert!(message.contains("has not been added"), "{message}");
@@ -193,10 +228,20 @@ async fn a_component_importing_what_the_host_lacks_is_refused_clearly() {
     let h = Harness::new(Kind::Redis).await;
     let (code, executor) = runtime(&h, NetworkPolicy::closed());
     let bytes = std::fs::read(guests::FOREIGN_IMPORT).unwrap();
-    let e = code.add_component(&h.org, &user("mia"), bytes).await.unwrap_err();
+    let e = code
+        .add_component(&h.org, &user("mia"), bytes)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), hush::error::ErrorKind::Invalid, "{e}");
     assert!(e.message().contains("hush:evil/backdoor"), "{e}");
-    let record = run_as(&h, &executor, "mia", spec(guests::FOREIGN_IMPORT, json!({})), json!({})).await;
+    let record = run_as(
+        &h,
+        &executor,
+        "mia",
+        spec(guests::FOREIGN_IMPORT, json!({})),
+        json!({}),
+    )
+    .await;
     let (c, message) = error_of(&record);
     assert_eq!(c, "invalid");
     assert!(message.contains("does not provide"), "{message}");
@@ -209,7 +254,10 @@ async fn bytes_that_are_not_a_component_are_refused_and_nothing_is_stored() {
     // A core module (not a component), and garbage.
     let core_module = b"\0asm\x01\0\0\0".to_vec();
     for bytes in [core_module, b"not wasm at all".to_vec(), Vec::new()] {
-        let e = code.add_component(&h.org, &user("mia"), bytes.clone()).await.unwrap_err();
+        let e = code
+            .add_component(&h.org, &user("mia"), bytes.clone())
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), hush::error::ErrorKind::Invalid, "{e}");
         assert!(e.message().starts_with("invalid component"), "{e}");
         let hash = hush::actions::code::content_hash(&bytes);
@@ -228,9 +276,20 @@ async fn a_precompiled_component_is_loaded_from_disk_by_a_new_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let http = HttpSender::new(NetworkPolicy::closed()).unwrap();
     let reference = hush::actions::code::ComponentRef::Path(PathBuf::from(guests::TRANSFORM_JSON));
-    let first = CodeRuntime::new(Arc::clone(&h.backend), http.clone(), Some(dir.path().into())).unwrap();
-    assert_eq!(first.warm(&h.org, &reference).await.unwrap(), Source::Compiled);
-    assert_eq!(first.warm(&h.org, &reference).await.unwrap(), Source::Memory);
+    let first = CodeRuntime::new(
+        Arc::clone(&h.backend),
+        http.clone(),
+        Some(dir.path().into()),
+    )
+    .unwrap();
+    assert_eq!(
+        first.warm(&h.org, &reference).await.unwrap(),
+        Source::Compiled
+    );
+    assert_eq!(
+        first.warm(&h.org, &reference).await.unwrap(),
+        Source::Memory
+    );
     let second = CodeRuntime::new(Arc::clone(&h.backend), http, Some(dir.path().into())).unwrap();
     assert_eq!(second.warm(&h.org, &reference).await.unwrap(), Source::Disk);
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
@@ -253,14 +312,17 @@ async fn resource_abuse_ends_each_run_with_its_own_error_while_others_finish() {
     };
     let cases: Vec<((CodeAction, Value), &str, &str)> = vec![
         (
-            hostile(json!({"attack": "infinite_loop"}), json!({"timeout_ms": 300})),
+            hostile(
+                json!({"attack": "infinite_loop"}),
+                json!({"timeout_ms": 300}),
+            ),
             "limit_exceeded",
             "time limit of 300 ms",
         ),
         (
             hostile(json!({"attack": "stack_overflow"}), json!({})),
             "trapped",
-            "overflowed its stack",
+            "stack overflow",
         ),
         (
             hostile(json!({"attack": "memory_bomb"}), json!({"memory_mb": 16})),
@@ -273,7 +335,10 @@ async fn resource_abuse_ends_each_run_with_its_own_error_while_others_finish() {
             "bytes of logs, stdout and stderr",
         ),
         (
-            hostile(json!({"attack": "log_flood"}), json!({"max_log_bytes": 10000})),
+            hostile(
+                json!({"attack": "log_flood"}),
+                json!({"max_log_bytes": 10000}),
+            ),
             "limit_exceeded",
             "more than 10000 bytes of logs",
         ),
@@ -310,14 +375,23 @@ async fn resource_abuse_ends_each_run_with_its_own_error_while_others_finish() {
     for (record, (_, code, needle)) in abusive.iter().zip(&cases) {
         let (c, message) = error_of(record);
         assert_eq!(&c, code, "{message}");
-        assert!(message.contains(needle), "expected {needle:?} in {message:?}");
+        assert!(
+            message.contains(needle),
+            "expected {needle:?} in {message:?}"
+        );
     }
     for (i, record) in well_behaved.iter().enumerate() {
         assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
         assert_eq!(record.result.as_ref().unwrap()["input"], json!({"i": i}));
     }
     // The flood stopped at the cap: exactly 20 calls reached the target.
-    let flood = t.seen.lock().unwrap().iter().filter(|s| s.uri == "/flood").count();
+    let flood = t
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.uri == "/flood")
+        .count();
     assert_eq!(flood, 20);
 }
 
@@ -327,7 +401,12 @@ async fn guest_http_is_refused_off_the_allowed_hosts_and_to_private_and_metadata
     let t = target().await;
     let cases = [
         // Not in the action's allowed hosts (none by default).
-        (vec![], loopback_only(), t.url("/x"), "may not call 127.0.0.1"),
+        (
+            vec![],
+            loopback_only(),
+            t.url("/x"),
+            "may not call 127.0.0.1",
+        ),
         // Allowed by the action, refused by the default network policy.
         (
             vec!["127.0.0.1"],
@@ -351,12 +430,25 @@ async fn guest_http_is_refused_off_the_allowed_hosts_and_to_private_and_metadata
     for (allowed, policy, url, needle) in cases {
         let (_, executor) = runtime(&h, policy);
         let action = spec(guests::HOSTILE, json!({"allowed_hosts": allowed}));
-        let record = run_as(&h, &executor, "mia", action, json!({"attack": "http_to", "url": url})).await;
+        let record = run_as(
+            &h,
+            &executor,
+            "mia",
+            action,
+            json!({"attack": "http_to", "url": url}),
+        )
+        .await;
         let (c, message) = error_of(&record);
         assert_eq!(c, "action_failed", "{message}");
-        assert!(message.contains("not_allowed") && message.contains(needle), "{url}: {message}");
+        assert!(
+            message.contains("not_allowed") && message.contains(needle),
+            "{url}: {message}"
+        );
     }
-    assert!(t.seen.lock().unwrap().is_empty(), "nothing reached the target");
+    assert!(
+        t.seen.lock().unwrap().is_empty(),
+        "nothing reached the target"
+    );
 }
 
 #[tokio::test]
@@ -365,18 +457,42 @@ async fn a_guest_sees_no_files_no_environment_and_no_sockets() {
     let t = target().await;
     let (_, executor) = runtime(&h, loopback_only());
     let action = spec(guests::HOSTILE, json!({}));
-    let files = run_as(&h, &executor, "mia", action.clone(), json!({"attack": "read_file"})).await;
+    let files = run_as(
+        &h,
+        &executor,
+        "mia",
+        action.clone(),
+        json!({"attack": "read_file"}),
+    )
+    .await;
     let out = files.result.clone().unwrap_or_else(|| panic!("{files:#?}"));
     assert!(out["etc_passwd"]["error"].is_string(), "{out}");
     assert!(out["read_dir_root"]["error"].is_string(), "{out}");
 
-    let env = run_as(&h, &executor, "mia", action.clone(), json!({"attack": "read_env"})).await;
+    let env = run_as(
+        &h,
+        &executor,
+        "mia",
+        action.clone(),
+        json!({"attack": "read_env"}),
+    )
+    .await;
     let out = env.result.clone().unwrap_or_else(|| panic!("{env:#?}"));
     assert_eq!(out["vars"], json!({}), "{out}");
 
     let addr = t.addr.to_string();
-    let socket = run_as(&h, &executor, "mia", action, json!({"attack": "open_socket", "addr": addr})).await;
-    let out = socket.result.clone().unwrap_or_else(|| panic!("{socket:#?}"));
+    let socket = run_as(
+        &h,
+        &executor,
+        "mia",
+        action,
+        json!({"attack": "open_socket", "addr": addr}),
+    )
+    .await;
+    let out = socket
+        .result
+        .clone()
+        .unwrap_or_else(|| panic!("{socket:#?}"));
     assert_eq!(out["connected"], json!(false), "{out}");
     assert!(t.seen.lock().unwrap().is_empty());
 }
@@ -386,14 +502,28 @@ async fn unbound_secrets_and_reveal_without_permission_are_clear_errors() {
     let h = Harness::new(Kind::Redis).await;
     let (_, executor) = runtime(&h, NetworkPolicy::closed());
     let s = h.create("mia", team("Hidden key", VALUE)).await;
-    let action = spec(
-        guests::HOSTILE,
-        json!({"secrets": {"key": s.id.as_str()}}),
-    );
-    let record = run_as(&h, &executor, "mia", action.clone(), json!({"attack": "unbound_secret"})).await;
+    let action = spec(guests::HOSTILE, json!({"secrets": {"key": s.id.as_str()}}));
+    let record = run_as(
+        &h,
+        &executor,
+        "mia",
+        action.clone(),
+        json!({"attack": "unbound_secret"}),
+    )
+    .await;
     let (_, message) = error_of(&record);
-    assert!(message.contains("no secret is bound as \"nope\""), "{message}");
-    let record = run_as(&h, &executor, "mia", action, json!({"attack": "reveal_denied"})).await;
+    assert!(
+        message.contains("no secret is bound as \"nope\""),
+        "{message}"
+    );
+    let record = run_as(
+        &h,
+        &executor,
+        "mia",
+        action,
+        json!({"attack": "reveal_denied"}),
+    )
+    .await;
     let (_, message) = error_of(&record);
     assert!(message.contains("may not be revealed"), "{message}");
     assert_clean(&record, VALUE);
@@ -408,11 +538,25 @@ async fn a_trap_and_a_panic_carrying_a_revealed_secret_fail_redacted() {
         guests::HOSTILE,
         json!({"secrets": {"key": {"id": s.id.as_str(), "reveal": true}}}),
     );
-    let record = run_as(&h, &executor, "mia", action.clone(), json!({"attack": "trap"})).await;
+    let record = run_as(
+        &h,
+        &executor,
+        "mia",
+        action.clone(),
+        json!({"attack": "trap"}),
+    )
+    .await;
     let (c, message) = error_of(&record);
     assert_eq!(c, "trapped", "{message}");
 
-    let record = run_as(&h, &executor, "mia", action, json!({"attack": "panic_with_secret"})).await;
+    let record = run_as(
+        &h,
+        &executor,
+        "mia",
+        action,
+        json!({"attack": "panic_with_secret"}),
+    )
+    .await;
     let (c, message) = error_of(&record);
     assert_eq!(c, "trapped", "{message}");
     assert!(message.contains("leaked [REDACTED:Panic key]"), "{message}");
@@ -428,16 +572,29 @@ async fn a_revealed_secret_printed_in_every_encoding_is_redacted_everywhere() {
         guests::HOSTILE,
         json!({"secrets": {"key": {"id": s.id.as_str(), "reveal": true}}}),
     );
-    let record = run_as(&h, &executor, "mia", action, json!({"attack": "print_secret"})).await;
+    let record = run_as(
+        &h,
+        &executor,
+        "mia",
+        action,
+        json!({"attack": "print_secret"}),
+    )
+    .await;
     assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
     for prefix in ["stdout: raw", "stderr: raw", "info: raw"] {
         assert!(
-            record.logs.iter().any(|l| l.starts_with(prefix) && l.contains("[REDACTED:Printed key]")),
+            record
+                .logs
+                .iter()
+                .any(|l| l.starts_with(prefix) && l.contains("[REDACTED:Printed key]")),
             "{prefix}: {:#?}",
             record.logs
         );
     }
-    assert_eq!(record.result.as_ref().unwrap()["raw"], json!("[REDACTED:Printed key]"));
+    assert_eq!(
+        record.result.as_ref().unwrap()["raw"],
+        json!("[REDACTED:Printed key]")
+    );
     assert_clean(&record, VALUE);
 }
 
@@ -458,12 +615,20 @@ async fn an_attached_secret_reaches_the_target_intact_without_reveal_and_its_ech
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].headers["authorization"], format!("Bearer {VALUE}"));
     let query = seen[0].uri.split_once('?').unwrap().1.to_owned();
-    let got: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let got: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     assert_eq!(got, [("api_key".to_owned(), VALUE.to_owned())]);
     // The target echoed the secret back in its body and a header: the guest saw it
     // redacted, so the output holds no value either.
     let out = record.result.clone().unwrap();
-    assert!(out["body"].as_str().unwrap().contains("[REDACTED:Attached key]"), "{out}");
+    assert!(
+        out["body"]
+            .as_str()
+            .unwrap()
+            .contains("[REDACTED:Attached key]"),
+        "{out}"
+    );
     assert_clean(&record, VALUE);
 
     // Basic auth, with the same secret as the password.
@@ -473,7 +638,10 @@ async fn an_attached_secret_reaches_the_target_intact_without_reveal_and_its_ech
     let seen = t.seen.lock().unwrap().clone();
     let expected = format!(
         "Basic {}",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("acct:{VALUE}"))
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("acct:{VALUE}")
+        )
     );
     assert_eq!(seen[1].headers["authorization"], expected);
     assert_clean(&record, VALUE);
@@ -506,7 +674,10 @@ async fn a_run_code_action_needs_use_permission_on_every_bound_secret() {
     let h = Harness::new(Kind::Redis).await;
     let (_, executor) = runtime(&h, NetworkPolicy::closed());
     let s = h
-        .create("mia", common::restricted("Mia only", VALUE, &["user:mia=use"]))
+        .create(
+            "mia",
+            common::restricted("Mia only", VALUE, &["user:mia=use"]),
+        )
         .await;
     let action = spec(guests::ECHO, json!({"secrets": {"key": s.id.as_str()}}));
     let record = run_as(&h, &executor, "max", action.clone(), json!({})).await;

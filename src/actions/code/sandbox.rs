@@ -270,7 +270,13 @@ fn output(text: &str, limits: &Limits, redactor: &Redactor) -> Result<Value, Err
 fn trap_error(trap: &wasmtime::Error, logs: &[String]) -> Error {
     let what = match trap.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::StackOverflow) => {
-            "the action overflowed its stack (unbounded recursion?)".to_owned()
+            "the action trapped on a stack overflow (it recursed too deeply)".to_owned()
+        }
+        // Rust keeps its stack in linear memory; overflowing it runs off the bottom.
+        Some(wasmtime::Trap::MemoryOutOfBounds) => {
+            "the action trapped on an out-of-bounds memory access: most often a stack overflow \
+             (it recursed too deeply)"
+                .to_owned()
         }
         Some(wasmtime::Trap::UnreachableCodeReached) => {
             "the action trapped (it panicked or aborted)".to_owned()
