@@ -1,0 +1,236 @@
+//! Benchmarks of Run Code end to end: a trivial component (the `echo` test guest), cached,
+//! with one secret resolved from Redis on every run, against a bare wasmtime
+//! `InstancePre` instantiate-and-call of the same component on the same engine plus one
+//! raw Redis GET; runs/s at 64 concurrent runs; and the first load of a new component
+//! (compiled) against a load from the on-disk precompiled cache.
+
+#[path = "../tests/common/redis_server.rs"]
+mod redis_server;
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hush::actions::code::{CodeAction, CodeRuntime, ComponentRef, Source};
+use hush::actions::http::{HttpSender, NetworkPolicy};
+use hush::directory::{Directory, Role};
+use hush::executor::{Executor, RunRequest, RunStatus};
+use hush::model::{OrgId, RunId, UserId};
+use hush::secrets::{Access, Keyring, NewSecret, SecretStore, SecretValue};
+use hush::store::{Backend, RedisBackend};
+use redis::AsyncCommands;
+use support::{count, interleaved, median, ratio, show};
+use wasmtime::component::{ComponentType, Lift, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+const VALUE: &str = "sk_live_bench_code_0123456789abcdef";
+
+/// The bare baseline's store: WASI with nothing granted, as little as a call needs.
+struct Bare {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Bare {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The world's `action-error`, for the bare typed call.
+#[derive(ComponentType, Lift)]
+#[component(record)]
+#[allow(dead_code)]
+struct ActionError {
+    code: String,
+    message: String,
+}
+
+/// Runs `total` operations over `concurrency` tasks and returns the time per operation.
+async fn per_op_at<F, Fut>(total: usize, concurrency: usize, op: F) -> Duration
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let op = Arc::clone(&op);
+            tokio::spawn(async move {
+                let mut i = w;
+                while i < total {
+                    op().await;
+                    i += concurrency;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    started.elapsed() / total as u32
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let server = redis_server::RedisServer::start_in_memory();
+    let backend: Arc<dyn Backend> = Arc::new(RedisBackend::connect(&server.url()).await.unwrap());
+    let key_dir = tempfile::tempdir().unwrap();
+    let secrets = Arc::new(SecretStore::new(
+        Arc::clone(&backend),
+        Keyring::generate_file(&key_dir.path().join("master.key")).unwrap(),
+    ));
+    let org = OrgId::parse("bench").unwrap();
+    let mia = UserId::parse("mia").unwrap();
+    let directory = Directory::new(Arc::clone(&backend));
+    directory.create_org(&org).await.unwrap();
+    directory.add_user(&org, &mia, Role::Member).await.unwrap();
+    let secret = secrets
+        .create(
+            &org,
+            &mia,
+            NewSecret {
+                name: "Bench key".into(),
+                value: SecretValue::new(VALUE).unwrap(),
+                access: Access::Team,
+                grants: vec![],
+                allowed_hosts: vec![],
+                description: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    // First load of a new component, then the same from the disk cache in a new runtime.
+    let wasm = std::fs::read(hush::guests::ECHO).unwrap();
+    let http = HttpSender::new(NetworkPolicy::closed()).unwrap();
+    let mut compiled = Vec::new();
+    let mut from_disk = Vec::new();
+    for _ in 0..count(2, 5) {
+        let cache = tempfile::tempdir().unwrap();
+        let path = ComponentRef::Path(hush::guests::ECHO.into());
+        let fresh = CodeRuntime::new(Arc::clone(&backend), http.clone(), Some(cache.path().into())).unwrap();
+        let t = Instant::now();
+        assert_eq!(fresh.warm(&org, &path).await.unwrap(), Source::Compiled);
+        compiled.push(t.elapsed());
+        let again = CodeRuntime::new(Arc::clone(&backend), http.clone(), Some(cache.path().into())).unwrap();
+        let t = Instant::now();
+        assert_eq!(again.warm(&org, &path).await.unwrap(), Source::Disk);
+        from_disk.push(t.elapsed());
+    }
+    let (compiled, from_disk) = (median(&mut compiled), median(&mut from_disk));
+    println!(
+        "component first load: compiled in {}; loaded precompiled from disk in {} ({} KiB component)",
+        show(compiled),
+        show(from_disk),
+        wasm.len() / 1024
+    );
+    ratio("component-load-disk-vs-compile", from_disk, compiled);
+
+    let cache = tempfile::tempdir().unwrap();
+    let code = Arc::new(CodeRuntime::new(Arc::clone(&backend), http.clone(), Some(cache.path().into())).unwrap());
+    let id = code.add_component(&org, &mia, wasm).await.unwrap();
+    let action = CodeAction::from_json(
+        &serde_json::json!({
+            "kind": "run_code", "name": "Echo", "component": id,
+            "secrets": {"key": secret.id.as_str()},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let executor = Arc::new(Executor::new(Arc::clone(&secrets), http).with_code(Arc::clone(&code)));
+    let inputs = serde_json::json!({"amount": 1999, "customer": "cus_42"});
+    let request = {
+        let (org, mia, action, inputs) = (org.clone(), mia.clone(), action.clone(), inputs.clone());
+        move || RunRequest {
+            run_id: RunId::parse("bench-run").unwrap(),
+            org: org.clone(),
+            actor: mia.clone(),
+            action: action.clone().into(),
+            inputs: inputs.clone(),
+        }
+    };
+
+    // The baseline: the same component on the same engine, instantiated from one
+    // InstancePre and called, after a raw GET of the secret's ciphertext bytes. hush's
+    // own interfaces are linked as traps: the echo guest never calls them.
+    let engine = code.engine().clone();
+    let component = wasmtime::component::Component::new(&engine, std::fs::read(hush::guests::ECHO).unwrap()).unwrap();
+    let mut linker: Linker<Bare> = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+    linker.define_unknown_imports_as_traps(&component).unwrap();
+    let pre = Arc::new(linker.instantiate_pre(&component).unwrap());
+    let raw = redis::aio::ConnectionManager::new(redis::Client::open(server.url()).unwrap())
+        .await
+        .unwrap();
+    let ciphertext: Vec<u8> = raw
+        .clone()
+        .hget(format!("hush:{{{org}}}:ct"), secret.id.as_str())
+        .await
+        .unwrap();
+    let _: () = raw.clone().set("bench:raw", &ciphertext).await.unwrap();
+    let input_text = inputs.to_string();
+    let bare = {
+        let (pre, raw, input_text) = (Arc::clone(&pre), raw.clone(), input_text.clone());
+        move || {
+            let (pre, mut raw, input_text) = (Arc::clone(&pre), raw.clone(), input_text.clone());
+            async move {
+                let _: Vec<u8> = raw.get("bench:raw").await.unwrap();
+                let mut store = wasmtime::Store::new(
+                    pre.engine(),
+                    Bare {
+                        wasi: WasiCtxBuilder::new().build(),
+                        table: ResourceTable::new(),
+                    },
+                );
+                store.set_epoch_deadline(u64::MAX / 2);
+                let instance = pre.instantiate_async(&mut store).await.unwrap();
+                let run = instance
+                    .get_typed_func::<(&str,), (Result<String, ActionError>,)>(&mut store, "run")
+                    .unwrap();
+                let (out,) = run.call_async(&mut store, (&input_text,)).await.unwrap();
+                assert!(out.is_ok());
+            }
+        }
+    };
+    let ours = {
+        let (executor, request) = (Arc::clone(&executor), request.clone());
+        move || {
+            let (executor, request) = (Arc::clone(&executor), request.clone());
+            async move {
+                let record = executor.run(request()).await;
+                assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
+            }
+        }
+    };
+
+    let (mut a, mut b) = interleaved(count(5, 20), count(100, 200), &ours, &bare).await;
+    println!(
+        "run-code (echo, 1 secret): p50 {} (bare instantiate+call + raw GET p50 {})",
+        show(median(&mut a)),
+        show(median(&mut b))
+    );
+    ratio("run-code-p50", median(&mut a), median(&mut b));
+
+    let total = count(2_000, 20_000);
+    let mut ours_times = Vec::new();
+    let mut bare_times = Vec::new();
+    for _ in 0..count(2, 3) {
+        bare_times.push(per_op_at(total, 64, bare.clone()).await);
+        ours_times.push(per_op_at(total, 64, ours.clone()).await);
+    }
+    let (ours_time, bare_time) = (median(&mut ours_times), median(&mut bare_times));
+    println!(
+        "run-code at 64 concurrent: {:.0} runs/s ({} per run; goal >= 5,000/s); bare: {:.0}/s ({})",
+        1.0 / ours_time.as_secs_f64(),
+        show(ours_time),
+        1.0 / bare_time.as_secs_f64(),
+        show(bare_time)
+    );
+    ratio("run-code-64-concurrent", ours_time, bare_time);
+    secrets.flush().await;
+}
