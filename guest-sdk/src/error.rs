@@ -91,3 +91,37 @@ impl From<Error> for crate::bindings::ActionError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_errors_keep_their_kind_in_the_code() {
+        let cases = [
+            (http::ErrorKind::NotAllowed, "http_not_allowed"),
+            (http::ErrorKind::LimitReached, "http_limit_reached"),
+            (http::ErrorKind::Timeout, "http_timeout"),
+            (http::ErrorKind::Invalid, "http_invalid"),
+            (http::ErrorKind::Failed, "http_failed"),
+        ];
+        for (kind, code) in cases {
+            let err = Error::from(http::Error {
+                kind,
+                message: "m".into(),
+            });
+            assert_eq!(
+                (err.code(), err.message(), err.is_http()),
+                (code, "m", true)
+            );
+        }
+    }
+
+    #[test]
+    fn json_errors_have_code_json_and_bad_input_is_its_own_code() {
+        let err = Error::from(serde_json::from_str::<u8>("x").unwrap_err());
+        assert_eq!(err.code(), "json");
+        assert_eq!(Error::bad_input("no").code(), "bad_input");
+        assert_eq!(Error::new("declined", "card").to_string(), "declined: card");
+    }
+}

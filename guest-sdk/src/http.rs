@@ -257,3 +257,39 @@ impl Response {
         self.truncated
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(body: &str) -> Response {
+        Response {
+            status: 201,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn header_lookup_ignores_case() {
+        let resp = response("{}");
+        assert_eq!(resp.header("content-type"), Some("application/json"));
+        assert_eq!(resp.header("x-missing"), None);
+        assert!(resp.is_success());
+    }
+
+    #[test]
+    fn json_parses_the_body_and_a_bad_body_is_a_json_error() {
+        let value: serde_json::Value = response(r#"{"id":"ch_1"}"#).json().unwrap();
+        assert_eq!(value["id"], "ch_1");
+        assert_eq!(
+            response("{")
+                .json::<serde_json::Value>()
+                .unwrap_err()
+                .code(),
+            "json"
+        );
+        assert_eq!(response("hi").text(), "hi");
+    }
+}
