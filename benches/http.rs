@@ -158,6 +158,14 @@ async fn main() {
         }
     };
 
+    // `HUSH_BENCH_PROFILE=run`: only sequential runs, for callgrind.
+    if std::env::var("HUSH_BENCH_PROFILE").is_ok_and(|v| v == "run") {
+        for _ in 0..3000 {
+            ours().await;
+        }
+        secrets.flush().await;
+        return;
+    }
     let (mut a, mut b) = interleaved(count(5, 20), count(100, 200), &ours, &bare).await;
     println!(
         "send-api-request: p50 {} (bare reqwest + raw GET p50 {})",
