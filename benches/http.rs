@@ -20,6 +20,8 @@ use redis::AsyncCommands;
 use support::{count, interleaved, median, ratio, show};
 
 const VALUE: &str = "sk_live_bench_http_0123456789abcdef";
+/// An audit entry of a resolve, as long as hush's (for the diagnostic below).
+const AUDIT_SIZED: &str = r#"{"at":"2026-01-01T00:00:00.000000000Z","actor":"mia","action":"secret_resolve","outcome":"allowed","secrets":[{"id":"sec_aaaaaaaaaaaaaaaaaaaaaaaaaa","name":"Stripe"}],"run_id":"bench-run"}"#;
 
 async fn start_target() -> std::net::SocketAddr {
     async fn charge(headers: axum::http::HeaderMap) -> axum::Json<serde_json::Value> {
@@ -147,6 +149,55 @@ async fn main() {
             }
         }
     };
+    // Not a baseline, a diagnostic: the bare request plus the Redis work a run of hush
+    // cannot skip (the read of the actor, metadata and ciphertext in one MULTI/EXEC, and
+    // the audit entry's XADD), to show how much of the gap that work is.
+    let bare_with_store_work = {
+        let (client, raw, url) = (client.clone(), raw.clone(), url.clone());
+        let keys = ["users", "secrets", "ct", "audit"].map(|t| format!("hush:{{{org}}}:{t}"));
+        let (actor, id) = (mia.to_string(), secret.id.to_string());
+        move || {
+            let (client, mut raw, url) = (client.clone(), raw.clone(), url.clone());
+            let (keys, actor, id) = (keys.clone(), actor.clone(), id.clone());
+            async move {
+                let rows: Vec<Vec<Option<Vec<u8>>>> = redis::pipe()
+                    .atomic()
+                    .cmd("HMGET")
+                    .arg(&keys[0])
+                    .arg(&actor)
+                    .cmd("HMGET")
+                    .arg(&keys[1])
+                    .arg(&id)
+                    .cmd("HMGET")
+                    .arg(&keys[2])
+                    .arg(&id)
+                    .query_async(&mut raw)
+                    .await
+                    .unwrap();
+                assert_eq!(rows.len(), 3);
+                let response = client
+                    .post(&url)
+                    .header("authorization", format!("Bearer {VALUE}"))
+                    .json(&serde_json::json!({"amount": "1999"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(body["ok"], true);
+                let _: String = redis::cmd("XADD")
+                    .arg(&keys[3])
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(100_000)
+                    .arg("*")
+                    .arg("e")
+                    .arg(AUDIT_SIZED)
+                    .query_async(&mut raw)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
     let ours = {
         let (executor, request) = (Arc::clone(&executor), request.clone());
         move || {
@@ -158,6 +209,14 @@ async fn main() {
         }
     };
 
+    // `HUSH_BENCH_PROFILE=run`: only sequential runs, for callgrind.
+    if std::env::var("HUSH_BENCH_PROFILE").is_ok_and(|v| v == "run") {
+        for _ in 0..3000 {
+            ours().await;
+        }
+        secrets.flush().await;
+        return;
+    }
     let (mut a, mut b) = interleaved(count(5, 20), count(100, 200), &ours, &bare).await;
     println!(
         "send-api-request: p50 {} (bare reqwest + raw GET p50 {})",
@@ -183,5 +242,13 @@ async fn main() {
         show(bare_time)
     );
     ratio("send-api-request-64-concurrent", ours_time, bare_time);
+    let mut diag_times = Vec::new();
+    for _ in 0..count(2, 3) {
+        diag_times.push(per_op_at(total, 64, bare_with_store_work.clone()).await);
+    }
+    println!(
+        "diagnostic, not a ratio: bare + hush's Redis work (MULTI/EXEC read, audit XADD) at 64 concurrent: {} per run",
+        show(median(&mut diag_times))
+    );
     secrets.flush().await;
 }

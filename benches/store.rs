@@ -66,6 +66,19 @@ async fn main() {
     let run = RunId::parse("bench-run").unwrap();
     let raw_len = ciphertext.len();
     let (rounds, per_round) = (count(10, 40), count(200, 500));
+    // `HUSH_BENCH_PROFILE=resolve`: only resolves, for callgrind; `=read-shapes`: raw
+    // MULTI/EXEC, plain pipeline and Lua reads of the resolve's three fields against GET.
+    if std::env::var("HUSH_BENCH_PROFILE").is_ok_and(|v| v == "resolve") {
+        for _ in 0..3000 {
+            secrets.resolve(&org, &mia, &ids[..1], &run).await.unwrap();
+        }
+        secrets.flush().await;
+        return;
+    }
+    if std::env::var("HUSH_BENCH_PROFILE").is_ok_and(|v| v == "read-shapes") {
+        read_shapes(&raw, &backend, &org, &mia, &ids[0], raw_len).await;
+        return;
+    }
     for (figure, n) in [("resolve-1-secret", 1), ("resolve-5-secrets", 5)] {
         let wanted = &ids[..n];
         let (mut ours, mut base) = interleaved(
@@ -197,4 +210,89 @@ async fn main() {
         show(median(&mut base))
     );
     ratio("list-page-50", median(&mut ours), median(&mut base));
+}
+
+/// The resolve's read (the actor's record, a secret's metadata and ciphertext) in each
+/// shape Redis offers, against a raw GET: what one round trip costs before hush does anything.
+async fn read_shapes(
+    raw: &redis::aio::ConnectionManager,
+    backend: &Arc<dyn Backend>,
+    org: &OrgId,
+    mia: &UserId,
+    id: &SecretId,
+    raw_len: usize,
+) {
+    use hush::store::Table;
+    let users = format!("hush:{{{org}}}:users");
+    let metas = format!("hush:{{{org}}}:secrets");
+    let cts = format!("hush:{{{org}}}:ct");
+    let script = redis::Script::new(
+        "return {redis.call('HMGET', KEYS[1], ARGV[1]), redis.call('HMGET', KEYS[2], ARGV[2]), redis.call('HMGET', KEYS[3], ARGV[2])}",
+    );
+    let shapes = ["multi", "pipe", "lua", "backend.read"];
+    for shape in shapes {
+        let (mut ours, mut base) = interleaved(
+            20,
+            500,
+            || {
+                let mut conn = raw.clone();
+                let (users, metas, cts, script) = (&users, &metas, &cts, &script);
+                async move {
+                    match shape {
+                        "multi" | "pipe" => {
+                            let mut pipe = redis::pipe();
+                            if shape == "multi" {
+                                pipe.atomic();
+                            }
+                            pipe.cmd("HMGET").arg(users).arg(mia.as_str());
+                            pipe.cmd("HMGET").arg(metas).arg(id.as_str());
+                            pipe.cmd("HMGET").arg(cts).arg(id.as_str());
+                            let rows: Vec<Vec<Option<Vec<u8>>>> =
+                                pipe.query_async(&mut conn).await.unwrap();
+                            assert_eq!(rows.len(), 3);
+                        }
+                        "lua" => {
+                            let rows: Vec<Vec<Option<Vec<u8>>>> = script
+                                .key(users)
+                                .key(metas)
+                                .key(cts)
+                                .arg(mia.as_str())
+                                .arg(id.as_str())
+                                .invoke_async(&mut conn)
+                                .await
+                                .unwrap();
+                            assert_eq!(rows.len(), 3);
+                        }
+                        _ => {
+                            let got = backend
+                                .read(
+                                    org,
+                                    &[
+                                        (Table::Users, mia.as_str()),
+                                        (Table::Secrets, id.as_str()),
+                                        (Table::Ciphertexts, id.as_str()),
+                                    ],
+                                )
+                                .await
+                                .unwrap();
+                            assert_eq!(got.len(), 3);
+                        }
+                    }
+                }
+            },
+            || {
+                let mut conn = raw.clone();
+                async move {
+                    let bytes: Vec<u8> = conn.get("bench:raw").await.unwrap();
+                    assert_eq!(bytes.len(), raw_len);
+                }
+            },
+        )
+        .await;
+        println!(
+            "read shape {shape}: p50 {} vs GET {}",
+            show(median(&mut ours)),
+            show(median(&mut base))
+        );
+    }
 }

@@ -259,8 +259,7 @@ impl Executor {
                 ""
             }
         ));
-        let mut value = serde_json::to_value(&result)
-            .map_err(|_| Error::internal("the result did not serialize"))?;
+        let mut value = result.into_json();
         redact::redact_json(&redactor, &mut value);
         for line in logs.iter_mut() {
             *line = redactor.redact_str(line).into_owned();

@@ -22,6 +22,7 @@ use crate::store::{Backend, Commit, Table, Txn, retry_on_conflict};
 pub mod access;
 pub mod crypto;
 pub mod model;
+mod parsed;
 
 pub use crypto::{DataKey, KeySource, Keyring, WrappedKey};
 pub use model::{
@@ -113,12 +114,17 @@ pub struct SecretStore {
     keyring: RwLock<Keyring>,
     deks: Mutex<HashMap<OrgId, Arc<DataKey>>>,
     pending_audit: Arc<Mutex<AuditBuffer>>,
+    /// Metadata parsed at resolve, by the stored bytes (checked against every read).
+    metas: parsed::ParseCache<SecretMeta>,
+    /// Actors' directory records parsed at resolve, by the stored bytes.
+    users: parsed::ParseCache<UserRecord>,
 }
 
 /// Allowed resolves waiting to be written to the audit trail, and the task writing them.
 #[derive(Default)]
 struct AuditBuffer {
-    entries: Vec<(OrgId, Vec<u8>)>,
+    /// Kept unserialized: the writer serializes them, off the resolve's path.
+    entries: Vec<(OrgId, AuditEntry)>,
     writer: Option<tokio::task::JoinHandle<()>>,
     /// Which writer is current, so a finishing writer never forgets a newer one.
     generation: u64,
@@ -136,19 +142,23 @@ fn parse_meta(bytes: &[u8]) -> Result<SecretMeta> {
         .map_err(|e| Error::internal(format!("stored secret metadata is unreadable: {e}")))
 }
 
-fn parse_user(bytes: Option<Vec<u8>>) -> Result<Option<UserRecord>> {
-    bytes
-        .map(|b| {
-            serde_json::from_slice(&b)
-                .map_err(|e| Error::internal(format!("stored user record is unreadable: {e}")))
-        })
-        .transpose()
+fn parse_user(bytes: &[u8]) -> Result<UserRecord> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::internal(format!("stored user record is unreadable: {e}")))
 }
 
 /// Registers a plaintext with the process-wide redactor, so that no log line can carry it
 /// while the lease lives (and for a grace period after).
 fn hold(name: &str, value: &SecretValue) -> Lease {
     crate::redact::global().hold(name, value.expose().as_bytes())
+}
+
+/// Audit entries in their stored form.
+fn serialize(entries: Vec<(OrgId, AuditEntry)>) -> Vec<(OrgId, Vec<u8>)> {
+    entries
+        .into_iter()
+        .map(|(org, entry)| (org, entry.to_bytes()))
+        .collect()
 }
 
 fn unknown_secret(org: &OrgId, id: &SecretId) -> Error {
@@ -262,6 +272,8 @@ impl SecretStore {
             keyring: RwLock::new(keyring),
             deks: Mutex::new(HashMap::new()),
             pending_audit: Arc::default(),
+            metas: parsed::ParseCache::default(),
+            users: parsed::ParseCache::default(),
         }
     }
 
@@ -427,7 +439,8 @@ impl SecretStore {
         if got.next().flatten().is_none() {
             return Err(no_org(org));
         }
-        parse_user(got.next().flatten())?.ok_or_else(|| not_member(org, actor))
+        let bytes = got.next().flatten().ok_or_else(|| not_member(org, actor))?;
+        parse_user(&bytes)
     }
 
     /// One page of the org's secrets, in name order. Any member may list; values are
@@ -553,7 +566,7 @@ impl SecretStore {
                 return Err(unknown_secret(org, id));
             };
             let old = parse_meta(&old_bytes)?;
-            let record = parse_user(user_bytes.clone())?;
+            let record = user_bytes.as_deref().map(parse_user).transpose()?;
             let audit = AuditEntry::new(Some(actor), action).secret(id, Some(&old.name));
             if record.is_none() {
                 return Err(self.refuse(org, audit, not_member(org, actor)).await);
@@ -761,6 +774,7 @@ impl SecretStore {
         })
         .await
         .map(|m| m.expect("delete returns metadata"))
+        .inspect(|_| self.metas.forget(org, id.as_str()))
     }
 
     /// Resolves secrets for a run: checks that `actor` may Use each of them against the
@@ -790,7 +804,13 @@ impl SecretStore {
         fields.extend(unique.iter().map(|id| (Table::Secrets, id.as_str())));
         fields.extend(unique.iter().map(|id| (Table::Ciphertexts, id.as_str())));
         let mut got = self.backend.read(org, &fields).await?;
-        let record = parse_user(got[0].take())?;
+        let record = match &got[0] {
+            Some(bytes) => Some(
+                self.users
+                    .get_or_parse(org, actor.as_str(), bytes, parse_user)?,
+            ),
+            None => None,
+        };
         if record.is_none() {
             // Only now tell "no such org" from "not a member" (audited below), off the hot path.
             if let Err(e) = self.member(org, actor).await
@@ -804,7 +824,11 @@ impl SecretStore {
         let n = unique.len();
         let mut metas = Vec::with_capacity(n);
         for (i, id) in unique.iter().enumerate() {
-            match got[1 + i].as_deref().map(parse_meta).transpose()? {
+            let meta = got[1 + i]
+                .as_deref()
+                .map(|bytes| self.metas.get_or_parse(org, id.as_str(), bytes, parse_meta))
+                .transpose()?;
+            match meta {
                 Some(meta) => {
                     entry = entry.secret(id, Some(&meta.name));
                     metas.push(meta);
@@ -820,7 +844,7 @@ impl SecretStore {
         }
         let refused: Vec<String> = metas
             .iter()
-            .filter(|m| !access::allows(m, actor, record.as_ref(), Permission::Use))
+            .filter(|m| !access::allows(m, actor, record.as_deref(), Permission::Use))
             .map(|m| format!("{:?} ({})", m.name, m.id))
             .collect();
         if !refused.is_empty() {
@@ -851,7 +875,7 @@ impl SecretStore {
             };
             let lease = hold(&meta.name, &value);
             resolved.push(ResolvedSecret {
-                meta,
+                meta: Arc::unwrap_or_clone(meta),
                 value,
                 _lease: lease,
             });
@@ -866,7 +890,7 @@ impl SecretStore {
     /// written before the refusal returns. [`Self::flush`] waits for every queued entry.
     fn audit_later(&self, org: &OrgId, entry: AuditEntry) {
         let mut buffer = self.pending_audit.lock().expect("audit buffer");
-        buffer.entries.push((org.clone(), entry.to_bytes()));
+        buffer.entries.push((org.clone(), entry));
         if buffer.writer.is_some() {
             return;
         }
@@ -888,7 +912,7 @@ impl SecretStore {
                     std::mem::take(&mut buffer.entries)
                 };
                 let count = batch.len();
-                if let Err(e) = backend.append_audit(batch).await {
+                if let Err(e) = backend.append_audit(serialize(batch)).await {
                     tracing::error!(error = %e, count, "could not record resolves in the audit trail");
                 }
             }
@@ -911,7 +935,7 @@ impl SecretStore {
                 }
                 None if leftover.is_empty() => return,
                 None => {
-                    if let Err(e) = self.backend.append_audit(leftover).await {
+                    if let Err(e) = self.backend.append_audit(serialize(leftover)).await {
                         tracing::error!(error = %e, "could not record resolves in the audit trail");
                     }
                 }
@@ -1017,5 +1041,160 @@ impl SecretStore {
     pub fn key_versions(&self) -> (Vec<u32>, u32) {
         let ring = self.keyring.read().expect("keyring");
         (ring.versions(), ring.current())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::{Directory, Role};
+    use crate::model::GroupId;
+    use crate::store::EmbeddedBackend;
+
+    fn user(id: &str) -> UserId {
+        UserId::parse(id).unwrap()
+    }
+
+    fn value(text: &str) -> SecretValue {
+        SecretValue::new(text).unwrap()
+    }
+
+    /// Resolves `id` for `actor` through `store`: its name, version and value, or the error kind.
+    async fn resolve(
+        store: &SecretStore,
+        org: &OrgId,
+        actor: &str,
+        id: &SecretId,
+    ) -> std::result::Result<(String, u32, String), ErrorKind> {
+        let run = RunId::parse("run-1").unwrap();
+        match store
+            .resolve(org, &user(actor), std::slice::from_ref(id), &run)
+            .await
+        {
+            Ok(got) => Ok((
+                got[0].meta.name.clone(),
+                got[0].meta.version,
+                got[0].value.expose().to_owned(),
+            )),
+            Err(e) => Err(e.kind()),
+        }
+    }
+
+    /// The resolving store keeps parsed metadata and user records; every change, made
+    /// through another store (as another process would), must show at its next resolve.
+    #[tokio::test]
+    async fn every_change_shows_at_the_next_resolve_of_a_store_that_parsed_the_old_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend: Arc<dyn Backend> =
+            Arc::new(EmbeddedBackend::open(&dir.path().join("db")).unwrap());
+        let key_file = dir.path().join("master.key");
+        let resolving = SecretStore::new(
+            Arc::clone(&backend),
+            Keyring::generate_file(&key_file).unwrap(),
+        );
+        let other = SecretStore::new(Arc::clone(&backend), Keyring::load_file(&key_file).unwrap());
+        let directory = Directory::new(Arc::clone(&backend));
+        let org = OrgId::parse("acme").unwrap();
+        let ops = GroupId::parse("ops").unwrap();
+        directory.create_org(&org).await.unwrap();
+        directory
+            .add_user(&org, &user("mia"), Role::Member)
+            .await
+            .unwrap();
+        directory
+            .add_user(&org, &user("ana"), Role::Member)
+            .await
+            .unwrap();
+        directory.create_group(&org, &ops).await.unwrap();
+        let id = other
+            .create(
+                &org,
+                &user("mia"),
+                NewSecret {
+                    name: "Stripe".into(),
+                    value: value("sk_live_first_value"),
+                    access: Access::Team,
+                    grants: vec![],
+                    allowed_hosts: vec![],
+                    description: None,
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        let first = ("Stripe".to_owned(), 1, "sk_live_first_value".to_owned());
+        assert_eq!(
+            resolve(&resolving, &org, "ana", &id).await,
+            Ok(first.clone())
+        );
+        assert_eq!(resolve(&resolving, &org, "ana", &id).await, Ok(first));
+
+        other
+            .rename(&org, &user("mia"), &id, "Stripe live")
+            .await
+            .unwrap();
+        let renamed = resolve(&resolving, &org, "ana", &id).await.unwrap();
+        assert_eq!(renamed.0, "Stripe live");
+
+        other
+            .set_value(&org, &user("mia"), &id, &value("sk_live_second_value"))
+            .await
+            .unwrap();
+        let revalued = resolve(&resolving, &org, "ana", &id).await.unwrap();
+        assert_eq!(
+            (revalued.1, revalued.2.as_str()),
+            (2, "sk_live_second_value")
+        );
+
+        other
+            .set_access(&org, &user("mia"), &id, Access::Restricted, vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            resolve(&resolving, &org, "ana", &id).await,
+            Err(ErrorKind::Denied)
+        );
+
+        let to_ops: Grant = "group:ops=use".parse().unwrap();
+        other
+            .set_access(&org, &user("mia"), &id, Access::Restricted, vec![to_ops])
+            .await
+            .unwrap();
+        assert_eq!(
+            resolve(&resolving, &org, "ana", &id).await,
+            Err(ErrorKind::Denied)
+        );
+        directory
+            .add_member(&org, &ops, &user("ana"))
+            .await
+            .unwrap();
+        assert!(resolve(&resolving, &org, "ana", &id).await.is_ok());
+        directory
+            .remove_member(&org, &ops, &user("ana"))
+            .await
+            .unwrap();
+        assert_eq!(
+            resolve(&resolving, &org, "ana", &id).await,
+            Err(ErrorKind::Denied)
+        );
+
+        directory
+            .set_role(&org, &user("ana"), Role::Admin)
+            .await
+            .unwrap();
+        assert!(resolve(&resolving, &org, "ana", &id).await.is_ok());
+        directory.remove_user(&org, &user("ana")).await.unwrap();
+        assert_eq!(
+            resolve(&resolving, &org, "ana", &id).await,
+            Err(ErrorKind::Denied)
+        );
+
+        other.delete(&org, &user("mia"), &id).await.unwrap();
+        assert_eq!(
+            resolve(&resolving, &org, "mia", &id).await,
+            Err(ErrorKind::NotFound)
+        );
+        resolving.flush().await;
+        other.flush().await;
     }
 }

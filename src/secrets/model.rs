@@ -79,9 +79,11 @@ impl SecretValue {
     }
 
     /// Validated bytes from decryption.
-    pub(crate) fn from_utf8(bytes: Zeroizing<Vec<u8>>) -> std::result::Result<Self, ()> {
-        let text = std::str::from_utf8(&bytes).map_err(|_| ())?;
-        Ok(SecretValue(Zeroizing::new(text.to_owned())))
+    pub(crate) fn from_utf8(mut bytes: Zeroizing<Vec<u8>>) -> std::result::Result<Self, ()> {
+        std::str::from_utf8(&bytes).map_err(|_| ())?;
+        // Moves the buffer instead of copying it, so no unzeroized copy is left behind.
+        let text = String::from_utf8(std::mem::take(&mut *bytes)).map_err(|_| ())?;
+        Ok(SecretValue(Zeroizing::new(text)))
     }
 
     /// The plaintext. Call this only at the point of use, and never log or store it.

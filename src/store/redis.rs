@@ -22,6 +22,8 @@ use crate::error::{Error, Result};
 use crate::model::OrgId;
 
 const ORGS_KEY: &str = "hush:orgs";
+/// The suffix of an org's audit stream key.
+const AUDIT: &str = "audit";
 
 /// Stores hush's data in Redis (or a Redis-compatible server).
 #[derive(Clone)]
@@ -49,7 +51,7 @@ impl OrgKeys {
         OrgKeys {
             tables: Table::ALL.map(|t| org_key(org, t.name())),
             names_index: org_key(org, "names:idx"),
-            audit: org_key(org, "audit"),
+            audit: org_key(org, AUDIT),
         }
     }
 
@@ -261,7 +263,7 @@ impl Backend for RedisBackend {
         let mut pipe = redis::pipe();
         for (org, entry) in entries {
             pipe.cmd("XADD")
-                .arg(OrgKeys::new(&org).audit)
+                .arg(org_key(&org, AUDIT))
                 .arg("MAXLEN")
                 .arg("~")
                 .arg(AUDIT_CAP)

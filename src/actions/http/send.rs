@@ -42,6 +42,27 @@ pub struct HttpResult {
     pub note: Option<String>,
 }
 
+impl HttpResult {
+    /// The result as JSON, the same as serializing it, but moving the body instead of
+    /// copying it.
+    pub fn into_json(self) -> Value {
+        let mut map = serde_json::Map::new();
+        map.insert("status".to_owned(), Value::from(self.status));
+        let headers = self
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name, Value::String(value)))
+            .collect();
+        map.insert("headers".to_owned(), Value::Object(headers));
+        map.insert("body".to_owned(), self.body);
+        map.insert("truncated".to_owned(), Value::Bool(self.truncated));
+        if let Some(note) = self.note {
+            map.insert("note".to_owned(), Value::String(note));
+        }
+        Value::Object(map)
+    }
+}
+
 /// The HTTP side of hush: one pooled rustls client whose resolver enforces the
 /// [`NetworkPolicy`]. Shared by every run; cheap to clone.
 #[derive(Clone, Debug)]
@@ -118,7 +139,10 @@ impl HttpSender {
         inputs: &Value,
         secrets: &[ResolvedSecret],
     ) -> Result<HttpResult> {
-        super::template::references(spec)?;
+        // The executor listed the spec's references (which parses every template) before
+        // resolving; rendering below parses each template again (from the cache) and refuses
+        // what `references` refuses, so only the shape is checked here, for direct callers.
+        spec.validate_shape()?;
         let pairs: Vec<(SecretId, &str)> = secrets
             .iter()
             .map(|s| (s.meta.id.clone(), s.value.expose()))
@@ -567,6 +591,24 @@ mod tests {
         let (v, note) = decode_body(cut, "text/plain", true);
         assert_eq!(v, "h");
         assert!(note.is_none());
+    }
+
+    #[test]
+    fn a_result_as_json_is_its_serialization() {
+        for note in [None, Some("binary body".to_owned())] {
+            let result = HttpResult {
+                status: 201,
+                headers: BTreeMap::from([
+                    ("content-type".to_owned(), "application/json".to_owned()),
+                    ("x-a".to_owned(), "1, 2".to_owned()),
+                ]),
+                body: serde_json::json!({"id": "ch_1", "n": [1, 2.5, null]}),
+                truncated: true,
+                note,
+            };
+            let serialized = serde_json::to_value(&result).unwrap();
+            assert_eq!(result.into_json(), serialized);
+        }
     }
 
     #[test]

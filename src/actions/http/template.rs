@@ -210,10 +210,56 @@ pub fn references(spec: &HttpAction) -> Result<Vec<SecretId>> {
 /// The spec as JSON with every `{{secret "sec_…"}}` written with the secret's name
 /// instead (`{{secret "Stripe live"}}`), for the run record. It holds no value: it is
 /// built from the spec's templates, never from rendered output.
+///
+/// An action runs again and again with the same secrets, so echoes are kept by the spec
+/// and the names (a rename is another key); like the parsed templates they hold no value.
 pub fn echo(spec: &HttpAction, names: &[(SecretId, String)]) -> Value {
+    let key = echo_key(spec, names);
+    let cache = || ECHOES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(bucket) = cache().get(&key)
+        && let Some((_, _, value)) = bucket
+            .iter()
+            .find(|(s, n, _)| s == spec && n.as_slice() == names)
+    {
+        return value.clone();
+    }
     let mut value = serde_json::to_value(spec).unwrap_or(Value::Null);
     rename_secrets(&mut value, names);
+    let mut cached = cache();
+    if cached.len() >= ECHO_CACHE_LIMIT {
+        cached.clear();
+    }
+    cached
+        .entry(key)
+        .or_default()
+        .push((spec.clone(), names.to_vec(), value.clone()));
     value
+}
+
+/// A spec, the names its secrets had, and its echo.
+type Echoed = (HttpAction, Vec<(SecretId, String)>, Value);
+
+/// Echoes by [`echo_key`]; a bucket holds every cached spec with that key.
+static ECHOES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<u64, Vec<Echoed>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The most echo keys kept at once.
+const ECHO_CACHE_LIMIT: usize = 1024;
+
+/// A hash of the parts of a spec that tell actions apart, and of the names. It need not
+/// cover every field: a hit is confirmed by comparing the whole spec and the names.
+fn echo_key(spec: &HttpAction, names: &[(SecretId, String)]) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    static KEYS: std::sync::LazyLock<std::hash::RandomState> =
+        std::sync::LazyLock::new(std::hash::RandomState::new);
+    let mut h = KEYS.build_hasher();
+    spec.name.hash(&mut h);
+    spec.url.hash(&mut h);
+    for pair in spec.headers.iter().chain(&spec.query) {
+        (&pair.name, &pair.value).hash(&mut h);
+    }
+    names.hash(&mut h);
+    h.finish()
 }
 
 fn rename_secrets(value: &mut Value, names: &[(SecretId, String)]) {
@@ -625,5 +671,37 @@ mod tests {
             "Bearer {{secret \"Stripe live\"}}"
         );
         assert!(!echo.to_string().contains(A));
+    }
+
+    #[test]
+    fn a_cached_echo_follows_renames_and_every_field_of_the_spec() {
+        let json = |timeout: u64, amount: &str| {
+            spec(&format!(
+                r#"{{"kind":"send_api_request","method":"POST","url":"https://cache.example/",
+                "headers":[{{"name":"Authorization","value":"Bearer {{{{secret \"{A}\"}}}}"}}],
+                "body":{{"type":"json","value":{{"amount":"{amount}"}}}},"timeout_ms":{timeout}}}"#
+            ))
+        };
+        let (s, names) = (json(1000, "1"), [(id(A), "Old".to_owned())]);
+        for _ in 0..2 {
+            let e = echo(&s, &names);
+            assert_eq!(e["headers"][0]["value"], "Bearer {{secret \"Old\"}}");
+            assert_eq!(e, fresh_echo(&s, &names));
+        }
+        let renamed = [(id(A), "New".to_owned())];
+        assert_eq!(
+            echo(&s, &renamed)["headers"][0]["value"],
+            "Bearer {{secret \"New\"}}"
+        );
+        // Same URL, headers and names: told apart by the fields the key leaves out.
+        for other in [json(2000, "1"), json(1000, "2")] {
+            assert_eq!(echo(&other, &names), fresh_echo(&other, &names));
+        }
+    }
+
+    fn fresh_echo(spec: &HttpAction, names: &[(SecretId, String)]) -> Value {
+        let mut value = serde_json::to_value(spec).unwrap();
+        rename_secrets(&mut value, names);
+        value
     }
 }
