@@ -113,11 +113,21 @@ async fn main() {
     for _ in 0..count(2, 5) {
         let cache = tempfile::tempdir().unwrap();
         let path = ComponentRef::Path(hush::guests::ECHO.into());
-        let fresh = CodeRuntime::new(Arc::clone(&backend), http.clone(), Some(cache.path().into())).unwrap();
+        let fresh = CodeRuntime::new(
+            Arc::clone(&backend),
+            http.clone(),
+            Some(cache.path().into()),
+        )
+        .unwrap();
         let t = Instant::now();
         assert_eq!(fresh.warm(&org, &path).await.unwrap(), Source::Compiled);
         compiled.push(t.elapsed());
-        let again = CodeRuntime::new(Arc::clone(&backend), http.clone(), Some(cache.path().into())).unwrap();
+        let again = CodeRuntime::new(
+            Arc::clone(&backend),
+            http.clone(),
+            Some(cache.path().into()),
+        )
+        .unwrap();
         let t = Instant::now();
         assert_eq!(again.warm(&org, &path).await.unwrap(), Source::Disk);
         from_disk.push(t.elapsed());
@@ -132,7 +142,14 @@ async fn main() {
     ratio("component-load-disk-vs-compile", from_disk, compiled);
 
     let cache = tempfile::tempdir().unwrap();
-    let code = Arc::new(CodeRuntime::new(Arc::clone(&backend), http.clone(), Some(cache.path().into())).unwrap());
+    let code = Arc::new(
+        CodeRuntime::new(
+            Arc::clone(&backend),
+            http.clone(),
+            Some(cache.path().into()),
+        )
+        .unwrap(),
+    );
     let id = code.add_component(&org, &mia, wasm).await.unwrap();
     let action = CodeAction::from_json(
         &serde_json::json!({
@@ -159,7 +176,9 @@ async fn main() {
     // InstancePre and called, after a raw GET of the secret's ciphertext bytes. hush's
     // own interfaces are linked as traps: the echo guest never calls them.
     let engine = code.engine().clone();
-    let component = wasmtime::component::Component::new(&engine, std::fs::read(hush::guests::ECHO).unwrap()).unwrap();
+    let component =
+        wasmtime::component::Component::new(&engine, std::fs::read(hush::guests::ECHO).unwrap())
+            .unwrap();
     let mut linker: Linker<Bare> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
     linker.define_unknown_imports_as_traps(&component).unwrap();

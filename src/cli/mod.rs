@@ -58,11 +58,30 @@ enum Command {
     Secret(SecretCommand),
     /// List an org's audit trail.
     Audit(AuditArgs),
-    /// Run an action file (Send API Request) for a user and print its run record.
+    /// Run an action file (Send API Request or Run Code) for a user and print its run record.
     Run(run::RunArgs),
+    /// Add Run Code components (WebAssembly) to an org's store.
+    #[command(subcommand)]
+    Component(ComponentCommand),
     /// Manage master keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ComponentCommand {
+    /// Check a component against the hush:action world, store it content-addressed and
+    /// print its id (`sha256:…`), for an action's `component` field.
+    Add {
+        #[command(flatten)]
+        org: OrgArg,
+        /// The member adding it.
+        #[arg(long = "as")]
+        actor: String,
+        /// The component file (.wasm), e.g. built with
+        /// `cargo build --release --target wasm32-wasip2 -p my-action`.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -427,6 +446,27 @@ async fn run(command: Command, out: &Out) -> Result<()> {
                 .list(&org, args.after.as_deref(), args.limit)
                 .await?;
             out.audit(&page);
+            Ok(())
+        }
+        Command::Component(ComponentCommand::Add {
+            org: o,
+            actor,
+            file,
+        }) => {
+            let bytes = std::fs::read(&file).map_err(|e| {
+                Error::invalid(
+                    "component",
+                    format!("cannot read {}: {}", file.display(), e.kind()),
+                )
+            })?;
+            let hush = open().await?;
+            let code = hush.code_runtime(crate::actions::http::HttpSender::new(
+                crate::actions::http::NetworkPolicy::closed(),
+            )?)?;
+            let id = code
+                .add_component(&org(&o.org)?, &user(&actor)?, bytes)
+                .await?;
+            out.value(&serde_json::json!({ "component": id }), || id.clone());
             Ok(())
         }
         Command::Keys(KeysCommand::Rotate) => {
