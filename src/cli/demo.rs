@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 use std::sync::{Arc, Mutex};
 
 use super::output::Out;
+use crate::actions::code::CodeAction;
 use crate::actions::http::{HttpAction, HttpSender, NetworkPolicy};
 use crate::directory::Role;
 use crate::error::{Error, Result};
@@ -162,7 +163,8 @@ pub async fn run(out: &Out) -> Result<()> {
         &hush.secrets.resolve(&org, &bob, &ids, &run(4)).await,
     );
 
-    send_api_request(&hush, &org, &alice, &carol, &meta.id, &new_value).await?;
+    let target = send_api_request(&hush, &org, &alice, &carol, &meta.id, &new_value).await?;
+    run_code(&hush, &org, &alice, &carol, &meta.id, target).await?;
 
     step("bob may not delete it; alice deletes it, and the next run fails clearly");
     match hush.secrets.delete(&org, &bob, &meta.id).await {
@@ -231,7 +233,7 @@ async fn send_api_request(
     carol: &UserId,
     id: &crate::model::SecretId,
     value: &SecretValue,
-) -> Result<()> {
+) -> Result<(std::net::SocketAddr, Seen)> {
     let (addr, seen) = start_target().await?;
     step(&format!(
         "Send API Request: carol runs an action that calls a local target at {addr} with the secret"
@@ -310,6 +312,94 @@ async fn send_api_request(
         return Err(Error::internal(
             "the demo target did not receive the secret's value",
         ));
+    }
+    Ok((addr, seen))
+}
+
+/// Run Code: alice adds two example components; carol runs one that attaches the secret
+/// to a request without ever holding it, and one that reveals it to sign a payload (and,
+/// for the demo, prints it: the record shows it redacted).
+async fn run_code(
+    hush: &crate::app::Hush,
+    org: &OrgId,
+    alice: &UserId,
+    carol: &UserId,
+    id: &crate::model::SecretId,
+    (addr, seen): (std::net::SocketAddr, Seen),
+) -> Result<()> {
+    step("Run Code: alice adds two example components (WebAssembly, built from actions/)");
+    let loopback = "127.0.0.1/32".parse().expect("a valid network");
+    let http = HttpSender::new(NetworkPolicy::allowing([loopback]))?;
+    let code = hush.code_runtime(http.clone())?;
+    let executor = Executor::new(Arc::clone(&hush.secrets), http).with_code(Arc::clone(&code));
+    let mut components = Vec::new();
+    for (name, path) in [
+        ("call-api", crate::guests::CALL_API),
+        ("hmac-sign", crate::guests::HMAC_SIGN),
+    ] {
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::not_found(format!(
+                "the example component {path} is missing ({}); `cargo build` builds it",
+                e.kind()
+            ))
+        })?;
+        let component = code.add_component(org, alice, bytes).await?;
+        println!("   {name}: {component}");
+        components.push(component);
+    }
+    let run_code = |n: u32, spec: serde_json::Value, inputs: serde_json::Value| {
+        let action = CodeAction::from_json(&spec.to_string());
+        let executor = executor.clone();
+        async move {
+            let request = RunRequest {
+                run_id: RunId::parse(&format!("demo-code-{n}")).expect("valid run id"),
+                org: org.clone(),
+                actor: carol.clone(),
+                action: action?.into(),
+                inputs,
+            };
+            Ok::<_, Error>(executor.run(request).await)
+        }
+    };
+
+    step("carol runs call-api: the host attaches the secret as a bearer token; the guest never sees it");
+    let record = run_code(
+        1,
+        serde_json::json!({"kind": "run_code", "name": "Call API", "component": components[0],
+            "secrets": {"api": id.as_str()}, "allowed_hosts": ["127.0.0.1"]}),
+        serde_json::json!({"base_url": format!("http://{addr}"), "path": "/v1/charges",
+            "method": "POST", "body": {"amount": 1999}}),
+    )
+    .await?;
+    let received = seen.lock().expect("target log").last().cloned().unwrap_or_default();
+    println!(
+        "   {:?}; the target received a bearer token of {} bytes; the guest saw the echo as {}",
+        record.status,
+        received.len().saturating_sub(7),
+        record
+            .result
+            .as_ref()
+            .and_then(|r| r["body"]["echo"]["authorization"].as_str())
+            .unwrap_or("(nothing)")
+    );
+
+    step("carol runs hmac-sign: the binding says reveal, so the guest may read the key to sign");
+    let record = run_code(
+        2,
+        serde_json::json!({"kind": "run_code", "name": "Sign payload", "component": components[1],
+            "secrets": {"signing_key": {"id": id.as_str(), "reveal": true}}}),
+        serde_json::json!({"payload": {"order": 42, "status": "paid"}, "timestamp": 1_700_000_000,
+            "demo_redaction": true}),
+    )
+    .await?;
+    println!("   the run record (the guest printed and returned the key on purpose; it is redacted):");
+    let json = serde_json::to_string_pretty(&serde_json::json!({
+        "status": record.status, "result": record.result, "logs": record.logs,
+        "secrets_used": record.secrets_used, "error": record.error,
+    }))
+    .expect("a run record serializes");
+    for line in json.lines() {
+        println!("     {line}");
     }
     Ok(())
 }
