@@ -362,7 +362,9 @@ async fn run_code(
         }
     };
 
-    step("carol runs call-api: the host attaches the secret as a bearer token; the guest never sees it");
+    step(
+        "carol runs call-api: the host attaches the secret as a bearer token; the guest never sees it",
+    );
     let record = run_code(
         1,
         serde_json::json!({"kind": "run_code", "name": "Call API", "component": components[0],
@@ -371,7 +373,12 @@ async fn run_code(
             "method": "POST", "body": {"amount": 1999}}),
     )
     .await?;
-    let received = seen.lock().expect("target log").last().cloned().unwrap_or_default();
+    let received = seen
+        .lock()
+        .expect("target log")
+        .last()
+        .cloned()
+        .unwrap_or_default();
     println!(
         "   {:?}; the target received a bearer token of {} bytes; the guest saw the echo as {}",
         record.status,
@@ -392,7 +399,9 @@ async fn run_code(
             "demo_redaction": true}),
     )
     .await?;
-    println!("   the run record (the guest printed and returned the key on purpose; it is redacted):");
+    println!(
+        "   the run record (the guest printed and returned the key on purpose; it is redacted):"
+    );
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "status": record.status, "result": record.result, "logs": record.logs,
         "secrets_used": record.secrets_used, "error": record.error,

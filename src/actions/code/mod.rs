@@ -73,9 +73,19 @@ fn engine() -> Result<Engine> {
     pool.total_tables(MAX_CONCURRENT_INSTANCES * 4);
     pool.total_stacks(MAX_CONCURRENT_INSTANCES);
     pool.max_memory_size(usize::try_from(spec::MAX_MEMORY_MB << 20).unwrap_or(usize::MAX));
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config)
-        .map_err(|e| Error::internal(format!("the wasm engine could not be set up: {e:#}")))
+    let mut pooled = config.clone();
+    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    match Engine::new(&pooled) {
+        Ok(engine) => Ok(engine),
+        // The pool reserves its slots' address space up front (terabytes of it, never
+        // touched); where that is not allowed (`ulimit -v`, valgrind), allocate per
+        // instance instead: slower to instantiate, same limits.
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "the wasm instance pool could not be reserved; allocating on demand");
+            Engine::new(&config)
+                .map_err(|e| Error::internal(format!("the wasm engine could not be set up: {e:#}")))
+        }
+    }
 }
 
 impl CodeRuntime {
