@@ -39,8 +39,8 @@ wasmtime::component::bindgen!({
     },
 });
 
-use hush::action::http::{self as wit_http, ErrorKind as HttpErrorKind};
-use hush::action::{log as wit_log, secrets as wit_secrets};
+use self::hush::action::http::{self as wit_http, ErrorKind as HttpErrorKind};
+use self::hush::action::{log as wit_log, secrets as wit_secrets};
 
 /// Headers a guest may not set: hush sets them, or they change routing or framing.
 const FORBIDDEN_HEADERS: &[&str] = &[

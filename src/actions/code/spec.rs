@@ -94,35 +94,40 @@ impl From<ComponentRef> for String {
     }
 }
 
-/// A secret bound to the action under a binding name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "BindingForm")]
+/// A secret bound to the action under a binding name, written `"sec_…"` or
+/// `{"id": "sec_…", "reveal": true}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Binding {
     /// The secret's id.
     pub id: SecretId,
     /// Whether the guest may call `reveal` on it (off by default: a revealed value is
     /// in guest memory, where a guest could transform it past the redactor).
-    #[serde(default)]
     pub reveal: bool,
 }
 
-/// A binding is written `"sec_…"` or `{"id": "sec_…", "reveal": true}`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum BindingForm {
-    Id(SecretId),
-    Full {
-        id: SecretId,
-        #[serde(default)]
-        reveal: bool,
-    },
-}
-
-impl From<BindingForm> for Binding {
-    fn from(f: BindingForm) -> Self {
-        match f {
-            BindingForm::Id(id) => Binding { id, reveal: false },
-            BindingForm::Full { id, reveal } => Binding { id, reveal },
+impl<'de> Deserialize<'de> for Binding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            id: SecretId,
+            #[serde(default)]
+            reveal: bool,
+        }
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => SecretId::parse(&s)
+                .map(|id| Binding { id, reveal: false })
+                .map_err(|e| D::Error::custom(e.message())),
+            v @ serde_json::Value::Object(_) => Full::deserialize(v)
+                .map(|f| Binding {
+                    id: f.id,
+                    reveal: f.reveal,
+                })
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                r#"a binding is "sec_…" or {"id": "sec_…", "reveal": true}"#,
+            )),
         }
     }
 }
@@ -275,7 +280,7 @@ mod tests {
         let spec = CodeAction::from_json(
             r#"{"kind": "run_code", "name": "Sign payload",
                 "component": "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                "secrets": {"stripe": {"id": "sec_0123456789abcdef", "reveal": false}, "hook": "sec_fedcba9876543210"},
+                "secrets": {"stripe": {"id": "sec_aaaaaaaaaaaaaaaaaaaaaaaaaa", "reveal": false}, "hook": "sec_bbbbbbbbbbbbbbbbbbbbbbbbbb"},
                 "allowed_hosts": ["api.example.com"],
                 "limits": {"timeout_ms": 5000, "memory_mb": 64, "max_output_bytes": 1048576, "max_http_calls": 20}}"#,
         )
@@ -295,7 +300,7 @@ mod tests {
             ),
             (r#"{"kind": "run_code", "component": ""}"#, "component"),
             (
-                r#"{"kind": "run_code", "component": "a.wasm", "secrets": {"bad name": "sec_0123456789abcdef"}}"#,
+                r#"{"kind": "run_code", "component": "a.wasm", "secrets": {"bad name": "sec_aaaaaaaaaaaaaaaaaaaaaaaaaa"}}"#,
                 "secrets.bad name",
             ),
             (
@@ -324,7 +329,15 @@ mod tests {
             ),
             (
                 r#"{"kind": "run_code", "component": "a.wasm", "extra": 1}"#,
-                "action",
+                "extra",
+            ),
+            (
+                r#"{"kind": "run_code", "component": "a.wasm", "secrets": {"k": {"id": "sec_aaaaaaaaaaaaaaaaaaaaaaaaaa", "raveal": true}}}"#,
+                "secrets.k",
+            ),
+            (
+                r#"{"kind": "run_code", "component": "a.wasm", "secrets": {"k": 7}}"#,
+                "secrets.k",
             ),
         ];
         for (json, field) in cases {
@@ -335,5 +348,27 @@ mod tests {
                 e.message()
             );
         }
+    }
+
+    #[test]
+    fn every_run_code_example_in_the_actions_folder_is_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("actions");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            // The examples carry a placeholder for the reader's own secret id.
+            let text = std::fs::read_to_string(&path)
+                .unwrap()
+                .replace("sec_REPLACE", "sec_aaaaaaaaaaaaaaaaaaaaaaaaaa");
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if v["kind"] == "run_code" {
+                CodeAction::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3, "the three example actions");
     }
 }
