@@ -240,6 +240,80 @@ async fn main() {
     );
     ratio("run-code-p50", median(&mut a), median(&mut b));
 
+    // Where the difference lies: the sandbox alone (CodeRuntime::execute with the secret
+    // already resolved) against the bare instantiate-and-call alone, neither touching Redis.
+    let resolved = Arc::new(
+        secrets
+            .resolve(
+                &org,
+                &mia,
+                std::slice::from_ref(&secret.id),
+                &RunId::parse("bench-resolve").unwrap(),
+            )
+            .await
+            .unwrap(),
+    );
+    let redactor = Arc::new(hush::redact::Redactor::new([(
+        "Bench key",
+        VALUE.as_bytes(),
+    )]));
+    let sandbox = {
+        let (code, action, inputs, resolved, redactor, org) = (
+            Arc::clone(&code),
+            action.clone(),
+            inputs.clone(),
+            Arc::clone(&resolved),
+            Arc::clone(&redactor),
+            org.clone(),
+        );
+        move || {
+            let (code, action, inputs, resolved, redactor, org) = (
+                Arc::clone(&code),
+                action.clone(),
+                inputs.clone(),
+                Arc::clone(&resolved),
+                Arc::clone(&redactor),
+                org.clone(),
+            );
+            async move {
+                let outcome = code
+                    .execute(&action, &org, &inputs, &resolved, redactor)
+                    .await;
+                assert!(outcome.result.is_ok());
+            }
+        }
+    };
+    let bare_call = {
+        let (pre, input_text) = (Arc::clone(&pre), input_text.clone());
+        move || {
+            let (pre, input_text) = (Arc::clone(&pre), input_text.clone());
+            async move {
+                let mut store = wasmtime::Store::new(
+                    pre.engine(),
+                    Bare {
+                        wasi: WasiCtxBuilder::new().build(),
+                        table: ResourceTable::new(),
+                    },
+                );
+                store.set_epoch_deadline(u64::MAX / 2);
+                let instance = pre.instantiate_async(&mut store).await.unwrap();
+                let run = instance
+                    .get_typed_func::<(&str,), (Result<String, ActionError>,)>(&mut store, "run")
+                    .unwrap();
+                let (out,) = run.call_async(&mut store, (&input_text,)).await.unwrap();
+                assert!(out.is_ok());
+            }
+        }
+    };
+    let (mut a, mut b) = interleaved(count(5, 20), count(100, 200), &sandbox, &bare_call).await;
+    println!(
+        "run-code sandbox alone: p50 {} (bare instantiate+call p50 {}); not a goal, it shows where time goes",
+        show(median(&mut a)),
+        show(median(&mut b))
+    );
+    ratio("run-code-sandbox-only-p50", median(&mut a), median(&mut b));
+    drop(resolved);
+
     let total = count(2_000, 20_000);
     let mut ours_times = Vec::new();
     let mut bare_times = Vec::new();
