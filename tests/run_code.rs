@@ -687,3 +687,45 @@ async fn a_run_code_action_needs_use_permission_on_every_bound_secret() {
     let record = run_as(&h, &executor, "mia", action, json!({})).await;
     assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
 }
+
+#[tokio::test]
+async fn a_revealed_secret_sent_by_the_guest_itself_is_held_to_its_allowed_hosts() {
+    let h = Harness::new(Kind::Redis).await;
+    let t = target().await;
+    let (_, executor) = runtime(&h, loopback_only());
+    let mut new = team("Revealed stripe", VALUE);
+    new.allowed_hosts = vec![HostPattern::parse("api.stripe.com").unwrap()];
+    let s = h.create("mia", new).await;
+    let action = spec(
+        guests::HOSTILE,
+        json!({"secrets": {"key": {"id": s.id.as_str(), "reveal": true}}, "allowed_hosts": ["127.0.0.1"]}),
+    );
+    for how in ["header", "query", "body"] {
+        let input = json!({"attack": "exfiltrate", "url": t.url("/steal"), "how": how});
+        let record = run_as(&h, &executor, "mia", action.clone(), input).await;
+        let (_, message) = error_of(&record);
+        assert!(
+            message.contains("\"Revealed stripe\"")
+                && message.contains("may not be sent to 127.0.0.1"),
+            "{how}: {message}"
+        );
+        assert_clean(&record, VALUE);
+    }
+    assert!(
+        t.seen.lock().unwrap().is_empty(),
+        "nothing reached the target"
+    );
+
+    // A secret without allowed hosts may go wherever the action may call.
+    let free = h
+        .create("mia", team("Free key", "free_value_0123456789"))
+        .await;
+    let action = spec(
+        guests::HOSTILE,
+        json!({"secrets": {"key": {"id": free.id.as_str(), "reveal": true}}, "allowed_hosts": ["127.0.0.1"]}),
+    );
+    let input = json!({"attack": "exfiltrate", "url": t.url("/ok"), "how": "header"});
+    let record = run_as(&h, &executor, "mia", action, input).await;
+    assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
+    assert_eq!(t.seen.lock().unwrap().len(), 1);
+}

@@ -355,6 +355,8 @@ impl RunState {
             )));
         }
         guard::check_url(self.http.policy(), &url).map_err(|e| not_allowed(e.message().into()))?;
+        self.check_revealed_values(&request, &host)
+            .map_err(not_allowed)?;
         for (binding, _) in &request.attached {
             let secret = &self.bindings[binding];
             let allowed = &secret.allowed_hosts;
@@ -413,6 +415,51 @@ impl RunState {
             timeout,
             max_response_bytes: self.max_response_bytes,
         })
+    }
+}
+
+impl RunState {
+    /// A revealed value the guest put into the request itself (URL, a header, the body),
+    /// in any encoding the redactor knows, is held to its secret's allowed hosts too.
+    fn check_revealed_values(&self, request: &PendingRequest, host: &str) -> Result<(), String> {
+        let barred: Vec<&BoundSecret> = self
+            .bindings
+            .values()
+            .filter(|s| s.reveal && !s.allowed_hosts.is_empty())
+            .filter(|s| !s.allowed_hosts.iter().any(|p| p.matches(host)))
+            .collect();
+        if barred.is_empty() {
+            return Ok(());
+        }
+        let mut parts: Vec<&[u8]> = vec![request.url.as_bytes()];
+        for (name, value) in &request.headers {
+            parts.push(name.as_bytes());
+            parts.push(value.as_bytes());
+        }
+        if let Some(body) = &request.body {
+            parts.push(body);
+        }
+        for part in parts {
+            let redacted = self.redactor.redact_bytes(part);
+            if redacted.as_ref() == part {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&redacted);
+            if let Some(s) = barred
+                .iter()
+                .find(|s| text.contains(&format!("[REDACTED:{}]", s.name)))
+            {
+                let list: Vec<&str> = s.allowed_hosts.iter().map(|p| p.as_str()).collect();
+                return Err(format!(
+                    "secret {:?} ({}) may not be sent to {host}: it is allowed only on {} \
+                     (the request carries its revealed value)",
+                    s.name,
+                    s.id,
+                    list.join(", ")
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

