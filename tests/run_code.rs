@@ -351,6 +351,11 @@ async fn resource_abuse_ends_each_run_with_its_own_error_while_others_finish() {
             "more than 20 HTTP calls",
         ),
         (
+            hostile(json!({"attack": "request_hoard"}), json!({})),
+            "limit_exceeded",
+            "MiB of unsent requests",
+        ),
+        (
             hostile(
                 json!({"attack": "big_output", "bytes": 2000}),
                 json!({"max_output_bytes": 1000}),

@@ -58,6 +58,9 @@ const FORBIDDEN_HEADERS: &[&str] = &[
 
 /// The most resources (secret handles, requests) a guest may hold at once.
 pub(super) const MAX_RESOURCES: usize = 10_000;
+/// The most bytes of unsent requests (URLs, headers, bodies) a guest may have the host
+/// hold at once.
+pub(super) const MAX_REQUEST_BYTES: usize = 32 << 20;
 
 /// A secret bound to the run: its plaintext lives here until the run's store is dropped.
 pub(super) struct BoundSecret {
@@ -88,6 +91,8 @@ pub struct PendingRequest {
     attached: Vec<(String, Attachment)>,
     body: Option<Vec<u8>>,
     timeout: Option<Duration>,
+    /// Bytes this request holds, counted in [`RunState::request_bytes`].
+    held: usize,
 }
 
 /// Everything one run's store holds. Dropped (and every plaintext with it) when the run
@@ -105,6 +110,8 @@ pub(super) struct RunState {
     pub http_calls: u32,
     pub max_http_calls: u32,
     pub max_response_bytes: usize,
+    /// Bytes held by every unsent request, capped at [`MAX_REQUEST_BYTES`].
+    pub request_bytes: usize,
 }
 
 impl WasiView for RunState {
@@ -117,6 +124,21 @@ impl WasiView for RunState {
 }
 
 impl RunState {
+    /// Counts `n` more bytes held for `request`, ending the run past the cap.
+    fn hold(&mut self, request: &Resource<PendingRequest>, n: usize) -> wasmtime::Result<()> {
+        if self.request_bytes.saturating_add(n) > MAX_REQUEST_BYTES {
+            return Err(self.breach(Breach::RequestBytes(MAX_REQUEST_BYTES)));
+        }
+        self.request_bytes += n;
+        self.table.get_mut(request)?.held += n;
+        Ok(())
+    }
+
+    /// Forgets the bytes a request held (it was sent or dropped).
+    fn release(&mut self, request: &PendingRequest) {
+        self.request_bytes = self.request_bytes.saturating_sub(request.held);
+    }
+
     fn breach(&self, breach: Breach) -> wasmtime::Error {
         let message = breach.message();
         self.shared
@@ -188,6 +210,7 @@ impl wit_http::HostOutgoingRequest for RunState {
         method: wit_http::Method,
         url: String,
     ) -> wasmtime::Result<Resource<PendingRequest>> {
+        let len = url.len();
         let request = PendingRequest {
             method,
             url,
@@ -195,10 +218,14 @@ impl wit_http::HostOutgoingRequest for RunState {
             attached: Vec::new(),
             body: None,
             timeout: None,
+            held: 0,
         };
-        self.table
+        let handle = self
+            .table
             .push(request)
-            .map_err(|_| self.breach(Breach::Resources))
+            .map_err(|_| self.breach(Breach::Resources))?;
+        self.hold(&handle, len)?;
+        Ok(handle)
     }
 
     fn add_header(
@@ -207,6 +234,7 @@ impl wit_http::HostOutgoingRequest for RunState {
         name: String,
         value: String,
     ) -> wasmtime::Result<()> {
+        self.hold(&request, name.len() + value.len())?;
         self.table.get_mut(&request)?.headers.push((name, value));
         Ok(())
     }
@@ -219,6 +247,7 @@ impl wit_http::HostOutgoingRequest for RunState {
         value: Resource<BoundRef>,
     ) -> wasmtime::Result<()> {
         let binding = self.table.get(&value)?.binding.clone();
+        self.hold(&request, name.len() + prefix.len() + binding.len())?;
         self.table
             .get_mut(&request)?
             .attached
@@ -233,6 +262,7 @@ impl wit_http::HostOutgoingRequest for RunState {
         value: Resource<BoundRef>,
     ) -> wasmtime::Result<()> {
         let binding = self.table.get(&value)?.binding.clone();
+        self.hold(&request, name.len() + binding.len())?;
         self.table
             .get_mut(&request)?
             .attached
@@ -247,6 +277,7 @@ impl wit_http::HostOutgoingRequest for RunState {
         password: Resource<BoundRef>,
     ) -> wasmtime::Result<()> {
         let binding = self.table.get(&password)?.binding.clone();
+        self.hold(&request, username.len() + binding.len())?;
         self.table
             .get_mut(&request)?
             .attached
@@ -259,6 +290,7 @@ impl wit_http::HostOutgoingRequest for RunState {
         request: Resource<PendingRequest>,
         body: Vec<u8>,
     ) -> wasmtime::Result<()> {
+        self.hold(&request, body.len())?;
         self.table.get_mut(&request)?.body = Some(body);
         Ok(())
     }
@@ -273,7 +305,8 @@ impl wit_http::HostOutgoingRequest for RunState {
     }
 
     fn drop(&mut self, request: Resource<PendingRequest>) -> wasmtime::Result<()> {
-        self.table.delete(request)?;
+        let request = self.table.delete(request)?;
+        self.release(&request);
         Ok(())
     }
 }
@@ -284,6 +317,7 @@ impl wit_http::Host for RunState {
         request: Resource<PendingRequest>,
     ) -> wasmtime::Result<Result<wit_http::Response, wit_http::Error>> {
         let request = self.table.delete(request)?;
+        self.release(&request);
         if self.http_calls >= self.max_http_calls {
             return Err(self.breach(Breach::HttpCalls(self.max_http_calls)));
         }

@@ -34,6 +34,8 @@ pub enum Breach {
     Output(u64),
     /// Too many live resource handles.
     Resources,
+    /// Too many bytes of unsent requests held by the host.
+    RequestBytes(usize),
 }
 
 impl Breach {
@@ -57,6 +59,10 @@ impl Breach {
             ),
             Breach::Resources => format!(
                 "the action held more than {MAX_RESOURCES} secret or request handles at once"
+            ),
+            Breach::RequestBytes(bytes) => format!(
+                "the action had the host hold more than {} MiB of unsent requests at once",
+                bytes >> 20
             ),
         }
     }
@@ -191,6 +197,7 @@ pub(super) async fn run(pre: &ActionPre<RunState>, input: RunInput<'_>) -> Outco
         http_calls: 0,
         max_http_calls: limits.max_http_calls,
         max_response_bytes: usize::try_from(limits.max_response_bytes).unwrap_or(usize::MAX),
+        request_bytes: 0,
     };
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.limiter);

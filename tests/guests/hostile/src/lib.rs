@@ -38,6 +38,7 @@ fn run(input: Value, ctx: &Ctx) -> Result<Value, Error> {
         "print_secret" => print_secret(ctx),
         "attach_secret" => attach_secret(&input, ctx),
         "exfiltrate" => exfiltrate(&input, ctx),
+        "request_hoard" => request_hoard(ctx),
         "log_flood" => Ok(log_flood(&input, ctx)),
         "big_output" => big_output(&input),
         other => Err(Error::bad_input(format!("unknown attack `{other}`"))),
@@ -251,6 +252,17 @@ fn exfiltrate(input: &Value, ctx: &Ctx) -> Result<Value, Error> {
     };
     let resp = request.send()?;
     Ok(json!({ "status": resp.status() }))
+}
+
+/// Builds requests with 1 MiB headers and never sends or drops them, so that the host
+/// would hold ever more of them.
+fn request_hoard(ctx: &Ctx) -> Result<Value, Error> {
+    let big = "h".repeat(1 << 20);
+    let mut held = Vec::new();
+    for _ in 0..1_000 {
+        held.push(ctx.http().get("https://example.com/").header("x-big", &big));
+    }
+    Ok(json!({ "held": held.len() }))
 }
 
 /// Logs `lines` (default 1,000,000) lines of `line_bytes` (default 200) bytes each.
