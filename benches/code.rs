@@ -9,7 +9,7 @@ mod redis_server;
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hush::actions::code::{CodeAction, CodeRuntime, ComponentRef, Source};
 use hush::actions::http::{HttpSender, NetworkPolicy};
@@ -19,8 +19,8 @@ use hush::model::{OrgId, RunId, UserId};
 use hush::secrets::{Access, Keyring, NewSecret, SecretStore, SecretValue};
 use hush::store::{Backend, RedisBackend};
 use redis::AsyncCommands;
-use support::{count, interleaved, median, ratio, show};
-use wasmtime::component::{ComponentType, Lift, Linker, ResourceTable};
+use support::{count, interleaved, median, per_op_at, ratio, show};
+use wasmtime::component::{ComponentType, InstancePre, Lift, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 const VALUE: &str = "sk_live_bench_code_0123456789abcdef";
@@ -49,30 +49,22 @@ struct ActionError {
     message: String,
 }
 
-/// Runs `total` operations over `concurrency` tasks and returns the time per operation.
-async fn per_op_at<F, Fut>(total: usize, concurrency: usize, op: F) -> Duration
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let op = Arc::new(op);
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|w| {
-            let op = Arc::clone(&op);
-            tokio::spawn(async move {
-                let mut i = w;
-                while i < total {
-                    op().await;
-                    i += concurrency;
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    started.elapsed() / total as u32
+/// The baseline's work: a fresh store, an instance from `pre`, one call of `run`.
+async fn bare_call(pre: &InstancePre<Bare>, input: &str) {
+    let mut store = wasmtime::Store::new(
+        pre.engine(),
+        Bare {
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+        },
+    );
+    store.set_epoch_deadline(u64::MAX / 2);
+    let instance = pre.instantiate_async(&mut store).await.unwrap();
+    let run = instance
+        .get_typed_func::<(&str,), (Result<String, ActionError>,)>(&mut store, "run")
+        .unwrap();
+    let (out,) = run.call_async(&mut store, (input,)).await.unwrap();
+    assert!(out.is_ok());
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -204,20 +196,7 @@ async fn main() {
             let (pre, mut raw, input_text) = (Arc::clone(&pre), raw.clone(), input_text.clone());
             async move {
                 let _: Vec<u8> = raw.get("bench:raw").await.unwrap();
-                let mut store = wasmtime::Store::new(
-                    pre.engine(),
-                    Bare {
-                        wasi: WasiCtxBuilder::new().build(),
-                        table: ResourceTable::new(),
-                    },
-                );
-                store.set_epoch_deadline(u64::MAX / 2);
-                let instance = pre.instantiate_async(&mut store).await.unwrap();
-                let run = instance
-                    .get_typed_func::<(&str,), (Result<String, ActionError>,)>(&mut store, "run")
-                    .unwrap();
-                let (out,) = run.call_async(&mut store, (&input_text,)).await.unwrap();
-                assert!(out.is_ok());
+                bare_call(&pre, &input_text).await;
             }
         }
     };
@@ -288,20 +267,7 @@ async fn main() {
         move || {
             let (pre, input_text) = (Arc::clone(&pre), input_text.clone());
             async move {
-                let mut store = wasmtime::Store::new(
-                    pre.engine(),
-                    Bare {
-                        wasi: WasiCtxBuilder::new().build(),
-                        table: ResourceTable::new(),
-                    },
-                );
-                store.set_epoch_deadline(u64::MAX / 2);
-                let instance = pre.instantiate_async(&mut store).await.unwrap();
-                let run = instance
-                    .get_typed_func::<(&str,), (Result<String, ActionError>,)>(&mut store, "run")
-                    .unwrap();
-                let (out,) = run.call_async(&mut store, (&input_text,)).await.unwrap();
-                assert!(out.is_ok());
+                bare_call(&pre, &input_text).await;
             }
         }
     };

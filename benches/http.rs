@@ -8,7 +8,6 @@ mod redis_server;
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use hush::actions::http::{HttpAction, HttpSender, NetworkPolicy};
 use hush::directory::{Directory, Role};
@@ -17,7 +16,7 @@ use hush::model::{OrgId, RunId, UserId};
 use hush::secrets::{Access, Keyring, NewSecret, SecretStore, SecretValue};
 use hush::store::{Backend, RedisBackend};
 use redis::AsyncCommands;
-use support::{count, interleaved, median, ratio, show};
+use support::{count, interleaved, median, per_op_at, ratio, show};
 
 const VALUE: &str = "sk_live_bench_http_0123456789abcdef";
 /// An audit entry of a resolve, as long as hush's (for the diagnostic below).
@@ -33,32 +32,6 @@ async fn start_target() -> std::net::SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
-}
-
-/// Runs `total` operations over `concurrency` tasks and returns the time per operation.
-async fn per_op_at<F, Fut>(total: usize, concurrency: usize, op: F) -> Duration
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let op = Arc::new(op);
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|w| {
-            let op = Arc::clone(&op);
-            tokio::spawn(async move {
-                let mut i = w;
-                while i < total {
-                    op().await;
-                    i += concurrency;
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    started.elapsed() / total as u32
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

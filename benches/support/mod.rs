@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// `HUSH_BENCH_QUICK=1` (set by `scripts/bench --quick`) shortens every benchmark.
@@ -86,4 +87,30 @@ where
         }
     }
     (a, b)
+}
+
+/// Runs `total` operations over `concurrency` tasks and returns the time per operation.
+pub async fn per_op_at<F, Fut>(total: usize, concurrency: usize, op: F) -> Duration
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let op = Arc::clone(&op);
+            tokio::spawn(async move {
+                let mut i = w;
+                while i < total {
+                    op().await;
+                    i += concurrency;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    started.elapsed() / total as u32
 }

@@ -68,6 +68,17 @@ impl Action {
     }
 }
 
+/// Deserializes a spec of either kind, naming the exact field (e.g. `limits.timeout_ms`)
+/// when it is wrong.
+pub(crate) fn parse_spec<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "action" } else { path.as_str() };
+        Error::invalid(field, e.inner())
+    })
+}
+
 impl From<http::HttpAction> for Action {
     fn from(spec: http::HttpAction) -> Self {
         Action::SendApiRequest(spec)

@@ -19,6 +19,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use zeroize::Zeroizing;
 
 use super::sandbox::{Breach, Shared};
+use crate::actions::http::spec::FORBIDDEN_HEADERS;
 use crate::actions::http::{HttpSender, Outgoing, guard};
 use crate::error::ErrorKind;
 use crate::model::SecretId;
@@ -41,20 +42,6 @@ wasmtime::component::bindgen!({
 
 use self::hush::action::http::{self as wit_http, ErrorKind as HttpErrorKind};
 use self::hush::action::{log as wit_log, secrets as wit_secrets};
-
-/// Headers a guest may not set: hush sets them, or they change routing or framing.
-const FORBIDDEN_HEADERS: &[&str] = &[
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "upgrade",
-    "te",
-    "trailer",
-    "proxy-authorization",
-    "proxy-connection",
-];
 
 /// The most resources (secret handles, requests) a guest may hold at once.
 pub(super) const MAX_RESOURCES: usize = 10_000;

@@ -191,12 +191,7 @@ impl CodeAction {
     /// # Errors
     /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the field that is wrong.
     pub fn from_json(text: &str) -> Result<Self> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let spec: CodeAction = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." { "action" } else { path.as_str() };
-            Error::invalid(field, e.inner())
-        })?;
+        let spec: CodeAction = crate::actions::parse_spec(text)?;
         spec.validate()?;
         Ok(spec)
     }

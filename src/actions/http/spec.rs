@@ -18,7 +18,7 @@ pub const MAX_RESPONSE_BYTES: u64 = 16 << 20;
 pub const MAX_PAIRS: usize = 100;
 
 /// Headers hush sets itself or that would change how the request is routed or framed.
-const FORBIDDEN_HEADERS: &[&str] = &[
+pub(crate) const FORBIDDEN_HEADERS: &[&str] = &[
     "host",
     "content-length",
     "transfer-encoding",
@@ -170,12 +170,7 @@ impl HttpAction {
     /// # Errors
     /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the field that is wrong.
     pub fn from_json(text: &str) -> Result<Self> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let spec: HttpAction = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." { "action" } else { path.as_str() };
-            Error::invalid(field, e.inner())
-        })?;
+        let spec: HttpAction = crate::actions::parse_spec(text)?;
         spec.validate()?;
         Ok(spec)
     }
