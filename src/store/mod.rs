@@ -38,11 +38,15 @@ pub enum Table {
     Names,
     /// Content hash (hex SHA-256) → a Run Code component's bytes.
     Components,
+    /// Hex SHA-256 of an API token → the token's record (never the token itself).
+    Tokens,
+    /// Run id → the finished run's record (already redacted).
+    Runs,
 }
 
 impl Table {
     /// Every table, in a fixed order shared by both backends.
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 9] = [
         Table::Org,
         Table::Users,
         Table::Groups,
@@ -50,6 +54,8 @@ impl Table {
         Table::Ciphertexts,
         Table::Names,
         Table::Components,
+        Table::Tokens,
+        Table::Runs,
     ];
 
     /// The table's position in [`Table::ALL`].
@@ -67,6 +73,8 @@ impl Table {
             Table::Ciphertexts => "ct",
             Table::Names => "names",
             Table::Components => "components",
+            Table::Tokens => "tokens",
+            Table::Runs => "runs",
         }
     }
 }
