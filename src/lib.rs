@@ -16,9 +16,11 @@
 //! - [`actions`]: the action kinds (Send API Request);
 //! - [`executor`]: the run pipeline (resolve, authorize, execute, redact, record);
 //! - [`app`]: opens the shared state every entry point uses;
+//! - [`api`]: `hush serve`, the HTTP API (bearer tokens, runs, run history);
 //! - [`cli`]: the command line.
 
 pub mod actions;
+pub mod api;
 pub mod app;
 pub mod audit;
 pub mod cli;

@@ -1,0 +1,149 @@
+//! `hush serve`: the HTTP API for orchestrators and run viewers (axum). It parses,
+//! authenticates (bearer tokens, [`tokens`]), decides who may act for whom, and calls the
+//! executor; it owns no run logic and never answers or logs a secret value or a token.
+//!
+//! [`app`] builds the router over an [`ApiState`] (tests drive it over a real socket or
+//! with `oneshot`); [`serve`] runs it on a listener until SIGTERM or Ctrl-C.
+//!
+//! | route | answers |
+//! | --- | --- |
+//! | `GET /healthz` | 200 while the process runs |
+//! | `GET /readyz` | 200 when the store answers, else 503 |
+//! | `POST /v1/runs?wait=true` | runs an inline action for an actor; the run record |
+//! | `GET /v1/runs/{id}` | a finished run of the caller's org |
+//!
+//! Every refusal is `{"error": {"code", "message"}}` ([`error::ApiError`]).
+
+pub mod auth;
+pub mod error;
+pub mod history;
+pub mod runs;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::app::Hush;
+use crate::directory::Directory;
+use crate::error::Result;
+use crate::executor::Executor;
+use crate::store::Backend;
+use error::{ApiError, ErrorCode};
+use history::RunHistory;
+use tokens::Tokens;
+
+/// The default request body limit: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+
+/// What every request handler shares: the store, the directory, tokens, run history and
+/// the executor. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    backend: Arc<dyn Backend>,
+    directory: Directory,
+    tokens: Tokens,
+    history: RunHistory,
+    executor: Executor,
+    max_body_bytes: usize,
+}
+
+impl ApiState {
+    /// State over `backend`, running actions on `executor`.
+    pub fn new(backend: Arc<dyn Backend>, executor: Executor) -> Self {
+        ApiState {
+            directory: Directory::new(Arc::clone(&backend)),
+            tokens: Tokens::new(Arc::clone(&backend)),
+            history: RunHistory::new(Arc::clone(&backend)),
+            backend,
+            executor,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// State over an opened hush, with its executor.
+    ///
+    /// # Errors
+    /// When the executor cannot be set up (see [`Hush::executor`]).
+    pub fn from_hush(hush: &Hush, policy: crate::actions::http::NetworkPolicy) -> Result<Self> {
+        Ok(Self::new(Arc::clone(&hush.backend), hush.executor(policy)?))
+    }
+
+    /// Refuses request bodies over `bytes` with 413.
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+}
+
+/// The API's router.
+pub fn app(state: ApiState) -> Router {
+    let max_body = state.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/v1/runs", post(runs::dispatch))
+        .route("/v1/runs/{id}", get(runs::get))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(log_refusals))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<ApiState>) -> Result<impl IntoResponse, ApiError> {
+    state.backend.ping().await?;
+    Ok(axum::Json(serde_json::json!({"status": "ready"})))
+}
+
+/// Logs every refused request by method, path, status and error code: never its body,
+/// query string or headers.
+async fn log_refusals(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        let code = response.extensions().get::<ErrorCode>().map_or("", |c| c.0);
+        tracing::info!(%method, %path, status = status.as_u16(), code, "refused request");
+    }
+    response
+}
+
+/// Serves `app(state)` on `listener` until SIGTERM or Ctrl-C, then finishes the requests
+/// in flight.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
