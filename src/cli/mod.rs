@@ -23,6 +23,8 @@ use crate::secrets::{Access, Filter, Grant, HostPattern, NewSecret, SecretValue}
 mod demo;
 mod output;
 mod run;
+mod serve;
+mod token;
 
 use output::Out;
 
@@ -66,6 +68,11 @@ enum Command {
     /// Manage master keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Create, list and revoke API tokens for `hush serve`.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Serve the HTTP API (bearer tokens; runs and run history).
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -318,10 +325,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init();
     let out = Out::new(cli.json);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The server handles requests on every core; a one-shot command needs one thread.
+    let mut builder = if matches!(cli.command, Command::Serve(_)) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("hush: error: cannot start the async runtime: {e}");
@@ -433,6 +443,8 @@ async fn run(command: Command, out: &Out) -> Result<()> {
     match command {
         Command::Demo => demo::run(out).await,
         Command::Run(args) => run::run(args, out).await,
+        Command::Token(cmd) => token::run(cmd, out).await,
+        Command::Serve(args) => serve::run(args, out).await,
         Command::Org(cmd) => run_org(cmd, out).await,
         Command::User(cmd) => run_user(cmd, out).await,
         Command::Group(cmd) => run_group(cmd, out).await,
