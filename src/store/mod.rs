@@ -42,11 +42,15 @@ pub enum Table {
     Tokens,
     /// Run id → the finished run's record (already redacted).
     Runs,
+    /// Saved action id → the saved action (its spec and who saved it).
+    Actions,
+    /// Secret id → the ids of the saved actions that reference it (a JSON list).
+    References,
 }
 
 impl Table {
     /// Every table, in a fixed order shared by both backends.
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 11] = [
         Table::Org,
         Table::Users,
         Table::Groups,
@@ -56,6 +60,8 @@ impl Table {
         Table::Components,
         Table::Tokens,
         Table::Runs,
+        Table::Actions,
+        Table::References,
     ];
 
     /// The table's position in [`Table::ALL`].
@@ -75,6 +81,8 @@ impl Table {
             Table::Components => "components",
             Table::Tokens => "tokens",
             Table::Runs => "runs",
+            Table::Actions => "actions",
+            Table::References => "refs",
         }
     }
 }

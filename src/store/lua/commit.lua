@@ -1,6 +1,6 @@
 -- Applies one hush transaction atomically (see src/store/mod.rs, `Txn`).
--- KEYS: 1 org, 2 users, 3 groups, 4 secrets, 5 ct, 6 names, 7 components, 8 tokens, 9 runs,
---       10 names index (zset), 11 audit (stream)
+-- KEYS: one hash per table in `Table::ALL` order (6 is names), then the names index (zset),
+--       then the audit trail (stream): the last two keys, whatever the number of tables
 -- ARGV: n_expect, then n_expect × (table, field, present, value),
 --       n_write,  then n_write  × (table, field, present, value),
 --       audit entry ('' for none), audit cap
@@ -21,14 +21,14 @@ for _ = 1, n do
   local t = tonumber(ARGV[i])
   if ARGV[i + 2] == '1' then
     redis.call('HSET', KEYS[t], ARGV[i + 1], ARGV[i + 3])
-    if t == 6 then redis.call('ZADD', KEYS[10], 0, ARGV[i + 1]) end
+    if t == 6 then redis.call('ZADD', KEYS[#KEYS - 1], 0, ARGV[i + 1]) end
   else
     redis.call('HDEL', KEYS[t], ARGV[i + 1])
-    if t == 6 then redis.call('ZREM', KEYS[10], ARGV[i + 1]) end
+    if t == 6 then redis.call('ZREM', KEYS[#KEYS - 1], ARGV[i + 1]) end
   end
   i = i + 4
 end
 if ARGV[i] ~= '' then
-  redis.call('XADD', KEYS[11], 'MAXLEN', '~', ARGV[i + 1], '*', 'e', ARGV[i])
+  redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', ARGV[i + 1], '*', 'e', ARGV[i])
 end
 return 1
