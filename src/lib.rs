@@ -13,9 +13,11 @@
 //! - [`secrets`]: secret keys: their model, access rules, encryption and operations;
 //! - [`audit`]: the per-org audit trail;
 //! - [`redact`] and [`telemetry`]: output safety;
-//! - [`actions`]: the action kinds (Send API Request);
+//! - [`actions`]: the action kinds (Send API Request, Run Code);
 //! - [`executor`]: the run pipeline (resolve, authorize, execute, redact, record);
 //! - [`app`]: opens the shared state every entry point uses;
+//! - [`runs`]: run history and queued dispatch in Redis (streams, `hush worker`);
+//! - [`metrics`]: Prometheus metrics;
 //! - [`api`]: `hush serve`, the HTTP API (bearer tokens, runs, run history);
 //! - [`cli`]: the command line.
 
@@ -33,8 +35,10 @@ pub mod executor;
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
+pub mod metrics;
 pub mod model;
 pub mod redact;
+pub mod runs;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

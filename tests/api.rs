@@ -14,7 +14,7 @@ use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::tokens::{Principal, Tokens};
 use hush::api::{ApiState, app};
 use hush::executor::Executor;
-use hush::store::Table;
+use hush::runs::{DEFAULT_RETENTION, RunStore};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -40,7 +40,10 @@ async fn echo_target() -> String {
 async fn serve(h: &Harness) -> String {
     let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
     let executor = Executor::new(Arc::clone(&h.secrets), HttpSender::new(policy).unwrap());
-    let state = ApiState::new(Arc::clone(&h.backend), executor).with_max_body_bytes(MAX_BODY);
+    let runs = RunStore::connect(&h.redis_url(), DEFAULT_RETENTION)
+        .await
+        .unwrap();
+    let state = ApiState::new(Arc::clone(&h.backend), runs, executor).with_max_body_bytes(MAX_BODY);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
@@ -180,18 +183,34 @@ async fn a_service_token_acts_for_a_member_and_the_record_is_redacted_everywhere
     );
     assert_eq!(record["secrets_used"][0]["name"], "Stripe live");
 
-    // Run history: the same record, by id, and the stored bytes hold no value either.
+    // Run history: the same record, by id, and the stored bytes (the run's hash and its
+    // event stream) hold no value either.
     let id = record["id"].as_str().unwrap();
     let (status, stored) = api.get_run(&token, id).await;
     assert_eq!(status, StatusCode::OK, "{stored}");
     assert_eq!(stored, record);
-    let raw = api
-        .h
-        .backend
-        .read(&api.h.org, &[(Table::Runs, id)])
+    let client = redis::Client::open(api.h.redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("hush:{{{}}}:run:{id}", api.h.org);
+    let hash: Vec<Vec<u8>> = redis::cmd("HGETALL")
+        .arg(&key)
+        .query_async(&mut conn)
         .await
         .unwrap();
-    assert_no_value_in("the stored run", raw[0].as_ref().unwrap(), &[VALUE]);
+    assert!(!hash.is_empty(), "the run is stored under {key}");
+    let events: redis::Value = redis::cmd("XRANGE")
+        .arg(format!("{key}:events"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_no_value_in("the stored run", &hash.concat(), &[VALUE]);
+    assert_no_value_in(
+        "the run's events",
+        format!("{events:?}").as_bytes(),
+        &[VALUE],
+    );
 }
 
 #[tokio::test]
@@ -343,23 +362,26 @@ async fn bad_requests_answer_the_json_error_shape_with_the_right_status() {
         assert_error(&got, status, code);
     }
 
-    // Without wait=true: queued dispatch is a later slice, and says so.
-    let res = api
-        .client
-        .post(format!("{}/v1/runs", api.base))
-        .bearer_auth(&token)
-        .json(&json!({"action": api.action, "actor": "mia"}))
-        .send()
-        .await
-        .unwrap();
-    let got = answer(res).await;
-    assert_error(&got, StatusCode::BAD_REQUEST, "invalid");
-    assert!(
-        got.1["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("queued")
-    );
+    // Listing runs: a bad cursor, status or limit, and an unknown parameter.
+    for query in [
+        "cursor=%21%21%21",
+        "cursor=sec_notarun",
+        "status=done",
+        "limit=0",
+        "limit=100000",
+        "limit=ten",
+        "colour=red",
+    ] {
+        let res = api
+            .client
+            .get(format!("{}/v1/runs?{query}", api.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let got = answer(res).await;
+        assert_error(&got, StatusCode::BAD_REQUEST, "invalid");
+    }
 
     let res = api
         .client
