@@ -25,7 +25,7 @@ use crate::actions::Action;
 use crate::directory::Role;
 use crate::executor::RunStatus;
 use crate::model::{RunId, UserId, now};
-use crate::runs::queue::{check_room, perform};
+use crate::runs::queue::{check_room, perform, store_end};
 use crate::runs::{Created, Event, Pending, Run, new_run_id};
 
 /// The body of `POST /v1/runs`.
@@ -172,7 +172,8 @@ pub async fn dispatch(
         return Ok((StatusCode::OK, Json(existing)).into_response());
     }
     if query.wait {
-        let ended = perform(&state.runs, &state.executor, run, pending, 1).await;
+        let ended = perform(&state.runs, &state.executor, run, pending).await;
+        store_end(&state.runs, &ended, 1).await;
         return Ok((StatusCode::OK, Json(ended)).into_response());
     }
     if let Err(e) = state.runs.enqueue(&org, &run.id).await {

@@ -250,22 +250,12 @@ fn min_id(a: &str, b: &str) -> String {
     }
 }
 
-/// Runs `run` here to its end as attempt `attempt`: streams its log lines to its events
-/// and stores its end (retrying while Redis is away). Returns the run as it ended.
-pub async fn perform(
-    store: &RunStore,
-    executor: &Executor,
-    run: Run,
-    pending: Pending,
-    attempt: u32,
-) -> Run {
+/// Runs `run` here to its end, streaming its log lines to its events, and returns it as
+/// it ended; storing the end is the caller's ([`store_end`]).
+pub async fn perform(store: &RunStore, executor: &Executor, run: Run, pending: Pending) -> Run {
     let action = match Action::from_json(&pending.action.to_string()) {
         Ok(action) => action,
-        Err(e) => {
-            let ended = run.fail(e.kind(), e.message().to_owned());
-            store_end(store, &ended, attempt).await;
-            return ended;
-        }
+        Err(e) => return run.fail(e.kind(), e.message().to_owned()),
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let forward = {
@@ -292,14 +282,22 @@ pub async fn perform(
         )
         .await;
     let _ = forward.await;
-    let ended = run.finish(record);
-    store_end(store, &ended, attempt).await;
-    ended
+    run.finish(record)
 }
 
-/// Stores a run's end, retrying for up to a minute while Redis is unavailable. Past that
-/// the entry stays pending and the run is delivered again.
-async fn store_end(store: &RunStore, run: &Run, attempt: u32) -> bool {
+/// Whether a run ended because the store was unavailable before its action did anything
+/// (resolving its secrets or loading its component): such a run is delivered again
+/// rather than failed.
+fn store_was_down(run: &Run) -> bool {
+    run.error
+        .as_ref()
+        .is_some_and(|e| e.code == ErrorKind::Unavailable.code())
+}
+
+/// Stores a run's end as attempt `attempt`, retrying for up to a minute while Redis is
+/// unavailable; returns whether it was stored. Past the minute the entry stays pending
+/// and the run is delivered again.
+pub async fn store_end(store: &RunStore, run: &Run, attempt: u32) -> bool {
     let started = Instant::now();
     let mut wait = Duration::from_millis(50);
     loop {
@@ -344,10 +342,15 @@ async fn handle(store: RunStore, executor: Executor, config: Arc<WorkerConfig>, 
             run,
             pending,
         }) => {
-            let ended = perform(&store, &executor, *run, pending, attempt).await;
-            crate::metrics::delivery("ran");
-            tracing::debug!(run = %ended.id, status = ?ended.status, "run ended");
-            true
+            let ended = perform(&store, &executor, *run, pending).await;
+            if store_was_down(&ended) {
+                tracing::warn!(run = %ended.id, "the store was unavailable before the run could start; it will be delivered again");
+                crate::metrics::delivery("store_unavailable");
+                false
+            } else {
+                crate::metrics::delivery("ran");
+                store_end(&store, &ended, attempt).await
+            }
         }
         Ok(Start::Final) => {
             crate::metrics::delivery("already_final");

@@ -1,0 +1,479 @@
+//! Queued dispatch across processes: a private redis-server, a local HTTP target that
+//! counts each run's requests, the API on 127.0.0.1, and `hush worker` processes (the real
+//! binary). A worker killed with SIGKILL, a worker stopped with SIGTERM, a poison run that
+//! is dead-lettered, and Redis restarted under load: every run reaches one final state,
+//! none is lost, and none is recorded as ended twice.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use common::{Harness, Kind, team};
+use hush::actions::http::{HttpSender, NetworkPolicy};
+use hush::api::tokens::{Principal, Tokens};
+use hush::api::{ApiState, app};
+use hush::executor::{Executor, RunStatus};
+use hush::model::RunId;
+use hush::runs::queue::{self, WorkerConfig};
+use hush::runs::{DEFAULT_RETENTION, RunStore, Start};
+use serde_json::{Value, json};
+
+const VALUE: &str = "sk_live_queue_0123456789abcdef";
+
+/// A target that counts requests per `n` and answers `{"n": n}` after `delay`.
+struct Target {
+    url: String,
+    hits: Arc<Mutex<HashMap<u64, u32>>>,
+}
+
+impl Target {
+    async fn start(delay: Duration) -> Target {
+        type Hits = Arc<Mutex<HashMap<u64, u32>>>;
+        async fn handle(
+            State((hits, delay)): State<(Hits, Duration)>,
+            Query(q): Query<HashMap<String, String>>,
+        ) -> axum::Json<Value> {
+            let n: u64 = q["n"].parse().unwrap();
+            *hits.lock().unwrap().entry(n).or_default() += 1;
+            tokio::time::sleep(delay).await;
+            axum::Json(json!({"n": n}))
+        }
+        let hits: Hits = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route("/work", axum::routing::post(handle))
+            .with_state((Arc::clone(&hits), delay));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Target { url, hits }
+    }
+
+    fn distinct(&self) -> usize {
+        self.hits.lock().unwrap().len()
+    }
+}
+
+/// One org on a private, durable redis-server, with a team secret, the API in this
+/// process and a service token.
+struct Setup {
+    h: Harness,
+    runs: RunStore,
+    base: String,
+    token: String,
+    action: Value,
+    client: reqwest::Client,
+    data: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn start(target: &Target) -> Setup {
+        let h = Harness::isolated(Kind::Redis).await;
+        let id = h.create("mia", team("Queue key", VALUE)).await.id;
+        let runs = RunStore::connect(&h.redis_url(), DEFAULT_RETENTION)
+            .await
+            .unwrap();
+        let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
+        let executor = Executor::new(Arc::clone(&h.secrets), HttpSender::new(policy).unwrap());
+        let state = ApiState::new(Arc::clone(&h.backend), runs.clone(), executor);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+        let token = Tokens::new(Arc::clone(&h.backend))
+            .create(&h.org, Principal::service("orchestrator").unwrap())
+            .await
+            .unwrap()
+            .token
+            .as_str()
+            .to_owned();
+        let action = json!({
+            "kind": "send_api_request", "name": "Work", "method": "POST",
+            "url": format!("{}/work", target.url),
+            "query": [{"name": "n", "value": "{{inputs.n}}"}],
+            "headers": [{"name": "Authorization", "value": format!("Bearer {{{{secret \"{id}\"}}}}")}]
+        });
+        Setup {
+            h,
+            runs,
+            base,
+            token,
+            action,
+            client: reqwest::Client::new(),
+            data: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A `hush worker` process on this setup's Redis and key file.
+    fn worker(&self, name: &str, concurrency: usize) -> Child {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hush"));
+        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the worker
+        // when the thread that spawned it dies, so a failed test leaves no worker behind.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        cmd.arg("worker")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HUSH_REDIS_URL", self.h.redis_url())
+            .env("HUSH_MASTER_KEY_FILE", &self.h.key_file)
+            .env("HUSH_DATA_DIR", self.data.path())
+            .env("HUSH_ALLOWED_NETWORKS", "127.0.0.1/32")
+            .env("HUSH_WORKER_NAME", name)
+            .env("HUSH_WORKER_CONCURRENCY", concurrency.to_string())
+            .env("HUSH_VISIBILITY_TIMEOUT_MS", "1500")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Dispatches run `n` (queued), retrying with the same idempotency key until the API
+    /// answers; returns the run id.
+    async fn dispatch(&self, n: u64, workflow: &str) -> RunId {
+        let body = json!({
+            "action": self.action, "actor": "mia", "inputs": {"n": n},
+            "workflow_run_id": workflow, "idempotency_key": format!("{workflow}-{n}")
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let res = self
+                .client
+                .post(format!("{}/v1/runs", self.base))
+                .bearer_auth(&self.token)
+                .json(&body)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            if let Ok(res) = res
+                && (res.status() == 202 || res.status() == 200)
+            {
+                let run: Value = res.json().await.unwrap();
+                return RunId::parse(run["id"].as_str().unwrap()).unwrap();
+            }
+            assert!(Instant::now() < deadline, "run {n} could not be dispatched");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until every run in `ids` has ended; returns their statuses by id.
+    async fn wait_all(&self, ids: &[RunId], within: Duration) -> HashMap<RunId, hush::runs::Run> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut ended = HashMap::new();
+            for id in ids {
+                if let Ok(Some(run)) = self.runs.get(&self.h.org, id).await
+                    && run.is_final()
+                {
+                    ended.insert(id.clone(), run);
+                }
+            }
+            if ended.len() == ids.len() {
+                return ended;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {} runs ended in time",
+                ended.len(),
+                ids.len()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.h.redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    /// How many final-status events run `id`'s event stream holds.
+    async fn final_events(&self, id: &RunId) -> usize {
+        let mut conn = self.redis().await;
+        let key = format!("hush:{{{}}}:run:{id}:events", self.h.org);
+        let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
+            .arg(key)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        entries
+            .iter()
+            .filter(|(_, e)| e["e"].contains("succeeded") || e["e"].contains("failed"))
+            .count()
+    }
+}
+
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_thousand_runs_end_once_each_though_a_worker_is_killed_midway() {
+    let target = Target::start(Duration::from_millis(20)).await;
+    let s = Setup::start(&target).await;
+    let mut workers: Vec<Child> = (0..3).map(|i| s.worker(&format!("w{i}"), 16)).collect();
+
+    let s = Arc::new(s);
+    let mut dispatches = tokio::task::JoinSet::new();
+    for chunk in 0..16u64 {
+        let s = Arc::clone(&s);
+        dispatches.spawn(async move {
+            let mut ids = Vec::new();
+            for n in (chunk * 125)..((chunk + 1) * 125) {
+                ids.push((n, s.dispatch(n, "wf-load").await));
+            }
+            ids
+        });
+    }
+    // Kill one worker with SIGKILL once a quarter of the runs reached the target.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while target.distinct() < 500 {
+        assert!(Instant::now() < deadline, "the workers made no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop(&mut workers[0]);
+
+    let mut ids = Vec::new();
+    while let Some(chunk) = dispatches.join_next().await {
+        ids.extend(chunk.unwrap());
+    }
+    assert_eq!(ids.len(), 2000);
+    let only_ids: Vec<RunId> = ids.iter().map(|(_, id)| id.clone()).collect();
+    let ended = s.wait_all(&only_ids, Duration::from_secs(300)).await;
+
+    let hits = target.hits.lock().unwrap().clone();
+    let mut repeated = 0;
+    for (n, id) in &ids {
+        let run = &ended[id];
+        assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+        let result = run.result.as_ref().unwrap();
+        assert_eq!(
+            result["body"]["n"],
+            json!(n),
+            "run {id} has another run's result"
+        );
+        let seen = hits.get(n).copied().unwrap_or(0);
+        assert!(seen >= 1, "run {n} never reached the target");
+        if seen > 1 {
+            repeated += 1;
+            assert!(
+                run.attempts >= 2,
+                "run {n} reached the target {seen} times in one attempt"
+            );
+        }
+        assert_eq!(s.final_events(id).await, 1, "run {id} ended more than once");
+    }
+    eprintln!("{repeated} run(s) reached the target again after the worker was killed");
+    // Only the runs the killed worker held (at most its concurrency) may run again.
+    assert!(repeated <= 16, "{repeated} runs reached the target twice");
+
+    // Everything is acknowledged and the stream is trimmed to a bounded size.
+    let mut conn = s.redis().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+            .arg(queue::STREAM)
+            .arg(queue::GROUP)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let len: usize = redis::cmd("XLEN")
+            .arg(queue::STREAM)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if pending.count() == 0 && len < 500 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} entries pending, {len} in the stream",
+            pending.count()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for w in &mut workers {
+        stop(w);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_worker_finish_what_it_holds_and_leaves_the_rest_queued() {
+    let target = Target::start(Duration::from_millis(500)).await;
+    let s = Setup::start(&target).await;
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        ids.push(s.dispatch(n, "wf-term").await);
+    }
+    let mut worker = s.worker("term", 3);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while target.distinct() == 0 {
+        assert!(Instant::now() < deadline, "the worker took no work");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // SAFETY: sends SIGTERM to a child process this test owns.
+    unsafe { libc::kill(i32::try_from(worker.id()).unwrap(), libc::SIGTERM) };
+    let status = worker.wait().unwrap();
+    assert!(status.success(), "the worker exited with {status}");
+
+    let mut finished = 0;
+    for id in &ids {
+        let run = s.runs.get(&s.h.org, id).await.unwrap().unwrap();
+        match run.status {
+            RunStatus::Succeeded => finished += 1,
+            RunStatus::Queued => {}
+            other => panic!("run {id} was left {other:?} by a worker that stopped"),
+        }
+    }
+    assert!(finished >= 1 && finished < 12, "{finished} runs finished");
+
+    // The rest are still queued, and another worker runs them, each exactly once.
+    let mut next = s.worker("next", 4);
+    let ended = s.wait_all(&ids, Duration::from_secs(60)).await;
+    assert!(ended.values().all(|r| r.status == RunStatus::Succeeded));
+    assert!(ended.values().all(|r| r.attempts == 1), "{ended:#?}");
+    assert!(target.hits.lock().unwrap().values().all(|&n| n == 1));
+    stop(&mut next);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_workers_keep_dying_is_failed_as_a_dead_letter() {
+    let target = Target::start(Duration::ZERO).await;
+    let s = Setup::start(&target).await;
+    let id = s.dispatch(7, "wf-dead").await;
+    // Two workers took it and died before it ended: two attempts counted, entry pending.
+    s.runs.ensure_group().await.unwrap();
+    let mut conn = s.redis().await;
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(queue::GROUP)
+        .arg("doomed")
+        .arg("COUNT")
+        .arg(10)
+        .arg("STREAMS")
+        .arg(queue::STREAM)
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let started = s.runs.start(&s.h.org, &id, "doomed", 2).await.unwrap();
+        assert!(matches!(started, Start::Run { .. }), "{started:?}");
+    }
+    // A live worker claims the idle entry and gives up on the run.
+    let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
+    let executor = Executor::new(Arc::clone(&s.h.secrets), HttpSender::new(policy).unwrap());
+    let stop_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let config = WorkerConfig {
+        visibility: Duration::from_millis(300),
+        max_attempts: 2,
+        ..WorkerConfig::named("alive")
+    };
+    let worker = tokio::spawn(queue::work(
+        s.runs.clone(),
+        executor,
+        config,
+        Arc::clone(&stop_flag),
+    ));
+    let ended = s
+        .wait_all(std::slice::from_ref(&id), Duration::from_secs(30))
+        .await;
+    let run = &ended[&id];
+    assert_eq!(run.status, RunStatus::Failed);
+    let error = run.error.as_ref().unwrap();
+    assert!(error.message.contains("dead letter"), "{error:?}");
+    assert_eq!(target.distinct(), 0, "a dead-lettered run is not run again");
+    let dead: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(queue::DEAD)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(dead.iter().any(|(_, e)| e["run"] == id.as_str()));
+    stop_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    worker.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_restarted_under_load_loses_no_run() {
+    let target = Target::start(Duration::from_millis(5)).await;
+    let mut s = Setup::start(&target).await;
+    let mut workers: Vec<Child> = (0..2).map(|i| s.worker(&format!("r{i}"), 8)).collect();
+    // Dispatch in the background while Redis goes down and comes back.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let dispatcher = {
+        let (base, token, action) = (s.base.clone(), s.token.clone(), s.action.clone());
+        let client = s.client.clone();
+        tokio::spawn(async move {
+            for n in 0..400u64 {
+                let body = json!({
+                    "action": action, "actor": "mia", "inputs": {"n": n},
+                    "workflow_run_id": "wf-restart", "idempotency_key": format!("restart-{n}")
+                });
+                let deadline = Instant::now() + Duration::from_secs(60);
+                let id = loop {
+                    let res = client
+                        .post(format!("{base}/v1/runs"))
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .timeout(Duration::from_secs(10))
+                        .send()
+                        .await;
+                    if let Ok(res) = res
+                        && (res.status() == 202 || res.status() == 200)
+                    {
+                        let run: Value = res.json().await.unwrap();
+                        break run["id"].as_str().unwrap().to_owned();
+                    }
+                    assert!(Instant::now() < deadline, "run {n} could not be dispatched");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                };
+                tx.send((n, id)).unwrap();
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while target.distinct() < 100 {
+        assert!(Instant::now() < deadline, "no progress before the restart");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s.h.server.as_mut().unwrap().stop();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.h.server.as_mut().unwrap().restart();
+    dispatcher.await.unwrap();
+
+    let mut ids = HashMap::new();
+    while let Ok((n, id)) = rx.try_recv() {
+        ids.insert(n, RunId::parse(&id).unwrap());
+    }
+    assert_eq!(ids.len(), 400);
+    let distinct: std::collections::HashSet<_> = ids.values().collect();
+    assert_eq!(
+        distinct.len(),
+        400,
+        "a retried dispatch created a second run"
+    );
+    let all: Vec<RunId> = ids.values().cloned().collect();
+    let ended = s.wait_all(&all, Duration::from_secs(180)).await;
+    for (n, id) in &ids {
+        let run = &ended[id];
+        assert_eq!(run.status, RunStatus::Succeeded, "run {n}: {run:#?}");
+        assert_eq!(run.result.as_ref().unwrap()["body"]["n"], json!(n));
+    }
+    for w in &mut workers {
+        stop(w);
+    }
+}
