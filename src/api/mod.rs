@@ -11,13 +11,21 @@
 //! | `GET /readyz` | 200 when the store answers, else 503 |
 //! | `POST /v1/runs?wait=true` | runs an inline action for an actor; the run record |
 //! | `GET /v1/runs/{id}` | a finished run of the caller's org |
+//! | `/v1/secrets…` | secret keys, metadata only ([`secrets`]) |
+//! | `/v1/users…`, `/v1/groups…` | the org's directory ([`directory`]) |
+//! | `/v1/actions…` | saved actions ([`actions`]) |
+//! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of every route ([`openapi`]) |
 //!
 //! Every refusal is `{"error": {"code", "message"}}` ([`error::ApiError`]).
 
+pub mod actions;
 pub mod auth;
+pub mod directory;
 pub mod error;
 pub mod history;
+pub mod openapi;
 pub mod runs;
+pub mod secrets;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -28,10 +36,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::actions::saved::SavedActions;
 use crate::app::Hush;
 use crate::directory::Directory;
 use crate::error::Result;
 use crate::executor::Executor;
+use crate::secrets::SecretStore;
 use crate::store::Backend;
 use error::{ApiError, ErrorCode};
 use history::RunHistory;
@@ -49,6 +59,8 @@ pub struct ApiState {
     tokens: Tokens,
     history: RunHistory,
     executor: Executor,
+    secrets: Arc<SecretStore>,
+    saved: SavedActions,
     max_body_bytes: usize,
 }
 
@@ -59,6 +71,8 @@ impl ApiState {
             directory: Directory::new(Arc::clone(&backend)),
             tokens: Tokens::new(Arc::clone(&backend)),
             history: RunHistory::new(Arc::clone(&backend)),
+            secrets: Arc::clone(executor.secrets()),
+            saved: SavedActions::new(Arc::clone(&backend)),
             backend,
             executor,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -88,6 +102,10 @@ pub fn app(state: ApiState) -> Router {
         .route("/readyz", get(readyz))
         .route("/v1/runs", post(runs::dispatch))
         .route("/v1/runs/{id}", get(runs::get))
+        .merge(secrets::routes())
+        .merge(directory::routes())
+        .merge(actions::routes())
+        .merge(openapi::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(max_body))
