@@ -535,3 +535,55 @@ async fn the_openapi_document_and_the_router_agree_both_ways() {
         .collect();
     assert_eq!(beyond, pending);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_saves_and_secret_deletes_never_lose_or_dangle_a_reference() {
+    let c = Ctx::start().await;
+    let mia = user_token(&c.h, "mia").await;
+    let a = c.h.create("mia", team("Key A", VALUE_A)).await.id;
+    let body = json!({"spec": spec_using(&[&a])});
+
+    // Ten actions saved at once on one secret: every one is in its index entry.
+    let paths: Vec<String> = (0..10).map(|i| format!("/v1/actions/act_{i}")).collect();
+    let saves = paths
+        .iter()
+        .map(|path| c.api.json(Method::PUT, path, &mia, &body));
+    for got in futures::future::join_all(saves).await {
+        assert_eq!(got.0, StatusCode::CREATED, "{}", got.1);
+    }
+    let all: Vec<String> = (0..10).map(|i| format!("act_{i}")).collect();
+    assert_eq!(c.refs(&a).await, Some(all));
+
+    // A save racing the delete of its secret: exactly one of them wins, and the index
+    // says so.
+    for round in 0..8 {
+        let s =
+            c.h.create("mia", team(&format!("Race {round}"), VALUE_B))
+                .await
+                .id;
+        let action = format!("act_race_{round}");
+        let (save_path, delete_path) =
+            (format!("/v1/actions/{action}"), format!("/v1/secrets/{s}"));
+        let save_body = json!({"spec": spec_using(&[&s])});
+        let (saved, deleted) = tokio::join!(
+            c.api.json(Method::PUT, &save_path, &mia, &save_body),
+            c.api.delete(&delete_path, &mia),
+        );
+        match (saved.0, deleted.0) {
+            (StatusCode::CREATED, StatusCode::CONFLICT) => {
+                assert_eq!(c.refs(&s).await, Some(vec![action.clone()]));
+                assert_eq!(deleted.1["error"]["references"], json!([action]));
+                assert!(c.h.use_as("mia", &s).await.is_ok());
+            }
+            (StatusCode::BAD_REQUEST, StatusCode::OK) => {
+                assert_eq!(c.refs(&s).await, None);
+                assert_error(
+                    &c.api.get(&format!("/v1/actions/{action}"), &mia).await,
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                );
+            }
+            other => panic!("round {round}: save {saved:?}, delete {deleted:?} ({other:?})"),
+        }
+    }
+}
