@@ -66,6 +66,17 @@ fn spec_using(secrets: &[&SecretId]) -> Value {
            "url": "https://api.example.com/", "headers": headers})
 }
 
+/// A bad request: what it is, method, path, token, body, and the refusal it must get.
+type Case<'a> = (
+    &'a str,
+    Method,
+    &'a str,
+    &'a str,
+    Option<Vec<u8>>,
+    StatusCode,
+    &'a str,
+);
+
 #[tokio::test]
 async fn saving_replacing_and_deleting_actions_keeps_the_reference_index_right() {
     let c = Ctx::start().await;
@@ -256,7 +267,7 @@ async fn bad_action_requests_answer_the_json_error_and_change_nothing() {
     let raw = |s: &str| Some(s.as_bytes().to_vec());
     let json_body = |v: Value| Some(v.to_string().into_bytes());
     let replace = "/v1/actions/act_ok";
-    let cases: Vec<(&str, Method, &str, &str, Option<Vec<u8>>, StatusCode, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "malformed JSON",
             Method::PUT,

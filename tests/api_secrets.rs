@@ -57,6 +57,17 @@ fn created_id(got: &(StatusCode, Value)) -> String {
     got.1["id"].as_str().unwrap().to_owned()
 }
 
+/// A bad request: what it is, method, path, token, body, and the refusal it must get.
+type Case<'a> = (
+    &'a str,
+    Method,
+    String,
+    &'a str,
+    Option<Vec<u8>>,
+    StatusCode,
+    &'a str,
+);
+
 #[tokio::test]
 async fn every_secret_operation_answers_metadata_and_never_the_value() {
     let c = Ctx::start().await;
@@ -319,15 +330,7 @@ async fn bad_secret_requests_answer_the_json_error_and_change_nothing() {
     let path = format!("/v1/secrets/{id}");
     let raw = |s: &str| Some(s.as_bytes().to_vec());
     let json_body = |v: Value| Some(v.to_string().into_bytes());
-    let cases: Vec<(
-        &str,
-        Method,
-        String,
-        &str,
-        Option<Vec<u8>>,
-        StatusCode,
-        &str,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             "malformed JSON",
             Method::POST,
