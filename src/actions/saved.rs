@@ -11,8 +11,9 @@
 //! Rules: any member may save a new action, but only with secrets that exist in the org
 //! and that the member may Use (so no one can save an action that sends a secret they
 //! could not send themselves); only the member who saved an action last, or an admin,
-//! may replace or delete it. A spec names secrets by id and never holds a value; this
-//! module never reads a ciphertext and never logs a spec.
+//! may replace or delete it. Every save and delete is audited, refusals too. A spec
+//! names secrets by id and never holds a value; this module never reads a ciphertext
+//! and never logs a spec.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -238,6 +239,15 @@ impl SavedActions {
         Ok((user_bytes, record, old))
     }
 
+    /// Records a refused save or delete in the audit trail, then returns the refusal.
+    async fn refuse(&self, org: &OrgId, entry: AuditEntry, error: Error) -> Error {
+        let entry = entry.denied().detail(error.message()).to_bytes();
+        if let Err(e) = self.backend.append_audit(vec![(org.clone(), entry)]).await {
+            tracing::warn!(%org, error = %e, "could not record a refused change in the audit trail");
+        }
+        error
+    }
+
     /// Refuses a change to `old` by someone who neither saved it last nor is an admin.
     fn may_change(old: &SavedAction, actor: &UserId, record: &UserRecord) -> Result<()> {
         if old.saved_by == *actor || record.role == Role::Admin {
@@ -286,10 +296,18 @@ impl SavedActions {
         if let Some(name) = &name {
             crate::secrets::model::validate_name(name)?;
         }
+        let refused = || AuditEntry::new(Some(actor), AuditAction::ActionSave);
         retry_on_conflict("saving the action", || async {
-            let (user_bytes, record, old) = self.actor_and_action(org, actor, id).await?;
-            if let Some((_, old)) = &old {
-                Self::may_change(old, actor, &record)?;
+            let (user_bytes, record, old) = match self.actor_and_action(org, actor, id).await {
+                Err(e) if e.kind() == ErrorKind::Denied => {
+                    return Err(self.refuse(org, refused(), e).await);
+                }
+                got => got?,
+            };
+            if let Some((_, old)) = &old
+                && let Err(e) = Self::may_change(old, actor, &record)
+            {
+                return Err(self.refuse(org, refused(), e).await);
             }
             let old_secrets = old.as_ref().map_or(&[][..], |(_, a)| &a.secrets[..]);
             let touched: BTreeSet<&SecretId> = old_secrets.iter().chain(&secrets).collect();
@@ -320,16 +338,21 @@ impl SavedActions {
                 .flatten()
                 .map(|bytes| parse::<SecretMeta>("secret", bytes))
                 .collect::<Result<Vec<_>>>()?;
-            let refused: Vec<String> = metas
+            let denied: Vec<String> = metas
                 .iter()
                 .filter(|m| !access::allows(m, actor, Some(&record), Permission::Use))
                 .map(|m| format!("{:?} ({})", m.name, m.id))
                 .collect();
-            if !refused.is_empty() {
-                return Err(Error::denied(format!(
+            if !denied.is_empty() {
+                let error = Error::denied(format!(
                     "user {actor} may not save an action that uses secret {}: it needs the Use permission",
-                    refused.join(", ")
-                )));
+                    denied.join(", ")
+                ));
+                let mut entry = refused();
+                for meta in &metas {
+                    entry = entry.secret(&meta.id, Some(&meta.name));
+                }
+                return Err(self.refuse(org, entry, error).await);
             }
             let saved = SavedAction {
                 id: id.clone(),
@@ -381,14 +404,22 @@ impl SavedActions {
     /// [`Denied`](ErrorKind::Denied) for a non-member, or someone who neither saved it last
     /// nor is an admin.
     pub async fn delete(&self, org: &OrgId, actor: &UserId, id: &ActionId) -> Result<SavedAction> {
+        let refused = || AuditEntry::new(Some(actor), AuditAction::ActionDelete);
         retry_on_conflict("deleting the action", || async {
-            let (user_bytes, record, old) = self.actor_and_action(org, actor, id).await?;
+            let (user_bytes, record, old) = match self.actor_and_action(org, actor, id).await {
+                Err(e) if e.kind() == ErrorKind::Denied => {
+                    return Err(self.refuse(org, refused(), e).await);
+                }
+                got => got?,
+            };
             let Some((old_bytes, old)) = old else {
                 return Err(Error::not_found(format!(
                     "no saved action {id} in org {org}"
                 )));
             };
-            Self::may_change(&old, actor, &record)?;
+            if let Err(e) = Self::may_change(&old, actor, &record) {
+                return Err(self.refuse(org, refused(), e).await);
+            }
             let fields: Vec<(Table, &str)> = old
                 .secrets
                 .iter()
@@ -471,5 +502,140 @@ impl SavedActions {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The same rules on the embedded backend (the HTTP tests run on Redis).
+
+    use super::*;
+    use crate::directory::Directory;
+    use crate::secrets::{Access, Keyring, NewSecret, SecretValue};
+    use crate::store::EmbeddedBackend;
+
+    fn id(text: &str) -> ActionId {
+        ActionId::parse(text).unwrap()
+    }
+
+    fn spec(secrets: &[&SecretId]) -> Value {
+        let headers: Vec<Value> = secrets
+            .iter()
+            .map(|s| serde_json::json!({"name": "X-Key", "value": format!("{{{{secret \"{s}\"}}}}")}))
+            .collect();
+        serde_json::json!({"kind": "send_api_request", "method": "GET",
+                           "url": "https://api.example.com/", "headers": headers})
+    }
+
+    #[tokio::test]
+    async fn the_reference_index_follows_saves_replaces_deletes_and_forced_secret_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend: Arc<dyn Backend> =
+            Arc::new(EmbeddedBackend::open(&dir.path().join("db")).unwrap());
+        let store = SecretStore::new(
+            Arc::clone(&backend),
+            Keyring::generate_file(&dir.path().join("master.key")).unwrap(),
+        );
+        let directory = Directory::new(Arc::clone(&backend));
+        let org = OrgId::parse("acme").unwrap();
+        let (mia, max) = (UserId::parse("mia").unwrap(), UserId::parse("max").unwrap());
+        directory.create_org(&org).await.unwrap();
+        directory.add_user(&org, &mia, Role::Member).await.unwrap();
+        directory.add_user(&org, &max, Role::Member).await.unwrap();
+        let mut secrets = Vec::new();
+        for name in ["A", "B"] {
+            let new = NewSecret {
+                name: name.into(),
+                value: SecretValue::new("sk_test_0123456789").unwrap(),
+                access: Access::Team,
+                grants: vec![],
+                allowed_hosts: vec![],
+                description: None,
+            };
+            secrets.push(store.create(&org, &mia, new).await.unwrap().id);
+        }
+        let (a, b) = (&secrets[0], &secrets[1]);
+        let saved = SavedActions::new(Arc::clone(&backend));
+        let refs = |s: &SecretId| {
+            let saved = saved.clone();
+            let (org, s) = (org.clone(), s.clone());
+            async move {
+                let ids: Vec<String> = saved
+                    .referencing(&org, &s)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|a| a.id.to_string())
+                    .collect();
+                ids
+            }
+        };
+
+        let (_, created) = saved
+            .save(&org, &mia, &id("act_1"), spec(&[a, b]), None)
+            .await
+            .unwrap();
+        assert!(created);
+        assert_eq!(
+            (refs(a).await, refs(b).await),
+            (vec!["act_1".to_owned()], vec!["act_1".to_owned()])
+        );
+        let (_, created) = saved
+            .save(&org, &mia, &id("act_1"), spec(&[b]), None)
+            .await
+            .unwrap();
+        assert!(!created);
+        assert!(refs(a).await.is_empty());
+        let err = saved
+            .save(&org, &max, &id("act_1"), spec(&[]), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Denied);
+        let err = saved
+            .save(
+                &org,
+                &mia,
+                &id("act_2"),
+                spec(&[&SecretId::generate()]),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert!(saved.get(&org, &id("act_2")).await.unwrap().is_none());
+
+        match saved
+            .delete_secret(&store, &org, &mia, b, false)
+            .await
+            .unwrap()
+        {
+            SecretDeletion::Referenced(ids) => assert_eq!(ids, [id("act_1")]),
+            SecretDeletion::Deleted(_) => panic!("a referenced secret was deleted"),
+        }
+        assert!(matches!(
+            saved
+                .delete_secret(&store, &org, &mia, a, false)
+                .await
+                .unwrap(),
+            SecretDeletion::Deleted(_)
+        ));
+        assert!(matches!(
+            saved
+                .delete_secret(&store, &org, &mia, b, true)
+                .await
+                .unwrap(),
+            SecretDeletion::Deleted(_)
+        ));
+        assert!(refs(b).await.is_empty());
+        // The action outlives its secret and can still be deleted.
+        saved.delete(&org, &mia, &id("act_1")).await.unwrap();
+        assert!(saved.list(&org, None, 10).await.unwrap().items.is_empty());
+        assert!(
+            backend
+                .scan(&org, Table::References)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }
