@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use common::api::{Client, assert_error, serve, service_token, user_token};
 use common::{Harness, Kind, restricted, team};
+use hush::audit::{AuditAction, Outcome};
 use hush::model::SecretId;
 use hush::store::Table;
 use reqwest::{Method, StatusCode};
@@ -230,6 +231,25 @@ async fn only_the_saver_or_an_admin_may_replace_and_every_secret_must_be_usable(
             .contains(private.as_str())
     );
     assert_eq!(c.refs(&private).await, None);
+    // Each refusal is in the audit trail, by max, denied.
+    let trail = c.h.audit.list(&c.h.org, None, 1000).await.unwrap();
+    let refused: Vec<AuditAction> = trail
+        .entries
+        .iter()
+        .filter(|r| {
+            r.entry.outcome == Outcome::Denied && r.entry.actor == Some(common::user("max"))
+        })
+        .map(|r| r.entry.action)
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            AuditAction::ActionSave,
+            AuditAction::ActionDelete,
+            AuditAction::ActionSave,
+            AuditAction::ActionSave
+        ]
+    );
 
     // An admin may replace anyone's.
     let got = c
@@ -483,6 +503,41 @@ async fn the_openapi_document_and_the_router_agree_both_ways() {
     assert_eq!(got.0, StatusCode::OK);
     let doc = got.1;
     assert_eq!(doc["openapi"], "3.1.0");
+
+    // Every `$ref` resolves, and every operation has a unique id and a 2xx answer.
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let pointer = r
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("{r} is not local"));
+        assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+    let mut ids = BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+            let answers = op["responses"].as_object().unwrap();
+            assert!(
+                answers.keys().any(|k| k.starts_with('2')),
+                "{id} has no 2xx"
+            );
+        }
+    }
 
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
