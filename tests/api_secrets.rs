@@ -716,3 +716,56 @@ async fn token_create_and_revoke_are_audited_by_id_never_by_token() {
         &[issued.token.as_str(), &secret_part],
     );
 }
+
+#[tokio::test]
+async fn the_cli_refuses_to_delete_a_referenced_secret_unless_forced() {
+    let c = Ctx::start().await;
+    let mia = user_token(&c.h, "mia").await;
+    let id = c.h.create("mia", team("Stripe live", VALUE)).await.id;
+    let spec = json!({"kind": "send_api_request", "method": "GET", "url": "https://api.example.com/",
+                      "headers": [{"name": "X-Key", "value": format!("{{{{secret \"{id}\"}}}}")}]});
+    let got = c
+        .api
+        .json(
+            Method::PUT,
+            "/v1/actions/act_cli",
+            &mia,
+            &json!({ "spec": spec }),
+        )
+        .await;
+    assert_eq!(got.0, StatusCode::CREATED, "{}", got.1);
+
+    let url = common::redis_server::shared_url();
+    let key_file = c.h.key_file.display().to_string();
+    let env = [
+        ("HUSH_REDIS_URL", url.as_str()),
+        ("HUSH_MASTER_KEY_FILE", key_file.as_str()),
+    ];
+    let org = c.h.org.to_string();
+    let delete = [
+        "secret",
+        "delete",
+        "--org",
+        &org,
+        "--as",
+        "mia",
+        id.as_str(),
+    ];
+    let refused = common::run_hush(&env, &delete, b"", &[VALUE]);
+    assert_eq!(refused.status.code(), Some(5), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("act_cli") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert_eq!(c.h.use_as("mia", &id).await.unwrap(), VALUE);
+
+    let forced = common::run_hush(&env, &[&delete[..], &["--force"]].concat(), b"", &[VALUE]);
+    assert!(forced.status.success(), "{forced:?}");
+    let cell =
+        c.h.backend
+            .read(&c.h.org, &[(Table::References, id.as_str())])
+            .await
+            .unwrap();
+    assert_eq!(cell, vec![None]);
+}
