@@ -256,7 +256,7 @@ async fn main() {
             );
             async move {
                 let outcome = code
-                    .execute(&action, &org, &inputs, &resolved, redactor)
+                    .execute(&action, &org, &inputs, &resolved, redactor, None)
                     .await;
                 assert!(outcome.result.is_ok());
             }

@@ -16,6 +16,8 @@
 //! - [`actions`]: the action kinds (Send API Request, Run Code) and saved actions;
 //! - [`executor`]: the run pipeline (resolve, authorize, execute, redact, record);
 //! - [`app`]: opens the shared state every entry point uses;
+//! - [`runs`]: run history and queued dispatch in Redis (streams, `hush worker`);
+//! - [`metrics`]: Prometheus metrics;
 //! - [`api`]: `hush serve`, the HTTP API (bearer tokens, runs, run history, secrets,
 //!   directory, saved actions, OpenAPI);
 //! - [`cli`]: the command line.
@@ -34,8 +36,10 @@ pub mod executor;
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
+pub mod metrics;
 pub mod model;
 pub mod redact;
+pub mod runs;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

@@ -12,6 +12,9 @@ use crate::error::{Error, Result};
 /// A point in time, serialized as RFC 3339 in UTC.
 pub type Timestamp = time::OffsetDateTime;
 
+/// Where a run's log lines go as they happen (for live views): each line already redacted.
+pub type LiveLog = tokio::sync::mpsc::UnboundedSender<String>;
+
 /// The current time in UTC.
 pub fn now() -> Timestamp {
     time::OffsetDateTime::now_utc()

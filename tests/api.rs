@@ -12,7 +12,6 @@ use axum::response::IntoResponse;
 use common::api::assert_error;
 use common::{Harness, Kind, assert_no_value_in, team, user};
 use hush::api::tokens::Tokens;
-use hush::store::Table;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -145,18 +144,34 @@ async fn a_service_token_acts_for_a_member_and_the_record_is_redacted_everywhere
     );
     assert_eq!(record["secrets_used"][0]["name"], "Stripe live");
 
-    // Run history: the same record, by id, and the stored bytes hold no value either.
+    // Run history: the same record, by id, and the stored bytes (the run's hash and its
+    // event stream) hold no value either.
     let id = record["id"].as_str().unwrap();
     let (status, stored) = api.get_run(&token, id).await;
     assert_eq!(status, StatusCode::OK, "{stored}");
     assert_eq!(stored, record);
-    let raw = api
-        .h
-        .backend
-        .read(&api.h.org, &[(Table::Runs, id)])
+    let client = redis::Client::open(api.h.redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("hush:{{{}}}:run:{id}", api.h.org);
+    let hash: Vec<Vec<u8>> = redis::cmd("HGETALL")
+        .arg(&key)
+        .query_async(&mut conn)
         .await
         .unwrap();
-    assert_no_value_in("the stored run", raw[0].as_ref().unwrap(), &[VALUE]);
+    assert!(!hash.is_empty(), "the run is stored under {key}");
+    let events: redis::Value = redis::cmd("XRANGE")
+        .arg(format!("{key}:events"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_no_value_in("the stored run", &hash.concat(), &[VALUE]);
+    assert_no_value_in(
+        "the run's events",
+        format!("{events:?}").as_bytes(),
+        &[VALUE],
+    );
 }
 
 #[tokio::test]
@@ -308,23 +323,26 @@ async fn bad_requests_answer_the_json_error_shape_with_the_right_status() {
         assert_error(&got, status, code);
     }
 
-    // Without wait=true: queued dispatch is a later slice, and says so.
-    let res = api
-        .client
-        .post(format!("{}/v1/runs", api.base))
-        .bearer_auth(&token)
-        .json(&json!({"action": api.action, "actor": "mia"}))
-        .send()
-        .await
-        .unwrap();
-    let got = answer(res).await;
-    assert_error(&got, StatusCode::BAD_REQUEST, "invalid");
-    assert!(
-        got.1["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("queued")
-    );
+    // Listing runs: a bad cursor, status or limit, and an unknown parameter.
+    for query in [
+        "cursor=%21%21%21",
+        "cursor=sec_notarun",
+        "status=done",
+        "limit=0",
+        "limit=100000",
+        "limit=ten",
+        "colour=red",
+    ] {
+        let res = api
+            .client
+            .get(format!("{}/v1/runs?{query}", api.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let got = answer(res).await;
+        assert_error(&got, StatusCode::BAD_REQUEST, "invalid");
+    }
 
     let res = api
         .client

@@ -71,6 +71,15 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, ErrorKind::Denied.code(), message)
     }
 
+    /// 503 with a message safe to show (e.g. the work queue is full).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable.code(),
+            message,
+        )
+    }
+
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, ErrorKind::NotFound.code(), message)

@@ -9,8 +9,11 @@
 //! | --- | --- |
 //! | `GET /healthz` | 200 while the process runs |
 //! | `GET /readyz` | 200 when the store answers, else 503 |
-//! | `POST /v1/runs?wait=true` | runs an inline action for an actor; the run record |
-//! | `GET /v1/runs/{id}` | a finished run of the caller's org |
+//! | `GET /metrics` | Prometheus metrics |
+//! | `POST /v1/runs` | queues an action for an actor (202), or runs it with `?wait=true` |
+//! | `GET /v1/runs` | a page of the org's runs (by workflow run, status; cursor) |
+//! | `GET /v1/runs/{id}` | one run of the caller's org |
+//! | `GET /v1/runs/{id}/events` | the run's status changes and log lines (server-sent events) |
 //! | `/v1/secrets…` | secret keys, metadata only ([`secrets`]) |
 //! | `/v1/users…`, `/v1/groups…` | the org's directory ([`directory`]) |
 //! | `/v1/actions…` | saved actions ([`actions`]) |
@@ -22,7 +25,6 @@ pub mod actions;
 pub mod auth;
 pub mod directory;
 pub mod error;
-pub mod history;
 pub mod openapi;
 pub mod runs;
 pub mod secrets;
@@ -41,50 +43,67 @@ use crate::app::Hush;
 use crate::directory::Directory;
 use crate::error::Result;
 use crate::executor::Executor;
+use crate::runs::RunStore;
+use crate::runs::queue::DEFAULT_MAX_QUEUE;
 use crate::secrets::SecretStore;
 use crate::store::Backend;
 use error::{ApiError, ErrorCode};
-use history::RunHistory;
 use tokens::Tokens;
 
 /// The default request body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 
-/// What every request handler shares: the store, the directory, tokens, run history and
-/// the executor. Cheap to clone.
+/// What every request handler shares: the store, the directory, tokens, the run store
+/// (history and queue) and the executor. Cheap to clone.
 #[derive(Clone)]
 pub struct ApiState {
     backend: Arc<dyn Backend>,
     directory: Directory,
     tokens: Tokens,
-    history: RunHistory,
+    runs: RunStore,
     executor: Executor,
     secrets: Arc<SecretStore>,
     saved: SavedActions,
     max_body_bytes: usize,
+    max_queue: usize,
 }
 
 impl ApiState {
-    /// State over `backend`, running actions on `executor`.
-    pub fn new(backend: Arc<dyn Backend>, executor: Executor) -> Self {
+    /// State over `backend`, keeping runs in `runs` and running actions on `executor`.
+    pub fn new(backend: Arc<dyn Backend>, runs: RunStore, executor: Executor) -> Self {
         ApiState {
             directory: Directory::new(Arc::clone(&backend)),
             tokens: Tokens::new(Arc::clone(&backend)),
-            history: RunHistory::new(Arc::clone(&backend)),
+            runs,
             secrets: Arc::clone(executor.secrets()),
             saved: SavedActions::new(Arc::clone(&backend)),
             backend,
             executor,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_queue: DEFAULT_MAX_QUEUE,
         }
     }
 
-    /// State over an opened hush, with its executor.
+    /// State over an opened hush, with its run store and executor.
     ///
     /// # Errors
     /// When the executor cannot be set up (see [`Hush::executor`]).
-    pub fn from_hush(hush: &Hush, policy: crate::actions::http::NetworkPolicy) -> Result<Self> {
-        Ok(Self::new(Arc::clone(&hush.backend), hush.executor(policy)?))
+    pub fn from_hush(
+        hush: &Hush,
+        runs: RunStore,
+        policy: crate::actions::http::NetworkPolicy,
+    ) -> Result<Self> {
+        Ok(Self::new(
+            Arc::clone(&hush.backend),
+            runs,
+            hush.executor(policy)?,
+        ))
+    }
+
+    /// Refuses queued dispatch (503) while the work stream holds `entries` or more.
+    pub fn with_max_queue(mut self, entries: usize) -> Self {
+        self.max_queue = entries;
+        self
     }
 
     /// Refuses request bodies over `bytes` with 413.
@@ -100,8 +119,10 @@ pub fn app(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/v1/runs", post(runs::dispatch))
+        .route("/metrics", get(metrics))
+        .route("/v1/runs", post(runs::dispatch).get(runs::list))
         .route("/v1/runs/{id}", get(runs::get))
+        .route("/v1/runs/{id}/events", get(runs::events))
         .merge(secrets::routes())
         .merge(directory::routes())
         .merge(actions::routes())
@@ -119,7 +140,18 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(State(state): State<ApiState>) -> Result<impl IntoResponse, ApiError> {
     state.backend.ping().await?;
+    state.runs.ping().await?;
     Ok(axum::Json(serde_json::json!({"status": "ready"})))
+}
+
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(),
+    )
 }
 
 /// Logs every refused request by method, path, status and error code: never its body,
@@ -147,7 +179,8 @@ pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) -> std::i
         .await
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

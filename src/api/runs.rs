@@ -1,24 +1,32 @@
-//! `/v1/runs`: dispatch an inline action for an actor and read finished runs.
+//! `/v1/runs`: dispatch an action (inline or saved) for an actor, queued or waited for;
+//! read one run, a page of runs, or a run's live events (server-sent events).
 //!
 //! Who may act for whom is decided here, before anything runs: a user token acts only as
 //! its user; a service token acts for any current member of its org and no one else.
 //! Whether the actor may use each secret is the executor's check, at run time. A
-//! response holds only the executor's redacted record.
+//! response holds only what the executor redacted.
+
+use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::ApiState;
 use super::auth::{Caller, actor_for};
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::history::StoredRun;
-use super::tokens::{Principal, random_base32};
+use super::tokens::Principal;
 use crate::actions::Action;
 use crate::directory::Role;
-use crate::executor::RunRequest;
-use crate::model::RunId;
+use crate::executor::RunStatus;
+use crate::model::{RunId, UserId, now};
+use crate::runs::queue::{check_room, perform};
+use crate::runs::{Created, Event, Pending, Run, new_run_id};
 
 /// The body of `POST /v1/runs`.
 #[derive(Deserialize)]
@@ -32,86 +40,274 @@ pub struct Dispatch {
     /// The user to act for: required with a service token; a user token acts as itself.
     #[serde(default)]
     actor: Option<String>,
-    /// The orchestrator's workflow run, kept with the record.
+    /// The orchestrator's workflow run, kept with the record and indexed.
     #[serde(default)]
     workflow_run_id: Option<String>,
+    /// A retry with the same key (in the same org) returns the same run.
+    #[serde(default)]
+    idempotency_key: Option<String>,
 }
 
 /// The query of `POST /v1/runs`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DispatchQuery {
-    /// Answer with the finished record (the only mode for now).
+    /// Run now and answer with the ended run; otherwise queue it and answer 202.
     #[serde(default)]
     wait: bool,
 }
 
-/// `POST /v1/runs?wait=true`: runs the action and answers with its record.
+fn idempotency_key(key: Option<&str>) -> Result<Option<&str>, ApiError> {
+    match key {
+        None => Ok(None),
+        Some(k) if !k.is_empty() && k.len() <= 200 && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k))
+        }
+        Some(_) => Err(ApiError::invalid(
+            "`idempotency_key` must be 1-200 visible ASCII characters",
+        )),
+    }
+}
+
+/// `POST /v1/runs`: queues the action (202 with the queued run) or, with `?wait=true`,
+/// runs it here and answers with the ended run. A repeated `idempotency_key` answers
+/// with the run it created (200), running nothing.
 pub async fn dispatch(
     State(state): State<ApiState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<DispatchQuery>,
     ApiJson(body): ApiJson<Dispatch>,
-) -> Result<Json<StoredRun>, ApiError> {
-    if !body.action.is_object() {
+) -> Result<Response, ApiError> {
+    let org = caller.0.org.clone();
+    let (spec, action_id) = (body.action, None);
+    if !spec.is_object() {
         return Err(ApiError::invalid(
             "`action` must be an action spec (a JSON object with a `kind`)",
         ));
     }
-    let action = Action::from_json(&body.action.to_string())?;
+    let action = Action::from_json(&spec.to_string())?;
     let workflow_run_id = body
         .workflow_run_id
         .as_deref()
         .map(|id| RunId::parse_field("workflow_run_id", id))
         .transpose()?;
+    let idempotency = idempotency_key(body.idempotency_key.as_deref())?;
     let actor = actor_for(&state, &caller, body.actor.as_deref()).await?;
     if !query.wait {
-        return Err(ApiError::invalid(
-            "queued dispatch is not available yet; pass `?wait=true` to run and wait for the record",
-        ));
+        check_room(&state.runs, state.max_queue)
+            .await
+            .map_err(queue_error)?;
     }
-    let request = RunRequest {
-        run_id: RunId::parse(&format!("run_{}", random_base32(26)))?,
-        org: caller.0.org.clone(),
+    let run = Run {
+        id: new_run_id(),
+        org: org.clone(),
         actor,
-        action,
-        inputs: Value::Object(body.inputs.unwrap_or_default()),
-    };
-    let record = state.executor.run(request).await;
-    let run = StoredRun {
-        record,
+        action_kind: action.kind().to_owned(),
+        action_id,
+        status: if query.wait {
+            RunStatus::Running
+        } else {
+            RunStatus::Queued
+        },
         workflow_run_id,
         dispatched_by: caller.0.id.clone(),
+        created_at: now(),
+        attempts: u32::from(query.wait),
+        started_at: query.wait.then(now),
+        finished_at: None,
+        duration_ms: None,
+        result: None,
+        result_truncated: false,
+        logs: Vec::new(),
+        error: None,
+        secrets_used: Vec::new(),
+        request: None,
     };
-    if let Err(e) = state.history.put(&run).await {
-        // The action has run: answering an error would invite a retry that runs it again,
-        // so the caller gets its record and the operator the failure.
-        tracing::error!(run = %run.record.id, error = %e, "a finished run could not be stored in the run history");
+    let pending = Pending {
+        action: spec,
+        inputs: Value::Object(body.inputs.unwrap_or_default()),
+    };
+    if let Created::Existing(id) = state.runs.create(&run, &pending, idempotency).await? {
+        let existing = state.runs.get(&org, &id).await?.ok_or_else(|| {
+            ApiError::not_found(format!(
+                "the run of this idempotency key ({id}) has expired"
+            ))
+        })?;
+        return Ok((StatusCode::OK, Json(existing)).into_response());
     }
-    Ok(Json(run))
+    if query.wait {
+        let ended = perform(&state.runs, &state.executor, run, pending, 1).await;
+        return Ok((StatusCode::OK, Json(ended)).into_response());
+    }
+    if let Err(e) = state.runs.enqueue(&org, &run.id).await {
+        let failed = run.fail(
+            e.kind(),
+            format!("the run could not be queued: {}", e.message()),
+        );
+        let _ = state.runs.finish(&failed, 0).await;
+        return Err(e.into());
+    }
+    Ok((StatusCode::ACCEPTED, Json(run)).into_response())
 }
 
-/// `GET /v1/runs/{id}`: a run of the caller's org. A user token that is not an admin
-/// sees only the runs it acted in; every other run answers 404, like another org's.
+fn queue_error(e: crate::error::Error) -> ApiError {
+    if e.message().starts_with("the work queue is full") {
+        ApiError::unavailable(e.message().to_owned())
+    } else {
+        e.into()
+    }
+}
+
+/// Reads run `id` for `caller`: a user token that is not an admin sees only the runs it
+/// acted in; every other run answers 404, like another org's.
+async fn visible_run(state: &ApiState, caller: &Caller, id: &str) -> Result<Run, ApiError> {
+    let org = &caller.0.org;
+    let id = RunId::parse_field("run id", id)?;
+    let not_found = || ApiError::not_found(format!("no run {id} in org {org}"));
+    let run = state.runs.get(org, &id).await?.ok_or_else(not_found)?;
+    if let Some(only) = only_actor(state, caller).await?
+        && run.actor != only
+    {
+        return Err(not_found());
+    }
+    Ok(run)
+}
+
+/// The one actor whose runs `caller` may see, or `None` for all of its org's.
+async fn only_actor(state: &ApiState, caller: &Caller) -> Result<Option<UserId>, ApiError> {
+    let org = &caller.0.org;
+    let Principal::User { user } = &caller.0.principal else {
+        return Ok(None);
+    };
+    let is_admin = state
+        .directory
+        .user(org, user)
+        .await?
+        .is_some_and(|u| u.role == Role::Admin);
+    Ok((!is_admin).then(|| user.clone()))
+}
+
+/// `GET /v1/runs/{id}`.
 pub async fn get(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<StoredRun>, ApiError> {
-    let org = &caller.0.org;
-    let id = RunId::parse_field("run id", &id)?;
-    let not_found = || ApiError::not_found(format!("no run {id} in org {org}"));
-    let run = state.history.get(org, &id).await?.ok_or_else(not_found)?;
-    if let Principal::User { user } = &caller.0.principal
-        && run.record.actor != *user
-    {
-        let is_admin = state
-            .directory
-            .user(org, user)
-            .await?
-            .is_some_and(|u| u.role == Role::Admin);
-        if !is_admin {
-            return Err(not_found());
+) -> Result<Json<Run>, ApiError> {
+    Ok(Json(visible_run(&state, &caller, &id).await?))
+}
+
+/// The query of `GET /v1/runs`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    workflow_run_id: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/runs?workflow_run_id=…&status=…&cursor=…&limit=…`: newest first.
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<crate::runs::Page>, ApiError> {
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| {
+            serde_json::from_value::<RunStatus>(Value::String(s.to_owned())).map_err(|_| {
+                ApiError::invalid("`status` must be queued, running, succeeded or failed")
+            })
+        })
+        .transpose()?;
+    let workflow_run_id = query
+        .workflow_run_id
+        .as_deref()
+        .map(|id| RunId::parse_field("workflow_run_id", id))
+        .transpose()?;
+    let only = only_actor(&state, &caller).await?;
+    let page = state
+        .runs
+        .list(
+            &caller.0.org,
+            workflow_run_id.as_ref(),
+            status,
+            only.as_ref(),
+            query.cursor.as_deref(),
+            query.limit.unwrap_or(50),
+        )
+        .await?;
+    Ok(Json(page))
+}
+
+/// `GET /v1/runs/{id}/events`: server-sent events — `status` and `log` events, each
+/// already redacted, from the run's start; the stream ends after the final status.
+pub async fn events(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let run = visible_run(&state, &caller, &id).await?;
+    let mut conn = state.runs.blocking_connection().await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<SseEvent>(64);
+    let store = state.runs.clone();
+    tokio::spawn(async move {
+        let mut from = "0".to_owned();
+        let mut idle = Duration::ZERO;
+        loop {
+            let events = match store
+                .events(&mut conn, &run.org, &run.id, &from, Duration::from_secs(5))
+                .await
+            {
+                Ok(events) => events,
+                Err(_) => return,
+            };
+            if events.is_empty() {
+                idle += Duration::from_secs(5);
+                // The run ended before its events could be read (or they expired).
+                if idle >= Duration::from_secs(5) {
+                    match store.get(&run.org, &run.id).await {
+                        Ok(Some(now)) if now.is_final() => {
+                            let event = Event::Status { status: now.status };
+                            let _ = tx.send(sse(&event)).await;
+                            return;
+                        }
+                        Ok(Some(_)) => {}
+                        _ => return,
+                    }
+                }
+                continue;
+            }
+            idle = Duration::ZERO;
+            for (stream_id, event) in events {
+                from = stream_id;
+                let last = matches!(
+                    event,
+                    Event::Status {
+                        status: RunStatus::Succeeded | RunStatus::Failed
+                    }
+                );
+                if tx.send(sse(&event)).await.is_err() {
+                    return;
+                }
+                if last {
+                    return;
+                }
+            }
         }
-    }
-    Ok(Json(run))
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    Ok(Sse::new(futures_util::StreamExt::map(stream, Ok)).keep_alive(KeepAlive::default()))
+}
+
+fn sse(event: &Event) -> SseEvent {
+    let name = match event {
+        Event::Status { .. } => "status",
+        Event::Log { .. } => "log",
+    };
+    SseEvent::default()
+        .event(name)
+        .json_data(event)
+        .unwrap_or_else(|_| SseEvent::default().event(name))
 }

@@ -72,8 +72,11 @@ enum Command {
     /// Create, list and revoke API tokens for `hush serve`.
     #[command(subcommand)]
     Token(token::TokenCommand),
-    /// Serve the HTTP API (bearer tokens; runs and run history).
+    /// Serve the HTTP API (bearer tokens; runs, run history, live events). Needs Redis.
     Serve(serve::ServeArgs),
+    /// Drain the work queue: run queued actions until SIGTERM. Needs Redis; start as many
+    /// as you like, on any machines.
+    Worker(serve::WorkArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -330,7 +333,7 @@ pub fn main() -> ExitCode {
     crate::telemetry::init();
     let out = Out::new(cli.json);
     // The server handles requests on every core; a one-shot command needs one thread.
-    let mut builder = if matches!(cli.command, Command::Serve(_)) {
+    let mut builder = if matches!(cli.command, Command::Serve(_) | Command::Worker(_)) {
         tokio::runtime::Builder::new_multi_thread()
     } else {
         tokio::runtime::Builder::new_current_thread()
@@ -449,6 +452,7 @@ async fn run(command: Command, out: &Out) -> Result<()> {
         Command::Run(args) => run::run(args, out).await,
         Command::Token(cmd) => token::run(cmd, out).await,
         Command::Serve(args) => serve::run(args, out).await,
+        Command::Worker(args) => serve::work(args, out).await,
         Command::Org(cmd) => run_org(cmd, out).await,
         Command::User(cmd) => run_user(cmd, out).await,
         Command::Group(cmd) => run_group(cmd, out).await,

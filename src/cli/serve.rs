@@ -1,14 +1,25 @@
-//! `hush serve`: opens the store and serves the HTTP API ([`crate::api`]) until SIGTERM
-//! or Ctrl-C. It prints where it listens; it never prints a token or a value.
+//! `hush serve` and `hush worker`: open the stores and serve the HTTP API ([`crate::api`])
+//! and/or drain the work queue ([`crate::runs::queue`]) until SIGTERM or Ctrl-C, then
+//! finish the requests and runs in flight. Both need Redis (`HUSH_REDIS_URL`): run
+//! history and the queue live there. They print where they listen; never a token or a
+//! value.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use clap::Args;
 
 use super::{Out, open};
 use crate::actions::http::NetworkPolicy;
 use crate::api::{self, ApiState};
+use crate::app::Hush;
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::runs::RunStore;
+use crate::runs::queue::{self, WorkerConfig};
 
-/// `hush serve [--listen ADDR] [--max-body-bytes N]`.
+/// `hush serve [--listen ADDR] [--worker] …`.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// The address to listen on.
@@ -17,13 +28,86 @@ pub struct ServeArgs {
     /// Refuse request bodies larger than this with 413.
     #[arg(long, env = "HUSH_MAX_BODY_BYTES", default_value_t = api::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Refuse queued dispatch (503) while this many entries wait in the queue.
+    #[arg(long, env = "HUSH_MAX_QUEUE", default_value_t = queue::DEFAULT_MAX_QUEUE)]
+    max_queue: usize,
+    /// Also drain the work queue in this process (like `hush worker`).
+    #[arg(long)]
+    worker: bool,
+    #[command(flatten)]
+    work: WorkArgs,
+}
+
+/// `hush worker [--concurrency N] …`.
+#[derive(Args, Debug)]
+pub struct WorkArgs {
+    /// Runs one worker holds at once.
+    #[arg(long, env = "HUSH_WORKER_CONCURRENCY", default_value_t = 64)]
+    concurrency: usize,
+    /// Milliseconds a queue entry may sit idle (its worker gone) before another worker
+    /// claims it.
+    #[arg(long, env = "HUSH_VISIBILITY_TIMEOUT_MS", default_value_t = 30_000)]
+    visibility_timeout_ms: u64,
+    /// Starts of one run before it is failed as a dead letter.
+    #[arg(long, env = "HUSH_MAX_ATTEMPTS", default_value_t = 5)]
+    max_attempts: u32,
+    /// Days a run's record and events are kept.
+    #[arg(long, env = "HUSH_RUN_RETENTION_DAYS", default_value_t = 7)]
+    retention_days: u64,
+    /// This worker's consumer name (default: host name and process id).
+    #[arg(long, env = "HUSH_WORKER_NAME")]
+    name: Option<String>,
+}
+
+impl WorkArgs {
+    fn config(&self) -> Result<WorkerConfig> {
+        if self.concurrency == 0 || self.max_attempts == 0 || self.visibility_timeout_ms < 100 {
+            return Err(Error::invalid(
+                "worker settings",
+                "--concurrency and --max-attempts must be at least 1, --visibility-timeout-ms at least 100",
+            ));
+        }
+        Ok(WorkerConfig {
+            name: self.name.clone().unwrap_or_else(queue::default_worker_name),
+            concurrency: self.concurrency,
+            visibility: Duration::from_millis(self.visibility_timeout_ms),
+            max_attempts: self.max_attempts,
+        })
+    }
+}
+
+/// Opens hush and its run store, which needs Redis.
+async fn open_with_runs(work: &WorkArgs) -> Result<(Hush, RunStore)> {
+    let Some(url) = Config::from_env().redis_url else {
+        return Err(Error::invalid(
+            "HUSH_REDIS_URL",
+            "hush serve and hush worker keep run history and the work queue in Redis: set HUSH_REDIS_URL (e.g. redis://127.0.0.1:6379)",
+        ));
+    };
+    let hush = open().await?;
+    let retention = Duration::from_secs(work.retention_days.max(1) * 24 * 3600);
+    let runs = RunStore::connect(&url, retention).await?;
+    Ok((hush, runs))
+}
+
+/// A flag set on SIGTERM or Ctrl-C.
+fn stop_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    tokio::spawn(async move {
+        api::shutdown_signal().await;
+        flag.store(true, Ordering::Relaxed);
+    });
+    stop
 }
 
 /// Serves until a shutdown signal, then flushes the audit trail.
 pub async fn run(args: ServeArgs, out: &Out) -> Result<()> {
-    let hush = open().await?;
-    let state = ApiState::from_hush(&hush, NetworkPolicy::from_env()?)?
-        .with_max_body_bytes(args.max_body_bytes);
+    let (hush, runs) = open_with_runs(&args.work).await?;
+    let policy = NetworkPolicy::from_env()?;
+    let state = ApiState::from_hush(&hush, runs.clone(), policy.clone())?
+        .with_max_body_bytes(args.max_body_bytes)
+        .with_max_queue(args.max_queue);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| {
@@ -32,17 +116,50 @@ pub async fn run(args: ServeArgs, out: &Out) -> Result<()> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::internal(format!("the listener has no address: {e}")))?;
+    let worker = if args.worker {
+        let config = args.work.config()?;
+        let executor = hush.executor(policy)?;
+        let stop = stop_flag();
+        Some(tokio::spawn(queue::work(runs, executor, config, stop)))
+    } else {
+        None
+    };
     out.value(
-        &serde_json::json!({"listening": addr.to_string(), "store": hush.backend.describe()}),
+        &serde_json::json!({"listening": addr.to_string(), "store": hush.backend.describe(), "worker": args.worker}),
         || {
             format!(
-                "hush serve: listening on http://{addr} ({})",
-                hush.backend.describe()
+                "hush serve: listening on http://{addr} ({}){}",
+                hush.backend.describe(),
+                if args.worker { ", draining the work queue" } else { "" }
             )
         },
     );
     tracing::info!(%addr, "serving the API");
     let served = api::serve(listener, state).await;
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     hush.secrets.flush().await;
     served.map_err(|e| Error::unavailable(format!("the server stopped: {e}")))
+}
+
+/// Drains the work queue until a shutdown signal, then finishes the runs it holds.
+pub async fn work(args: WorkArgs, out: &Out) -> Result<()> {
+    let config = args.config()?;
+    let (hush, runs) = open_with_runs(&args).await?;
+    let executor = hush.executor(NetworkPolicy::from_env()?)?;
+    out.value(
+        &serde_json::json!({"worker": config.name, "concurrency": config.concurrency}),
+        || {
+            format!(
+                "hush worker {}: draining the work queue ({} at once; {})",
+                config.name,
+                config.concurrency,
+                hush.backend.describe()
+            )
+        },
+    );
+    let worked = queue::work(runs, executor, config, stop_flag()).await;
+    hush.secrets.flush().await;
+    worked
 }

@@ -12,6 +12,7 @@ use crate::actions::Action;
 use crate::actions::code::CodeRuntime;
 use crate::actions::http::{self, HttpSender};
 use crate::error::Error;
+pub use crate::model::LiveLog;
 use crate::model::{OrgId, RunId, SecretId, Timestamp, UserId, now};
 use crate::redact;
 use crate::secrets::SecretStore;
@@ -135,9 +136,19 @@ impl Executor {
     /// Runs `request` to the end and returns its record; a failure is a `failed` record,
     /// never an `Err`.
     pub async fn run(&self, request: RunRequest) -> RunRecord {
+        self.run_live(request, None).await
+    }
+
+    /// [`Executor::run`], also sending each log line to `live` as soon as it is redacted
+    /// (for server-sent events while the run goes on).
+    pub async fn run_live(&self, request: RunRequest, live: Option<LiveLog>) -> RunRecord {
         let started_at = now();
         let clock = Instant::now();
-        let mut logs = Vec::new();
+        let mut logs = Logs {
+            lines: Vec::new(),
+            live,
+            sent: 0,
+        };
         let mut secrets_used = Vec::new();
         let mut names: Vec<(SecretId, String)> = Vec::new();
         let outcome = self
@@ -146,10 +157,27 @@ impl Executor {
         let (status, result, error) = match outcome {
             Ok(result) => (RunStatus::Succeeded, Some(result), None),
             Err(e) => {
-                logs.push(format!("failed: {}", e.message));
+                // The message is redacted already; nothing else is left unsent.
+                logs.lines.push(format!("failed: {}", e.message));
+                logs.send_rest();
                 (RunStatus::Failed, None, Some(e))
             }
         };
+        let logs = logs.lines;
+        let limit = error
+            .as_ref()
+            .filter(|e| e.code == crate::error::ErrorKind::Limit.code())
+            .and_then(|e| limit_setting(&e.message));
+        crate::metrics::run_ended(
+            request.action.kind(),
+            if status == RunStatus::Succeeded {
+                "succeeded"
+            } else {
+                "failed"
+            },
+            clock.elapsed().as_secs_f64(),
+            limit,
+        );
         RunRecord {
             id: request.run_id.clone(),
             org: request.org.clone(),
@@ -174,7 +202,7 @@ impl Executor {
     async fn execute(
         &self,
         request: &RunRequest,
-        logs: &mut Vec<String>,
+        logs: &mut Logs,
         secrets_used: &mut Vec<SecretUse>,
         names: &mut Vec<(SecretId, String)>,
     ) -> Result<Value, RunError> {
@@ -197,7 +225,7 @@ impl Executor {
             names.push((s.meta.id.clone(), s.meta.name.clone()));
         }
         if !resolved.is_empty() {
-            logs.push(format!(
+            logs.lines.push(format!(
                 "resolved {} secret(s): {}",
                 resolved.len(),
                 resolved
@@ -218,6 +246,7 @@ impl Executor {
                 .iter()
                 .map(|s| (s.meta.name.as_str(), s.value.expose().as_bytes()))
         });
+        logs.flush(&redactor);
         let spec = match &request.action {
             Action::SendApiRequest(spec) => spec,
             Action::RunCode(spec) => {
@@ -233,13 +262,13 @@ impl Executor {
                         &request.inputs,
                         &resolved,
                         redactor.clone(),
+                        logs.live.clone(),
                     )
                     .await;
                 drop(resolved);
-                logs.extend(outcome.logs);
-                for line in logs.iter_mut() {
-                    *line = redactor.redact_str(line).into_owned();
-                }
+                logs.lines.extend(outcome.logs);
+                logs.sent += outcome.live_sent;
+                logs.flush(&redactor);
                 return outcome.result.map_err(|e| RunError {
                     code: e.kind().code().to_owned(),
                     message: redactor.redact_str(e.message()).into_owned(),
@@ -255,7 +284,7 @@ impl Executor {
             code: e.kind().code().to_owned(),
             message: redactor.redact_str(e.message()).into_owned(),
         })?;
-        logs.push(format!(
+        logs.lines.push(format!(
             "the target answered {}{}",
             result.status,
             if result.truncated {
@@ -266,10 +295,45 @@ impl Executor {
         ));
         let mut value = result.into_json();
         redact::redact_json(&redactor, &mut value);
-        for line in logs.iter_mut() {
+        logs.flush(&redactor);
+        Ok(value)
+    }
+}
+
+/// The limit setting a limit error names, e.g. `limits.max_http_calls` in "the action
+/// made more than 20 HTTP calls (limits.max_http_calls)".
+fn limit_setting(message: &str) -> Option<&str> {
+    let start = message.rfind("(limits.")? + 1;
+    let end = start + message[start..].find(')')?;
+    Some(&message[start..end])
+}
+
+/// A run's log lines, and how many of them went out live.
+struct Logs {
+    lines: Vec<String>,
+    live: Option<LiveLog>,
+    sent: usize,
+}
+
+impl Logs {
+    /// Redacts the lines not yet sent and sends them.
+    fn flush(&mut self, redactor: &redact::Redactor) {
+        let from = self.sent.min(self.lines.len());
+        for line in &mut self.lines[from..] {
             *line = redactor.redact_str(line).into_owned();
         }
-        Ok(value)
+        self.send_rest();
+    }
+
+    /// Sends the lines not yet sent, as they are.
+    fn send_rest(&mut self) {
+        if let Some(live) = &self.live {
+            let from = self.sent.min(self.lines.len());
+            for line in &self.lines[from..] {
+                let _ = live.send(line.clone());
+            }
+        }
+        self.sent = self.lines.len();
     }
 }
 

@@ -276,6 +276,7 @@ impl Redactor {
         if hits.is_empty() {
             return Cow::Borrowed(input);
         }
+        crate::metrics::redacted(hits.len());
         sort_hits(&mut hits);
         let mut out = Vec::with_capacity(input.len());
         self.emit(input, &hits, input.len(), 0, &mut out);
@@ -290,6 +291,7 @@ impl Redactor {
             out.extend_from_slice(input);
             return false;
         }
+        crate::metrics::redacted(hits.len());
         sort_hits(&mut hits);
         self.emit(input, &hits, input.len(), 0, out);
         true

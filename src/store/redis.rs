@@ -83,18 +83,7 @@ impl RedisBackend {
     /// # Errors
     /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self> {
-        let display = display_url(url);
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::invalid("HUSH_REDIS_URL", format!("{display}: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(20))
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(|e| unavailable(&display, &e))?;
+        let Connection { conn, display, .. } = Connection::open(url).await?;
         Ok(RedisBackend {
             conn,
             display,
@@ -105,6 +94,48 @@ impl RedisBackend {
 
     fn fail(&self, e: redis::RedisError) -> Error {
         unavailable(&self.display, &e)
+    }
+}
+
+/// A connection to one Redis server, as every Redis user in hush opens it: a
+/// [`ConnectionManager`] that reconnects after a restart, the client (for dedicated
+/// connections, e.g. blocking stream reads) and the URL without its password.
+#[derive(Clone)]
+pub(crate) struct Connection {
+    pub client: redis::Client,
+    pub conn: ConnectionManager,
+    pub display: String,
+}
+
+impl Connection {
+    /// Connects to `url`.
+    ///
+    /// # Errors
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) for a bad URL;
+    /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when the server cannot be reached.
+    pub async fn open(url: &str) -> Result<Self> {
+        let display = display_url(url);
+        let client = redis::Client::open(url)
+            .map_err(|e| Error::invalid("HUSH_REDIS_URL", format!("{display}: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(|e| unavailable(&display, &e))?;
+        Ok(Connection {
+            client,
+            conn,
+            display,
+        })
+    }
+
+    /// The error for a failed command, naming the server but not its password.
+    pub fn fail(&self, e: &redis::RedisError) -> Error {
+        unavailable(&self.display, e)
     }
 }
 

@@ -7,17 +7,22 @@ use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::tokens::{Principal, Tokens};
 use hush::api::{ApiState, app};
 use hush::executor::Executor;
+use hush::runs::{DEFAULT_RETENTION, RunStore};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::{Harness, assert_no_value_in, user};
 
-/// The API over `h`'s store (and its secret store) on a fresh port, with loopback opened
-/// for Send API Request and `max_body` bytes of body at most; returns its base URL.
+/// The API over `h`'s store (and its secret store, and runs in its Redis) on a fresh
+/// port, with loopback opened for Send API Request and `max_body` bytes of body at most;
+/// returns its base URL.
 pub async fn serve(h: &Harness, max_body: usize) -> String {
     let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
     let executor = Executor::new(Arc::clone(&h.secrets), HttpSender::new(policy).unwrap());
-    let state = ApiState::new(Arc::clone(&h.backend), executor).with_max_body_bytes(max_body);
+    let runs = RunStore::connect(&h.redis_url(), DEFAULT_RETENTION)
+        .await
+        .unwrap();
+    let state = ApiState::new(Arc::clone(&h.backend), runs, executor).with_max_body_bytes(max_body);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
@@ -111,6 +116,22 @@ impl Client {
         }
         let values: Vec<&str> = self.values.iter().map(String::as_str).collect();
         answer(req.send().await.unwrap(), &values).await
+    }
+
+    /// `method path` without a token or body: the status and the body as text (which
+    /// need not be JSON), checked for values like every answer.
+    pub async fn probe(&self, method: reqwest::Method, path: &str) -> (StatusCode, String) {
+        let res = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let bytes = res.bytes().await.unwrap();
+        let values: Vec<&str> = self.values.iter().map(String::as_str).collect();
+        assert_no_value_in("an API response", &bytes, &values);
+        (status, String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// `GET path`.

@@ -141,6 +141,13 @@ impl Harness {
         }
     }
 
+    /// The Redis URL this harness's data lives at (its private server or the shared one).
+    pub fn redis_url(&self) -> String {
+        self.server
+            .as_ref()
+            .map_or_else(redis_server::shared_url, |s| s.url())
+    }
+
     /// A second store over the same data with the same key file (as another process).
     pub fn reopen(&self) -> SecretStore {
         SecretStore::new(

@@ -22,6 +22,7 @@ use super::sandbox::{Breach, Shared};
 use crate::actions::http::spec::FORBIDDEN_HEADERS;
 use crate::actions::http::{HttpSender, Outgoing, guard};
 use crate::error::ErrorKind;
+use crate::model::LiveLog;
 use crate::model::SecretId;
 use crate::redact::Redactor;
 use crate::secrets::HostPattern;
@@ -94,6 +95,8 @@ pub(super) struct RunState {
     pub allowed_hosts: Vec<HostPattern>,
     pub http: HttpSender,
     pub redactor: Arc<Redactor>,
+    /// Where each log line goes, redacted, as the guest writes it.
+    pub live: Option<LiveLog>,
     pub http_calls: u32,
     pub max_http_calls: u32,
     pub max_response_bytes: usize,
@@ -511,7 +514,12 @@ impl wit_log::Host for RunState {
             drop(shared);
             return Err(self.breach(breach));
         }
-        shared.lines.push(format!("{level}: {message}"));
+        let line = format!("{level}: {message}");
+        if let Some(live) = &self.live {
+            let _ = live.send(self.redactor.redact_str(&line).into_owned());
+            shared.live_sent += 1;
+        }
+        shared.lines.push(line);
         Ok(())
     }
 }

@@ -37,7 +37,7 @@ pub use spec::{Binding, CodeAction, ComponentRef, Limits};
 
 use crate::actions::http::HttpSender;
 use crate::error::{Error, Result};
-use crate::model::{OrgId, UserId};
+use crate::model::{LiveLog, OrgId, UserId};
 use crate::redact::Redactor;
 use crate::secrets::ResolvedSecret;
 use crate::store::Backend;
@@ -170,6 +170,7 @@ impl CodeRuntime {
         inputs: &Value,
         secrets: &[ResolvedSecret],
         redactor: Arc<Redactor>,
+        live: Option<LiveLog>,
     ) -> Outcome {
         let pre = match self.components.load(org, &spec.component).await {
             Ok((pre, _)) => pre,
@@ -177,6 +178,7 @@ impl CodeRuntime {
                 return Outcome {
                     result: Err(e),
                     logs: Vec::new(),
+                    live_sent: 0,
                 };
             }
         };
@@ -189,6 +191,7 @@ impl CodeRuntime {
                         binding.id
                     ))),
                     logs: Vec::new(),
+                    live_sent: 0,
                 };
             };
             bindings.insert(
@@ -211,6 +214,7 @@ impl CodeRuntime {
                 limits: &spec.limits,
                 http: self.http.clone(),
                 redactor,
+                live,
             },
         )
         .await

@@ -16,6 +16,7 @@ use super::host::{ActionPre, BoundSecret, Capture, MAX_RESOURCES, RunState, Stre
 use super::spec::Limits;
 use crate::actions::http::HttpSender;
 use crate::error::{Error, ErrorKind};
+use crate::model::LiveLog;
 use crate::redact::{self, Redactor};
 use crate::secrets::HostPattern;
 
@@ -76,6 +77,8 @@ pub(super) struct Shared {
     used: u64,
     cap: u64,
     pub breach: Option<Breach>,
+    /// Log lines already sent live (the first ones of `lines`).
+    pub live_sent: usize,
 }
 
 impl Shared {
@@ -87,6 +90,7 @@ impl Shared {
             used: 0,
             cap,
             breach: None,
+            live_sent: 0,
         }
     }
 
@@ -145,6 +149,8 @@ pub struct Outcome {
     pub result: Result<Value, Error>,
     /// Log lines, then stdout and stderr lines, in that order.
     pub logs: Vec<String>,
+    /// How many of the first `logs` were sent live as they happened.
+    pub live_sent: usize,
 }
 
 /// What one run needs besides the component.
@@ -155,6 +161,7 @@ pub(super) struct RunInput<'a> {
     pub limits: &'a Limits,
     pub http: HttpSender,
     pub redactor: Arc<Redactor>,
+    pub live: Option<LiveLog>,
 }
 
 /// Instantiates `pre` in a fresh store and calls its `run` export under the limits.
@@ -194,6 +201,7 @@ pub(super) async fn run(pre: &ActionPre<RunState>, input: RunInput<'_>) -> Outco
         allowed_hosts: input.allowed_hosts,
         http: input.http,
         redactor: Arc::clone(&redactor),
+        live: input.live,
         http_calls: 0,
         max_http_calls: limits.max_http_calls,
         max_response_bytes: usize::try_from(limits.max_response_bytes).unwrap_or(usize::MAX),
@@ -233,6 +241,7 @@ pub(super) async fn run(pre: &ActionPre<RunState>, input: RunInput<'_>) -> Outco
     let mut shared = Arc::into_inner(shared)
         .map(|m| m.into_inner().expect("run output lock"))
         .unwrap_or_else(|| Shared::new(0));
+    let live_sent = shared.live_sent;
     let logs = collect_logs(&mut shared, &redactor);
     let result = match called {
         None => Err(limit_error(&Breach::Timeout(timeout_ms))),
@@ -250,7 +259,11 @@ pub(super) async fn run(pre: &ActionPre<RunState>, input: RunInput<'_>) -> Outco
         )),
         Some(Err(trap)) => Err(trap_error(&trap, &logs)),
     };
-    Outcome { result, logs }
+    Outcome {
+        result,
+        logs,
+        live_sent,
+    }
 }
 
 fn limit_error(breach: &Breach) -> Error {

@@ -1,0 +1,128 @@
+//! Process metrics in Prometheus text format (`prometheus-client`): runs by kind and
+//! status, run durations, sandbox limit breaches, redactions and Redis errors. Labels are
+//! fixed words (kinds, statuses, limit names); never an id, a name or a value.
+
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+struct Metrics {
+    registry: Registry,
+    runs: Family<Labels, Counter>,
+    durations: Family<Labels, Histogram, fn() -> Histogram>,
+    breaches: Family<Labels, Counter>,
+    redactions: Counter,
+    redis_errors: Counter,
+    deliveries: Family<Labels, Counter>,
+}
+
+fn duration_histogram() -> Histogram {
+    // 1 ms to about 65 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        let mut registry = Registry::with_prefix("hush");
+        let runs = Family::<Labels, Counter>::default();
+        registry.register(
+            "runs",
+            "Runs that ended, by action kind and status",
+            runs.clone(),
+        );
+        let durations = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "run_duration_seconds",
+            "Wall time of runs, by action kind",
+            durations.clone(),
+        );
+        let breaches = Family::<Labels, Counter>::default();
+        registry.register(
+            "sandbox_limit_breaches",
+            "Runs ended by a limit, by the limit's setting",
+            breaches.clone(),
+        );
+        let redactions = Counter::default();
+        registry.register(
+            "redactions",
+            "Occurrences of secret values redacted from output, logs and errors",
+            redactions.clone(),
+        );
+        let redis_errors = Counter::default();
+        registry.register(
+            "redis_errors",
+            "Redis commands that failed",
+            redis_errors.clone(),
+        );
+        let deliveries = Family::<Labels, Counter>::default();
+        registry.register(
+            "queue_deliveries",
+            "Queue entries a worker handled, by outcome",
+            deliveries.clone(),
+        );
+        Metrics {
+            registry,
+            runs,
+            durations,
+            breaches,
+            redactions,
+            redis_errors,
+            deliveries,
+        }
+    })
+}
+
+/// Counts a run that ended: its kind, status, wall time, and the limit that ended it (the
+/// setting named in a `limit_exceeded` message, e.g. `limits.max_http_calls`).
+pub fn run_ended(kind: &str, status: &str, seconds: f64, limit: Option<&str>) {
+    let m = metrics();
+    m.runs
+        .get_or_create(&vec![
+            ("kind", kind.to_owned()),
+            ("status", status.to_owned()),
+        ])
+        .inc();
+    m.durations
+        .get_or_create(&vec![("kind", kind.to_owned())])
+        .observe(seconds);
+    if let Some(limit) = limit {
+        m.breaches
+            .get_or_create(&vec![("limit", limit.to_owned())])
+            .inc();
+    }
+}
+
+/// Counts `n` redacted occurrences of secret values.
+pub fn redacted(n: usize) {
+    metrics().redactions.inc_by(n as u64);
+}
+
+/// Counts a failed Redis command.
+pub fn redis_error() {
+    metrics().redis_errors.inc();
+}
+
+/// Counts a queue entry a worker handled: `ran`, `already_final`, `dead_lettered`,
+/// `gone` or `superseded`.
+pub fn delivery(outcome: &'static str) {
+    metrics()
+        .deliveries
+        .get_or_create(&vec![("outcome", outcome.to_owned())])
+        .inc();
+}
+
+/// Every metric, in the Prometheus text format.
+pub fn render() -> String {
+    let mut text = String::new();
+    encode(&mut text, &metrics().registry).expect("writing to a String cannot fail");
+    text
+}

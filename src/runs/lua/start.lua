@@ -1,0 +1,18 @@
+-- Starts one delivery of a queued run (see src/runs/mod.rs, `RunStore::start`).
+-- KEYS: 1 run hash, 2 run events
+-- ARGV: 1 worker name, 2 max attempts, 3 events cap, 4 `running` event JSON
+-- Returns {'run', attempt, record, request}, {'final'}, {'exhausted', attempts, record}
+-- or {'gone'}.
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'gone'} end
+if status == 'succeeded' or status == 'failed' then return {'final'} end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+if attempts >= tonumber(ARGV[2]) then
+  return {'exhausted', tostring(attempts), redis.call('HGET', KEYS[1], 'record')}
+end
+attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[4])
+local request = redis.call('HGET', KEYS[1], 'request')
+if not request then return {'gone'} end
+return {'run', tostring(attempts), redis.call('HGET', KEYS[1], 'record'), request}

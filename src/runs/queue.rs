@@ -1,0 +1,530 @@
+//! Queued dispatch: the Redis Stream `hush:queue`, read through the consumer group
+//! `workers` by any number of worker processes on any number of machines.
+//!
+//! Delivery is at least once. A worker holds each entry it reads until the run's end is
+//! stored, then acknowledges it; while a run goes on, its worker re-claims the entry every
+//! third of the visibility timeout, so only a worker that died (or lost Redis for longer)
+//! leaves it idle. Idle entries are claimed by another worker with `XAUTOCLAIM`. Each start
+//! counts an attempt on the run; a run started `max_attempts` times without ending is
+//! failed with the reason and copied to `hush:queue:dead` (dead letter). An end is stored
+//! only by the run's latest attempt and only once, so a run is never recorded as ended
+//! twice. The stream is trimmed to the entries not yet acknowledged, and dispatch is
+//! refused while it holds more than its cap.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::{Pending, Run, RunStore, Start};
+use crate::actions::Action;
+use crate::error::{Error, ErrorKind, Result};
+use crate::executor::{Executor, RunRequest};
+use crate::model::{OrgId, RunId};
+
+/// The work stream.
+pub const STREAM: &str = "hush:queue";
+/// Where dead-lettered entries are copied, for operators.
+pub const DEAD: &str = "hush:queue:dead";
+/// The consumer group every worker reads through.
+pub const GROUP: &str = "workers";
+/// The default cap on queued entries; dispatch answers "queue full" past it.
+pub const DEFAULT_MAX_QUEUE: usize = 100_000;
+
+/// How a worker works.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The consumer name, unique per worker process.
+    pub name: String,
+    /// Runs held at once.
+    pub concurrency: usize,
+    /// How long an entry may sit idle before another worker claims it.
+    pub visibility: Duration,
+    /// Starts of one run before it is dead-lettered.
+    pub max_attempts: u32,
+}
+
+impl WorkerConfig {
+    /// Defaults: 64 runs at once, a 30 s visibility timeout, 5 attempts.
+    pub fn named(name: impl Into<String>) -> Self {
+        WorkerConfig {
+            name: name.into(),
+            concurrency: 64,
+            visibility: Duration::from_secs(30),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// One entry of the work stream: which run of which org.
+struct Entry {
+    id: String,
+    org: OrgId,
+    run: RunId,
+}
+
+impl Entry {
+    fn parse(entry: &StreamId) -> Option<Entry> {
+        let org: String = entry.get("org")?;
+        let run: String = entry.get("run")?;
+        Some(Entry {
+            id: entry.id.clone(),
+            org: OrgId::parse(&org).ok()?,
+            run: RunId::parse(&run).ok()?,
+        })
+    }
+}
+
+impl RunStore {
+    /// Creates the consumer group (and the stream) if they do not exist.
+    ///
+    /// # Errors
+    /// When Redis fails.
+    pub async fn ensure_group(&self) -> Result<()> {
+        let mut conn = self.redis.conn.clone();
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(STREAM)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await;
+        match created {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => other.map_err(|e| self.fail(&e)),
+        }
+    }
+
+    /// Entries in the work stream not yet trimmed.
+    ///
+    /// # Errors
+    /// When Redis fails.
+    pub async fn queue_len(&self) -> Result<usize> {
+        let mut conn = self.redis.conn.clone();
+        conn.xlen(STREAM).await.map_err(|e| self.fail(&e))
+    }
+
+    /// Puts run `id` of `org` on the work stream.
+    ///
+    /// # Errors
+    /// When Redis fails.
+    pub async fn enqueue(&self, org: &OrgId, id: &RunId) -> Result<()> {
+        let mut conn = self.redis.conn.clone();
+        conn.xadd::<_, _, _, _, ()>(STREAM, "*", &[("org", org.as_str()), ("run", id.as_str())])
+            .await
+            .map_err(|e| self.fail(&e))
+    }
+
+    async fn read_new(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        worker: &str,
+        count: usize,
+    ) -> Result<Vec<StreamId>> {
+        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(worker)
+            .arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(500)
+            .arg("STREAMS")
+            .arg(STREAM)
+            .arg(">")
+            .query_async(conn)
+            .await
+            .map_err(|e| self.fail(&e))?;
+        Ok(reply
+            .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+            .unwrap_or_default())
+    }
+
+    async fn claim_idle(
+        &self,
+        worker: &str,
+        idle: Duration,
+        count: usize,
+    ) -> Result<Vec<StreamId>> {
+        let mut conn = self.redis.conn.clone();
+        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .arg(STREAM)
+            .arg(GROUP)
+            .arg(worker)
+            .arg(u64::try_from(idle.as_millis()).unwrap_or(u64::MAX))
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.fail(&e))?;
+        Ok(reply.claimed)
+    }
+
+    /// Resets the idle time of an entry this worker holds.
+    async fn touch(&self, worker: &str, entry: &str) -> Result<()> {
+        let mut conn = self.redis.conn.clone();
+        redis::cmd("XCLAIM")
+            .arg(STREAM)
+            .arg(GROUP)
+            .arg(worker)
+            .arg(0)
+            .arg(entry)
+            .arg("JUSTID")
+            .query_async::<redis::Value>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.fail(&e))
+    }
+
+    async fn ack(&self, entry: &str) -> Result<()> {
+        let mut conn = self.redis.conn.clone();
+        conn.xack::<_, _, _, ()>(STREAM, GROUP, &[entry])
+            .await
+            .map_err(|e| self.fail(&e))
+    }
+
+    /// Drops the entries every worker is done with, keeping all not yet acknowledged.
+    async fn trim(&self) -> Result<()> {
+        let mut conn = self.redis.conn.clone();
+        let groups: redis::streams::StreamInfoGroupsReply =
+            conn.xinfo_groups(STREAM).await.map_err(|e| self.fail(&e))?;
+        let Some(group) = groups.groups.iter().find(|g| g.name == GROUP) else {
+            return Ok(());
+        };
+        let pending: redis::streams::StreamPendingReply = conn
+            .xpending(STREAM, GROUP)
+            .await
+            .map_err(|e| self.fail(&e))?;
+        let keep_from = match pending {
+            redis::streams::StreamPendingReply::Data(data) => {
+                min_id(&data.start_id, &group.last_delivered_id)
+            }
+            _ => group.last_delivered_id.clone(),
+        };
+        redis::cmd("XTRIM")
+            .arg(STREAM)
+            .arg("MINID")
+            .arg("~")
+            .arg(keep_from)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| self.fail(&e))
+    }
+
+    async fn dead_letter(&self, entry: &Entry, attempts: u32) -> Result<()> {
+        let mut conn = self.redis.conn.clone();
+        redis::cmd("XADD")
+            .arg(DEAD)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(10_000)
+            .arg("*")
+            .arg("org")
+            .arg(entry.org.as_str())
+            .arg("run")
+            .arg(entry.run.as_str())
+            .arg("attempts")
+            .arg(attempts)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| self.fail(&e))
+    }
+}
+
+/// The smaller of two stream ids (`ms-seq`).
+fn min_id(a: &str, b: &str) -> String {
+    let parse = |s: &str| -> (u64, u64) {
+        let (ms, seq) = s.split_once('-').unwrap_or((s, "0"));
+        (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+    };
+    if parse(a) <= parse(b) {
+        a.to_owned()
+    } else {
+        b.to_owned()
+    }
+}
+
+/// Runs `run` here to its end as attempt `attempt`: streams its log lines to its events
+/// and stores its end (retrying while Redis is away). Returns the run as it ended.
+pub async fn perform(
+    store: &RunStore,
+    executor: &Executor,
+    run: Run,
+    pending: Pending,
+    attempt: u32,
+) -> Run {
+    let action = match Action::from_json(&pending.action.to_string()) {
+        Ok(action) => action,
+        Err(e) => {
+            let ended = run.fail(e.kind(), e.message().to_owned());
+            store_end(store, &ended, attempt).await;
+            return ended;
+        }
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let forward = {
+        let store = store.clone();
+        let (org, id) = (run.org.clone(), run.id.clone());
+        tokio::spawn(async move {
+            while let Some(line) = rx.recv().await {
+                if let Err(e) = store.log(&org, &id, &line).await {
+                    tracing::warn!(run = %id, error = %e, "a live log line was not stored");
+                }
+            }
+        })
+    };
+    let record = executor
+        .run_live(
+            RunRequest {
+                run_id: run.id.clone(),
+                org: run.org.clone(),
+                actor: run.actor.clone(),
+                action,
+                inputs: pending.inputs,
+            },
+            Some(tx),
+        )
+        .await;
+    let _ = forward.await;
+    let ended = run.finish(record);
+    store_end(store, &ended, attempt).await;
+    ended
+}
+
+/// Stores a run's end, retrying for up to a minute while Redis is unavailable. Past that
+/// the entry stays pending and the run is delivered again.
+async fn store_end(store: &RunStore, run: &Run, attempt: u32) -> bool {
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(50);
+    loop {
+        match store.finish(run, attempt).await {
+            Ok(stored) => return stored,
+            Err(e) if started.elapsed() < Duration::from_secs(60) => {
+                tracing::warn!(run = %run.id, error = %e, "storing the run's end failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                tracing::error!(run = %run.id, error = %e, "the run's end could not be stored; it will be delivered again");
+                return false;
+            }
+        }
+    }
+}
+
+/// Handles one delivered entry and acknowledges it once its run's end is stored.
+async fn handle(store: RunStore, executor: Executor, config: Arc<WorkerConfig>, raw: StreamId) {
+    let Some(entry) = Entry::parse(&raw) else {
+        tracing::warn!(entry = %raw.id, "dropping a malformed queue entry");
+        let _ = store.ack(&raw.id).await;
+        return;
+    };
+    let heartbeat = {
+        let (store, worker, id) = (store.clone(), config.name.clone(), entry.id.clone());
+        let every = config.visibility / 3;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let _ = store.touch(&worker, &id).await;
+            }
+        })
+    };
+    let started = store
+        .start(&entry.org, &entry.run, &config.name, config.max_attempts)
+        .await;
+    let done = match started {
+        Ok(Start::Run {
+            attempt,
+            run,
+            pending,
+        }) => {
+            let ended = perform(&store, &executor, *run, pending, attempt).await;
+            crate::metrics::delivery("ran");
+            tracing::debug!(run = %ended.id, status = ?ended.status, "run ended");
+            true
+        }
+        Ok(Start::Final) => {
+            crate::metrics::delivery("already_final");
+            true
+        }
+        Ok(Start::Exhausted(run, attempts)) => {
+            let ended = run.fail(
+                ErrorKind::Unavailable,
+                format!(
+                    "dead letter: the run was started {attempts} time(s) and never ended (the workers running it stopped or lost Redis)"
+                ),
+            );
+            let stored = store_end(&store, &ended, attempts).await;
+            if stored {
+                let _ = store.dead_letter(&entry, attempts).await;
+            }
+            crate::metrics::delivery("dead_lettered");
+            stored
+        }
+        Ok(Start::Gone) => {
+            crate::metrics::delivery("gone");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(run = %entry.run, error = %e, "a queued run could not be started; it will be delivered again");
+            false
+        }
+    };
+    heartbeat.abort();
+    if done {
+        for _ in 0..5 {
+            if store.ack(&entry.id).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Drains the work stream until `stop` is set, then finishes the runs it holds. Survives
+/// Redis restarts: reads fail, are retried, and go on when Redis is back.
+///
+/// # Errors
+/// When the consumer group cannot be created at start.
+pub async fn work(
+    store: RunStore,
+    executor: Executor,
+    config: WorkerConfig,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
+    let mut wait = Duration::from_millis(100);
+    while let Err(e) = store.ensure_group().await {
+        if stop.load(Ordering::Relaxed) {
+            return Err(e);
+        }
+        tracing::warn!(error = %e, "the work queue is not reachable yet; retrying");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
+    let config = Arc::new(config);
+    let slots = Arc::new(Semaphore::new(config.concurrency));
+    let mut tasks = JoinSet::new();
+    let mut conn = None;
+    let mut last_claim: Option<Instant> = None;
+    let mut last_trim = Instant::now();
+    tracing::info!(worker = %config.name, concurrency = config.concurrency, "worker started");
+    while !stop.load(Ordering::Relaxed) {
+        while tasks.try_join_next().is_some() {}
+        let free = slots.available_permits();
+        if free == 0 {
+            tokio::select! {
+                _ = tasks.join_next() => {}
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            continue;
+        }
+        let mut entries = Vec::new();
+        if last_claim.is_none_or(|t| t.elapsed() >= config.visibility / 2) {
+            match store
+                .claim_idle(&config.name, config.visibility, free)
+                .await
+            {
+                Ok(claimed) => {
+                    if !claimed.is_empty() {
+                        tracing::info!(
+                            count = claimed.len(),
+                            "claimed idle entries of stopped workers"
+                        );
+                    }
+                    entries = claimed;
+                }
+                Err(e) => tracing::warn!(error = %e, "claiming idle entries failed"),
+            }
+            last_claim = Some(Instant::now());
+        }
+        if entries.is_empty() {
+            if conn.is_none() {
+                match store.blocking_connection().await {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the work queue is unreachable; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                }
+            }
+            let c = conn.as_mut().expect("connected above");
+            match store.read_new(c, &config.name, free).await {
+                Ok(read) => entries = read,
+                Err(e) => {
+                    if e.message().contains("NOGROUP") {
+                        let _ = store.ensure_group().await;
+                    }
+                    tracing::warn!(error = %e, "reading the work queue failed; reconnecting");
+                    conn = None;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
+        }
+        for entry in entries {
+            let permit = Arc::clone(&slots)
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let (store, executor, config) = (store.clone(), executor.clone(), Arc::clone(&config));
+            tasks.spawn(async move {
+                handle(store, executor, config, entry).await;
+                drop(permit);
+            });
+        }
+        if last_trim.elapsed() >= Duration::from_secs(5) {
+            if let Err(e) = store.trim().await {
+                tracing::warn!(error = %e, "trimming the work queue failed");
+            }
+            last_trim = Instant::now();
+        }
+    }
+    tracing::info!(
+        in_flight = tasks.len(),
+        "stopping: finishing the runs this worker holds"
+    );
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// A consumer name for this process: host name and process id.
+pub fn default_worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Refuses a dispatch while the work stream holds more than `max` entries.
+///
+/// # Errors
+/// [`Unavailable`](ErrorKind::Unavailable) when it does; when Redis fails.
+pub async fn check_room(store: &RunStore, max: usize) -> Result<()> {
+    let len = store.queue_len().await?;
+    if len >= max {
+        return Err(Error::unavailable(format!(
+            "the work queue is full ({len} entries waiting); try again later"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::min_id;
+
+    #[test]
+    fn min_id_compares_stream_ids_numerically() {
+        assert_eq!(min_id("9-5", "10-0"), "9-5");
+        assert_eq!(min_id("10-2", "10-10"), "10-2");
+        assert_eq!(min_id("11-0", "10-10"), "10-10");
+    }
+}
