@@ -258,6 +258,32 @@ async fn only_the_saver_or_an_admin_may_replace_and_every_secret_must_be_usable(
         .await;
     assert_eq!(got.0, StatusCode::OK, "{}", got.1);
     assert_eq!(got.1["saved_by"], "ada");
+    // Another org's token, on either server (they share the store): 404, and its own
+    // `act_m` is another action.
+    let other = Ctx::start().await;
+    let outsider = service_token(&other.h).await;
+    for api in [&c.api, &other.api] {
+        assert_error(
+            &api.get("/v1/actions/act_m", &outsider).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+        assert_error(
+            &api.delete("/v1/actions/act_m?actor=ada", &outsider).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+    }
+    let got = other
+        .api
+        .json(
+            Method::PUT,
+            "/v1/actions/act_m?actor=ada",
+            &outsider,
+            &json!({"spec": spec_using(&[])}),
+        )
+        .await;
+    assert_eq!(got.0, StatusCode::CREATED, "{}", got.1);
     // Reads need no actor with a service token.
     assert_eq!(
         c.api.get("/v1/actions/act_m", &service).await.0,
