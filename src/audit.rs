@@ -45,6 +45,16 @@ pub enum AuditAction {
     SecretResolve,
     /// A Run Code component was added.
     ComponentAdd,
+    /// A secret's description changed.
+    SecretSetDescription,
+    /// An action was saved (created or replaced).
+    ActionSave,
+    /// A saved action was deleted.
+    ActionDelete,
+    /// An API token was created.
+    TokenCreate,
+    /// An API token was revoked.
+    TokenRevoke,
 }
 
 /// Whether the operation was allowed.

@@ -13,12 +13,13 @@
 //! - [`secrets`]: secret keys: their model, access rules, encryption and operations;
 //! - [`audit`]: the per-org audit trail;
 //! - [`redact`] and [`telemetry`]: output safety;
-//! - [`actions`]: the action kinds (Send API Request, Run Code);
+//! - [`actions`]: the action kinds (Send API Request, Run Code) and saved actions;
 //! - [`executor`]: the run pipeline (resolve, authorize, execute, redact, record);
 //! - [`app`]: opens the shared state every entry point uses;
 //! - [`runs`]: run history and queued dispatch in Redis (streams, `hush worker`);
 //! - [`metrics`]: Prometheus metrics;
-//! - [`api`]: `hush serve`, the HTTP API (bearer tokens, runs, run history);
+//! - [`api`]: `hush serve`, the HTTP API (bearer tokens, runs, run history, secrets,
+//!   directory, saved actions, OpenAPI);
 //! - [`cli`]: the command line.
 
 pub mod actions;

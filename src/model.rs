@@ -118,6 +118,14 @@ identifier!(
     |s| slug_ok(s, 128, "._:-")
 );
 
+identifier!(
+    /// A saved action's id: `act_` and 1-64 characters of a-z, 0-9, '-' or '_', chosen by
+    /// whoever saves it (e.g. `act_create-charge`).
+    ActionId, "action id", "'act_' followed by 1-64 characters of a-z, 0-9, '-' or '_'",
+    |s| s.len() > 4 && s.len() <= 68 && s.starts_with("act_")
+        && s[4..].bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_'))
+);
+
 impl SecretId {
     /// A fresh random id.
     pub fn generate() -> Self {
@@ -154,5 +162,25 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(SecretId::parse(a.as_str()).unwrap(), a);
         assert!(SecretId::parse("sec_short").is_err());
+    }
+
+    #[test]
+    fn action_ids_start_with_act_and_keep_to_lowercase_slugs() {
+        assert!(ActionId::parse("act_create-charge_2").is_ok());
+        for bad in [
+            "",
+            "act_",
+            "act",
+            "create",
+            "act_Upper",
+            "act_a:b",
+            "act_a{b}",
+            &format!("act_{}", "a".repeat(65)),
+        ] {
+            assert!(
+                ActionId::parse(bad).is_err(),
+                "{bad:?} accepted as action id"
+            );
+        }
     }
 }

@@ -9,12 +9,9 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::response::IntoResponse;
+use common::api::assert_error;
 use common::{Harness, Kind, assert_no_value_in, team, user};
-use hush::actions::http::{HttpSender, NetworkPolicy};
-use hush::api::tokens::{Principal, Tokens};
-use hush::api::{ApiState, app};
-use hush::executor::Executor;
-use hush::runs::{DEFAULT_RETENTION, RunStore};
+use hush::api::tokens::Tokens;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -38,16 +35,7 @@ async fn echo_target() -> String {
 
 /// The API over `h`'s store on a fresh port; returns its base URL.
 async fn serve(h: &Harness) -> String {
-    let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
-    let executor = Executor::new(Arc::clone(&h.secrets), HttpSender::new(policy).unwrap());
-    let runs = RunStore::connect(&h.redis_url(), DEFAULT_RETENTION)
-        .await
-        .unwrap();
-    let state = ApiState::new(Arc::clone(&h.backend), runs, executor).with_max_body_bytes(MAX_BODY);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
-    format!("http://{addr}")
+    common::api::serve(h, MAX_BODY).await
 }
 
 /// One org's API: its harness (ada admin, mia and max members, zed an outsider), the
@@ -78,21 +66,12 @@ impl Api {
         }
     }
 
-    async fn token(&self, principal: Principal) -> String {
-        let issued = Tokens::new(Arc::clone(&self.h.backend))
-            .create(&self.h.org, principal)
-            .await
-            .unwrap();
-        issued.token.as_str().to_owned()
-    }
-
     async fn user_token(&self, name: &str) -> String {
-        self.token(Principal::User { user: user(name) }).await
+        common::api::user_token(&self.h, name).await
     }
 
     async fn service_token(&self) -> String {
-        self.token(Principal::service("orchestrator").unwrap())
-            .await
+        common::api::service_token(&self.h).await
     }
 
     /// POSTs `body` (raw bytes) to /v1/runs?wait=true; returns status and JSON, checking
@@ -127,25 +106,7 @@ impl Api {
 }
 
 async fn answer(res: reqwest::Response) -> (StatusCode, Value) {
-    let status = res.status();
-    let bytes = res.bytes().await.unwrap();
-    assert_no_value_in("an API response", &bytes, &[VALUE]);
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
-    (status, body)
-}
-
-/// Asserts the one error shape, with `code`.
-fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: &str) {
-    assert_eq!(got.0, status, "{}", got.1);
-    assert_eq!(got.1["error"]["code"], code, "{}", got.1);
-    assert!(
-        got.1["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{}",
-        got.1
-    );
+    common::api::answer(res, &[VALUE]).await
 }
 
 #[tokio::test]

@@ -1,13 +1,16 @@
 //! Bearer authentication: the [`Caller`] extractor turns `Authorization: Bearer <token>`
 //! into the token's record, or answers 401. Every bad token gets the same answer, and
-//! the token's text is never logged or echoed.
+//! the token's text is never logged or echoed. [`actor_for`] then decides whom the
+//! request acts for, and [`require_admin`] whether that actor may change the directory.
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
 
 use super::ApiState;
 use super::error::ApiError;
-use super::tokens::TokenRecord;
+use super::tokens::{Principal, TokenRecord};
+use crate::directory::{Role, UserRecord};
+use crate::model::UserId;
 
 /// The authenticated caller of a request.
 #[derive(Clone, Debug)]
@@ -38,4 +41,87 @@ impl FromRequestParts<ApiState> for Caller {
             None => Err(ApiError::unauthorized("invalid or revoked token")),
         }
     }
+}
+
+/// Decides whom a request acts for: a user token acts as its user (naming another user is
+/// refused); a service token must name (`named`) a current member of its org. Shared by
+/// every route that acts for a user (runs, secrets, directory, saved actions).
+///
+/// # Errors
+/// 400 when a service token names no actor; 403 when a user token names someone else or
+/// the actor is not a member of the token's org.
+pub async fn actor_for(
+    state: &ApiState,
+    caller: &Caller,
+    named: Option<&str>,
+) -> Result<UserId, ApiError> {
+    let org = &caller.0.org;
+    let actor = match (&caller.0.principal, named) {
+        (Principal::User { user }, None) => user.clone(),
+        (Principal::User { user }, Some(named)) => {
+            if named != user.as_str() {
+                return Err(ApiError::denied(format!(
+                    "a user token acts only as its user ({user}); it may not act for another user"
+                )));
+            }
+            user.clone()
+        }
+        (Principal::Service { .. }, None) => {
+            return Err(ApiError::invalid(
+                "`actor` is required with a service token: the member to act for",
+            ));
+        }
+        (Principal::Service { .. }, Some(named)) => UserId::parse_field("actor", named)?,
+    };
+    if state.directory.user(org, &actor).await?.is_none() {
+        return Err(ApiError::denied(format!(
+            "{actor} is not a member of org {org}; this token acts only for its org's members"
+        )));
+    }
+    Ok(actor)
+}
+
+/// The actor's directory record, when it is an admin of the caller's org.
+///
+/// # Errors
+/// 403 when the actor is a member but not an admin (or no longer a member).
+pub async fn require_admin(
+    state: &ApiState,
+    caller: &Caller,
+    actor: &UserId,
+) -> Result<UserRecord, ApiError> {
+    let org = &caller.0.org;
+    match state.directory.user(org, actor).await? {
+        Some(record) if record.role == Role::Admin => Ok(record),
+        _ => Err(ApiError::denied(format!(
+            "only an admin of org {org} may change its users and groups; {actor} is not one"
+        ))),
+    }
+}
+
+/// Whom a read acts for: a service token may read its org's shared records (users,
+/// groups, saved actions) without naming an actor (`None`); a named actor, or a user
+/// token, goes through [`actor_for`].
+///
+/// # Errors
+/// As [`actor_for`].
+pub async fn reader_for(
+    state: &ApiState,
+    caller: &Caller,
+    named: Option<&str>,
+) -> Result<Option<UserId>, ApiError> {
+    match (&caller.0.principal, named) {
+        (Principal::Service { .. }, None) => Ok(None),
+        _ => actor_for(state, caller, named).await.map(Some),
+    }
+}
+
+/// The query of a route that acts for a user and takes nothing else: `?actor=` (required
+/// with a service token on routes that change something).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorQuery {
+    /// The member to act for.
+    #[serde(default)]
+    pub actor: Option<String>,
 }

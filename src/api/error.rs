@@ -24,6 +24,9 @@ pub struct ApiError {
     message: String,
     /// Logged (redacted) when the response is built; never sent.
     detail: Option<String>,
+    /// One more field of the error object, for a client to act on (e.g. the saved
+    /// actions that keep a secret from being deleted).
+    extra: Option<(&'static str, serde_json::Value)>,
 }
 
 /// The error code of a refused response, left in its extensions for the request log.
@@ -37,7 +40,20 @@ impl ApiError {
             code,
             message: message.into(),
             detail: None,
+            extra: None,
         }
+    }
+
+    /// 409: the change clashes with what is stored.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, ErrorKind::Conflict.code(), message)
+    }
+
+    /// Adds `key` to the error object (beside `code` and `message`), for a client to act
+    /// on. It must hold only ids and names, never a request's string value.
+    pub fn with_field(mut self, key: &'static str, value: serde_json::Value) -> Self {
+        self.extra = Some((key, value));
+        self
     }
 
     /// 400: bad input; `message` says what is wrong.
@@ -131,7 +147,11 @@ impl IntoResponse for ApiError {
             // The subscriber redacts every line; the detail never reaches the client.
             tracing::error!(code = self.code, status = self.status.as_u16(), %detail, "request failed");
         }
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let mut error = serde_json::json!({"code": self.code, "message": self.message});
+        if let Some((key, value)) = self.extra {
+            error[key] = value;
+        }
+        let body = serde_json::json!({ "error": error });
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response

@@ -14,12 +14,20 @@
 //! | `GET /v1/runs` | a page of the org's runs (by workflow run, status; cursor) |
 //! | `GET /v1/runs/{id}` | one run of the caller's org |
 //! | `GET /v1/runs/{id}/events` | the run's status changes and log lines (server-sent events) |
+//! | `/v1/secrets…` | secret keys, metadata only ([`secrets`]) |
+//! | `/v1/users…`, `/v1/groups…` | the org's directory ([`directory`]) |
+//! | `/v1/actions…` | saved actions ([`actions`]) |
+//! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of every route ([`openapi`]) |
 //!
 //! Every refusal is `{"error": {"code", "message"}}` ([`error::ApiError`]).
 
+pub mod actions;
 pub mod auth;
+pub mod directory;
 pub mod error;
+pub mod openapi;
 pub mod runs;
+pub mod secrets;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -30,12 +38,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::actions::saved::SavedActions;
 use crate::app::Hush;
 use crate::directory::Directory;
 use crate::error::Result;
 use crate::executor::Executor;
 use crate::runs::RunStore;
 use crate::runs::queue::DEFAULT_MAX_QUEUE;
+use crate::secrets::SecretStore;
 use crate::store::Backend;
 use error::{ApiError, ErrorCode};
 use tokens::Tokens;
@@ -52,6 +62,8 @@ pub struct ApiState {
     tokens: Tokens,
     runs: RunStore,
     executor: Executor,
+    secrets: Arc<SecretStore>,
+    saved: SavedActions,
     max_body_bytes: usize,
     max_queue: usize,
 }
@@ -63,6 +75,8 @@ impl ApiState {
             directory: Directory::new(Arc::clone(&backend)),
             tokens: Tokens::new(Arc::clone(&backend)),
             runs,
+            secrets: Arc::clone(executor.secrets()),
+            saved: SavedActions::new(Arc::clone(&backend)),
             backend,
             executor,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -109,6 +123,10 @@ pub fn app(state: ApiState) -> Router {
         .route("/v1/runs", post(runs::dispatch).get(runs::list))
         .route("/v1/runs/{id}", get(runs::get))
         .route("/v1/runs/{id}/events", get(runs::events))
+        .merge(secrets::routes())
+        .merge(directory::routes())
+        .merge(actions::routes())
+        .merge(openapi::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(max_body))

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::ApiState;
-use super::auth::Caller;
+use super::auth::{Caller, actor_for};
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::tokens::Principal;
 use crate::actions::Action;
@@ -55,42 +55,6 @@ pub struct DispatchQuery {
     /// Run now and answer with the ended run; otherwise queue it and answer 202.
     #[serde(default)]
     wait: bool,
-}
-
-/// Decides whom a request acts for.
-///
-/// # Errors
-/// 400 when a service token names no actor; 403 when a user token names someone else or
-/// the actor is not a member of the token's org.
-pub(super) async fn actor_for(
-    state: &ApiState,
-    caller: &Caller,
-    named: Option<&str>,
-) -> Result<UserId, ApiError> {
-    let org = &caller.0.org;
-    let actor = match (&caller.0.principal, named) {
-        (Principal::User { user }, None) => user.clone(),
-        (Principal::User { user }, Some(named)) => {
-            if named != user.as_str() {
-                return Err(ApiError::denied(format!(
-                    "a user token acts only as its user ({user}); it may not act for another user"
-                )));
-            }
-            user.clone()
-        }
-        (Principal::Service { .. }, None) => {
-            return Err(ApiError::invalid(
-                "`actor` is required with a service token: the member to act for",
-            ));
-        }
-        (Principal::Service { .. }, Some(named)) => UserId::parse_field("actor", named)?,
-    };
-    if state.directory.user(org, &actor).await?.is_none() {
-        return Err(ApiError::denied(format!(
-            "{actor} is not a member of org {org}; this token acts only for its org's members"
-        )));
-    }
-    Ok(actor)
 }
 
 fn idempotency_key(key: Option<&str>) -> Result<Option<&str>, ApiError> {

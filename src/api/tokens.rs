@@ -5,7 +5,8 @@
 //! returned once, by [`Tokens::create`]; the store keeps only its SHA-256 (hex) as the
 //! field of the org's [`Table::Tokens`], mapping to the token's record. The org in the
 //! token's text tells which org's table to look in, so a token, its record and its
-//! revocation live under the org's key prefix and change atomically with it. This module
+//! revocation live under the org's key prefix and change atomically with it, with an
+//! audit entry (id and principal) for each creation and revocation. This module
 //! never logs a token, and no `Debug` or `Serialize` of a stored type holds one.
 
 use std::fmt;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::audit::{AuditAction, AuditEntry};
 use crate::directory::Directory;
 use crate::error::{Error, Result};
 use crate::model::{OrgId, Timestamp, UserId, now};
@@ -130,6 +132,14 @@ fn token_org(token: &str) -> Option<OrgId> {
     shaped.then(|| OrgId::parse(org).ok()).flatten()
 }
 
+/// The audit entry of a token's creation or revocation: its id and principal, never
+/// the token or its hash.
+fn audit_entry(action: AuditAction, record: &TokenRecord) -> Vec<u8> {
+    AuditEntry::new(None, action)
+        .detail(format!("{} for {}", record.id, record.principal))
+        .to_bytes()
+}
+
 fn parse_record(bytes: &[u8]) -> Result<TokenRecord> {
     serde_json::from_slice(bytes)
         .map_err(|e| Error::internal(format!("a stored token record is unreadable: {e}")))
@@ -176,7 +186,8 @@ impl Tokens {
         let bytes = serde_json::to_vec(&record).expect("a token record serializes");
         let txn = Txn::new()
             .expect(Table::Tokens, &hash, None)
-            .put(Table::Tokens, &hash, bytes);
+            .put(Table::Tokens, &hash, bytes)
+            .audit(audit_entry(AuditAction::TokenCreate, &record));
         match self.backend.commit(org, txn).await? {
             Commit::Applied => Ok(IssuedToken { token, record }),
             // 260 random bits: a clash means the random source is broken.
@@ -214,7 +225,8 @@ impl Tokens {
                 if record.id == id {
                     let txn = Txn::new()
                         .expect(Table::Tokens, &hash, Some(&bytes))
-                        .delete(Table::Tokens, &hash);
+                        .delete(Table::Tokens, &hash)
+                        .audit(audit_entry(AuditAction::TokenRevoke, &record));
                     return Ok(match self.backend.commit(org, txn).await? {
                         Commit::Applied => Some(record),
                         Commit::Conflict => None,

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use zeroize::Zeroizing;
 
+use crate::actions::saved::{SavedActions, SecretDeletion};
 use crate::app::Hush;
 use crate::config::Config;
 use crate::directory::Role;
@@ -293,12 +294,15 @@ enum SecretCommand {
         #[arg(long = "allowed-host", value_name = "HOST")]
         allowed_hosts: Vec<String>,
     },
-    /// Delete a secret key.
+    /// Delete a secret key (refused while saved actions use it, unless --force).
     Delete {
         #[command(flatten)]
         actor: Actor,
         /// Secret id (sec_…) or name.
         secret: String,
+        /// Delete it even when saved actions use it (they will fail at their next run).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -714,11 +718,29 @@ async fn run_secret(cmd: SecretCommand, out: &Out) -> Result<()> {
             let meta = hush.secrets.set_allowed_hosts(&o, &a, &id, h).await?;
             out.secret(&meta, "allowed hosts updated for");
         }
-        SecretCommand::Delete { actor, secret } => {
+        SecretCommand::Delete {
+            actor,
+            secret,
+            force,
+        } => {
             let (o, a) = (org(&actor.org)?, user(&actor.actor)?);
             let hush = open().await?;
             let id = hush.secrets.find(&o, &secret).await?;
-            let meta = hush.secrets.delete(&o, &a, &id).await?;
+            let saved = SavedActions::new(std::sync::Arc::clone(&hush.backend));
+            let meta = match saved
+                .delete_secret(&hush.secrets, &o, &a, &id, force)
+                .await?
+            {
+                SecretDeletion::Deleted(meta) => meta,
+                SecretDeletion::Referenced(actions) => {
+                    let actions: Vec<String> = actions.iter().map(ToString::to_string).collect();
+                    return Err(Error::conflict(format!(
+                        "secret {id} is used by saved action {}; change or delete them first, \
+                         or pass --force (they will then fail at their next run)",
+                        actions.join(", ")
+                    )));
+                }
+            };
             out.value(
                 &serde_json::json!({"deleted": meta.id, "name": meta.name}),
                 || format!("deleted secret {:?} ({})", meta.name, meta.id),

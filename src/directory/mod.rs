@@ -98,15 +98,32 @@ fn parse<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T> {
 }
 
 /// Reads and changes the directory.
+///
+/// It checks no permission: the operator's CLI may change anything, and the API checks
+/// that its actor is an admin before calling. [`Directory::acting_as`] names that actor
+/// in the audit entries of its changes.
 #[derive(Clone)]
 pub struct Directory {
     backend: Arc<dyn Backend>,
+    /// Who the changes are made by, for the audit trail (`None`: the operator).
+    actor: Option<UserId>,
 }
 
 impl Directory {
     /// Works through `backend`.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
-        Directory { backend }
+        Directory {
+            backend,
+            actor: None,
+        }
+    }
+
+    /// The same directory, recording `actor` in the audit entries of its changes.
+    pub fn acting_as(&self, actor: &UserId) -> Self {
+        Directory {
+            backend: Arc::clone(&self.backend),
+            actor: Some(actor.clone()),
+        }
     }
 
     /// Creates an org.
@@ -121,7 +138,7 @@ impl Directory {
         let txn = Txn::new()
             .expect(Table::Org, ORG_META, None)
             .put(Table::Org, ORG_META, to_bytes(&record))
-            .audit(AuditEntry::new(None, AuditAction::OrgCreate).to_bytes());
+            .audit(AuditEntry::new(self.actor.as_ref(), AuditAction::OrgCreate).to_bytes());
         match self.backend.commit(org, txn).await? {
             Commit::Applied => {
                 self.backend.register_org(org).await?;
@@ -214,7 +231,7 @@ impl Directory {
             .expect(Table::Users, user.as_str(), None)
             .put(Table::Users, user.as_str(), to_bytes(&record))
             .audit(
-                AuditEntry::new(None, AuditAction::UserAdd)
+                AuditEntry::new(self.actor.as_ref(), AuditAction::UserAdd)
                     .detail(format!("{user} as {role}"))
                     .to_bytes(),
             );
@@ -265,7 +282,7 @@ impl Directory {
                 .expect(Table::Users, user.as_str(), Some(&old))
                 .put(Table::Users, user.as_str(), to_bytes(&record))
                 .audit(
-                    AuditEntry::new(None, AuditAction::UserSetRole)
+                    AuditEntry::new(self.actor.as_ref(), AuditAction::UserSetRole)
                         .detail(format!("{user} is now {role}"))
                         .to_bytes(),
                 );
@@ -304,7 +321,7 @@ impl Directory {
                     .put(Table::Groups, group_id.as_str(), to_bytes(&group));
             }
             let txn = txn.audit(
-                AuditEntry::new(None, AuditAction::UserRemove)
+                AuditEntry::new(self.actor.as_ref(), AuditAction::UserRemove)
                     .detail(user.to_string())
                     .to_bytes(),
             );
@@ -329,7 +346,7 @@ impl Directory {
             .expect(Table::Groups, group.as_str(), None)
             .put(Table::Groups, group.as_str(), to_bytes(&record))
             .audit(
-                AuditEntry::new(None, AuditAction::GroupCreate)
+                AuditEntry::new(self.actor.as_ref(), AuditAction::GroupCreate)
                     .detail(group.to_string())
                     .to_bytes(),
             );
@@ -371,7 +388,7 @@ impl Directory {
                     .put(Table::Users, user_id.as_str(), to_bytes(&user));
             }
             let txn = txn.audit(
-                AuditEntry::new(None, AuditAction::GroupRemove)
+                AuditEntry::new(self.actor.as_ref(), AuditAction::GroupRemove)
                     .detail(group.to_string())
                     .to_bytes(),
             );
@@ -446,7 +463,7 @@ impl Directory {
                 .put(Table::Groups, group.as_str(), to_bytes(&group_record))
                 .put(Table::Users, user.as_str(), to_bytes(&user_record))
                 .audit(
-                    AuditEntry::new(None, action)
+                    AuditEntry::new(self.actor.as_ref(), action)
                         .detail(format!("{user} {verb} {group}"))
                         .to_bytes(),
                 );

@@ -122,6 +122,11 @@ impl Executor {
         }
     }
 
+    /// The secret store this executor resolves from (shared with the API's secret routes).
+    pub fn secrets(&self) -> &std::sync::Arc<SecretStore> {
+        &self.secrets
+    }
+
     /// This executor, running Run Code actions on `code`.
     pub fn with_code(mut self, code: std::sync::Arc<CodeRuntime>) -> Self {
         self.code = Some(code);

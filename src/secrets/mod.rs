@@ -173,7 +173,8 @@ fn no_org(org: &OrgId) -> Error {
     Error::not_found(format!("org {org} does not exist"))
 }
 
-fn check_grants(grants: &[Grant]) -> Result<()> {
+/// Refuses too many grants, or one principal granted twice.
+pub(crate) fn check_grants(grants: &[Grant]) -> Result<()> {
     if grants.len() > model::MAX_GRANTS {
         return Err(Error::invalid(
             "grant",
@@ -220,7 +221,8 @@ fn check_found(org: &OrgId, grants: &[Grant], found: &[Option<Vec<u8>>]) -> Resu
     }
 }
 
-fn check_hosts(hosts: &[HostPattern]) -> Result<()> {
+/// Refuses too many allowed-host patterns.
+pub(crate) fn check_hosts(hosts: &[HostPattern]) -> Result<()> {
     if hosts.len() > model::MAX_ALLOWED_HOSTS {
         return Err(Error::invalid(
             "allowed host",
@@ -538,25 +540,27 @@ impl SecretStore {
             .ok_or_else(|| unknown_secret(org, id))
     }
 
-    /// The shared shape of every manage operation: read the actor and the secret, require
-    /// Manage, let `change` compute the new metadata (and maybe ciphertext), commit with a
-    /// compare-and-set on both, retrying on conflict.
+    /// The shared shape of every manage operation: read the actor, the secret and the
+    /// `extra` cells (in one round trip), require Manage, let `change` compute the new
+    /// metadata (and maybe ciphertext) from the secret and the extra cells, commit with a
+    /// compare-and-set on the actor and the secret, retrying on conflict.
     async fn manage<F>(
         &self,
         org: &OrgId,
         actor: &UserId,
         id: &SecretId,
         action: AuditAction,
+        extra: &[(Table, &str)],
         change: F,
     ) -> Result<Option<SecretMeta>>
     where
-        F: Fn(&SecretMeta, Txn) -> Result<(Option<SecretMeta>, Txn, String)>,
+        F: Fn(&SecretMeta, &[Option<Vec<u8>>], Txn) -> Result<(Option<SecretMeta>, Txn, String)>,
     {
         retry_on_conflict("the change", || async {
-            let got = self
-                .backend
-                .read(org, &[(Table::Org, ORG_META), (Table::Users, actor.as_str()), (Table::Secrets, id.as_str())])
-                .await?;
+            let mut fields = vec![(Table::Org, ORG_META), (Table::Users, actor.as_str()), (Table::Secrets, id.as_str())];
+            fields.extend_from_slice(extra);
+            let got = self.backend.read(org, &fields).await?;
+            let extra_got = got[3..].to_vec();
             let mut got = got.into_iter();
             if got.next().flatten().is_none() {
                 return Err(no_org(org));
@@ -581,7 +585,7 @@ impl SecretStore {
             let base = Txn::new()
                 .expect(Table::Users, actor.as_str(), user_bytes.as_deref())
                 .expect(Table::Secrets, id.as_str(), Some(&old_bytes));
-            let (new, txn, detail) = change(&old, base)?;
+            let (new, txn, detail) = change(&old, &extra_got, base)?;
             tracing::debug!(%org, %actor, secret = %id, action = ?action, %detail, "changing secret");
             let txn = txn.audit(audit.detail(detail).to_bytes());
             Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(new))
@@ -624,24 +628,31 @@ impl SecretStore {
             return Err(taken());
         }
         let renamed = self
-            .manage(org, actor, id, AuditAction::SecretRename, |old, txn| {
-                let old_key = name_key(&old.name);
-                let mut new = Self::touched(old, actor);
-                new.name = name.to_owned();
-                let mut txn = txn;
-                if old_key != new_key {
-                    txn = txn
-                        .expect(Table::Names, &new_key, None)
-                        .delete(Table::Names, &old_key)
-                        .put(Table::Names, &new_key, id.as_str().as_bytes().to_vec());
-                }
-                let detail = format!("{:?} -> {name:?}", old.name);
-                Ok((
-                    Some(new.clone()),
-                    txn.put(Table::Secrets, id.as_str(), to_bytes(&new)),
-                    detail,
-                ))
-            })
+            .manage(
+                org,
+                actor,
+                id,
+                AuditAction::SecretRename,
+                &[],
+                |old, _, txn| {
+                    let old_key = name_key(&old.name);
+                    let mut new = Self::touched(old, actor);
+                    new.name = name.to_owned();
+                    let mut txn = txn;
+                    if old_key != new_key {
+                        txn = txn
+                            .expect(Table::Names, &new_key, None)
+                            .delete(Table::Names, &old_key)
+                            .put(Table::Names, &new_key, id.as_str().as_bytes().to_vec());
+                    }
+                    let detail = format!("{:?} -> {name:?}", old.name);
+                    Ok((
+                        Some(new.clone()),
+                        txn.put(Table::Secrets, id.as_str(), to_bytes(&new)),
+                        detail,
+                    ))
+                },
+            )
             .await;
         match renamed {
             Ok(meta) => Ok(meta.expect("rename returns metadata")),
@@ -666,18 +677,25 @@ impl SecretStore {
         // The name is not known yet; the id labels the value in the logs.
         let _lease = hold(id.as_str(), value);
         let dek = self.data_key(org).await?;
-        self.manage(org, actor, id, AuditAction::SecretSetValue, |old, txn| {
-            let mut new = Self::touched(old, actor);
-            new.version = old.version + 1;
-            let ciphertext = dek.encrypt(org, id, new.version, value);
-            let txn = txn.put(Table::Secrets, id.as_str(), to_bytes(&new)).put(
-                Table::Ciphertexts,
-                id.as_str(),
-                ciphertext,
-            );
-            let detail = format!("version {} -> {}", old.version, new.version);
-            Ok((Some(new), txn, detail))
-        })
+        self.manage(
+            org,
+            actor,
+            id,
+            AuditAction::SecretSetValue,
+            &[],
+            |old, _, txn| {
+                let mut new = Self::touched(old, actor);
+                new.version = old.version + 1;
+                let ciphertext = dek.encrypt(org, id, new.version, value);
+                let txn = txn.put(Table::Secrets, id.as_str(), to_bytes(&new)).put(
+                    Table::Ciphertexts,
+                    id.as_str(),
+                    ciphertext,
+                );
+                let detail = format!("version {} -> {}", old.version, new.version);
+                Ok((Some(new), txn, detail))
+            },
+        )
         .await
         .map(|m| m.expect("set-value returns metadata"))
     }
@@ -697,21 +715,28 @@ impl SecretStore {
     ) -> Result<SecretMeta> {
         check_grants(&grants)?;
         self.check_principals_exist(org, &grants).await?;
-        self.manage(org, actor, id, AuditAction::SecretSetAccess, |old, txn| {
-            let mut new = Self::touched(old, actor);
-            new.access = access;
-            new.grants = grants.clone();
-            let detail = format!(
-                "{} -> {}",
-                describe_grants(old.access, &old.grants),
-                describe_grants(access, &grants)
-            );
-            Ok((
-                Some(new.clone()),
-                txn.put(Table::Secrets, id.as_str(), to_bytes(&new)),
-                detail,
-            ))
-        })
+        self.manage(
+            org,
+            actor,
+            id,
+            AuditAction::SecretSetAccess,
+            &[],
+            |old, _, txn| {
+                let mut new = Self::touched(old, actor);
+                new.access = access;
+                new.grants = grants.clone();
+                let detail = format!(
+                    "{} -> {}",
+                    describe_grants(old.access, &old.grants),
+                    describe_grants(access, &grants)
+                );
+                Ok((
+                    Some(new.clone()),
+                    txn.put(Table::Secrets, id.as_str(), to_bytes(&new)),
+                    detail,
+                ))
+            },
+        )
         .await
         .map(|m| m.expect("set-access returns metadata"))
     }
@@ -739,7 +764,8 @@ impl SecretStore {
             actor,
             id,
             AuditAction::SecretSetAllowedHosts,
-            |old, txn| {
+            &[],
+            |old, _, txn| {
                 let mut new = Self::touched(old, actor);
                 new.allowed_hosts = hosts.clone();
                 let list = |h: &[HostPattern]| {
@@ -760,18 +786,93 @@ impl SecretStore {
         .map(|m| m.expect("set-allowed-hosts returns metadata"))
     }
 
+    /// Sets or clears (`None` or empty) a secret's description.
+    ///
+    /// # Errors
+    /// [`Invalid`](ErrorKind::Invalid) for a description over the limit or with control
+    /// characters; [`Denied`](ErrorKind::Denied) without Manage.
+    pub async fn set_description(
+        &self,
+        org: &OrgId,
+        actor: &UserId,
+        id: &SecretId,
+        description: Option<&str>,
+    ) -> Result<SecretMeta> {
+        let description = description.filter(|d| !d.is_empty());
+        if let Some(d) = description {
+            model::validate_description(d)?;
+        }
+        self.manage(
+            org,
+            actor,
+            id,
+            AuditAction::SecretSetDescription,
+            &[],
+            |old, _, txn| {
+                let mut new = Self::touched(old, actor);
+                new.description = description.map(str::to_owned);
+                let detail = if description.is_some() {
+                    "description set"
+                } else {
+                    "description cleared"
+                };
+                Ok((
+                    Some(new.clone()),
+                    txn.put(Table::Secrets, id.as_str(), to_bytes(&new)),
+                    detail.to_owned(),
+                ))
+            },
+        )
+        .await
+        .map(|m| m.expect("set-description returns metadata"))
+    }
+
     /// Deletes a secret: its metadata, ciphertext and name.
     ///
     /// # Errors
     /// [`Denied`](ErrorKind::Denied) without Manage; [`NotFound`](ErrorKind::NotFound) for an unknown secret.
     pub async fn delete(&self, org: &OrgId, actor: &UserId, id: &SecretId) -> Result<SecretMeta> {
-        self.manage(org, actor, id, AuditAction::SecretDelete, |old, txn| {
-            let txn = txn
-                .delete(Table::Secrets, id.as_str())
-                .delete(Table::Ciphertexts, id.as_str())
-                .delete(Table::Names, &name_key(&old.name));
-            Ok((Some(old.clone()), txn, format!("deleted {:?}", old.name)))
-        })
+        self.delete_guarded(org, actor, id, &[], |_, _, txn| Ok(txn))
+            .await
+    }
+
+    /// Deletes a secret as [`SecretStore::delete`] does, if `guard` lets it: once the
+    /// actor is known to hold Manage, `guard` sees the secret's metadata and the `extra`
+    /// cells (read in the same round trip as the secret) and returns the delete's
+    /// transaction with the preconditions and writes it adds (a compare-and-set on the
+    /// cells it read, so the decision holds when the delete commits), or a refusal.
+    /// A conflict re-reads everything and asks `guard` again.
+    ///
+    /// This is how a room above this one (saved actions) keeps its own records of a
+    /// secret consistent with its deletion without this module knowing them.
+    ///
+    /// # Errors
+    /// As [`SecretStore::delete`], and `guard`'s own refusal.
+    pub async fn delete_guarded<G>(
+        &self,
+        org: &OrgId,
+        actor: &UserId,
+        id: &SecretId,
+        extra: &[(Table, &str)],
+        guard: G,
+    ) -> Result<SecretMeta>
+    where
+        G: Fn(&SecretMeta, &[Option<Vec<u8>>], Txn) -> Result<Txn>,
+    {
+        self.manage(
+            org,
+            actor,
+            id,
+            AuditAction::SecretDelete,
+            extra,
+            |old, cells, txn| {
+                let txn = guard(old, cells, txn)?
+                    .delete(Table::Secrets, id.as_str())
+                    .delete(Table::Ciphertexts, id.as_str())
+                    .delete(Table::Names, &name_key(&old.name));
+                Ok((Some(old.clone()), txn, format!("deleted {:?}", old.name)))
+            },
+        )
         .await
         .map(|m| m.expect("delete returns metadata"))
         .inspect(|_| self.metas.forget(org, id.as_str()))
