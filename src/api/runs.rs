@@ -24,7 +24,7 @@ use super::tokens::Principal;
 use crate::actions::Action;
 use crate::directory::Role;
 use crate::executor::RunStatus;
-use crate::model::{RunId, UserId, now};
+use crate::model::{ActionId, RunId, UserId, now};
 use crate::runs::queue::{check_room, perform, store_end};
 use crate::runs::{Created, Event, Pending, Run, new_run_id};
 
@@ -33,7 +33,11 @@ use crate::runs::{Created, Event, Pending, Run, new_run_id};
 #[serde(deny_unknown_fields)]
 pub struct Dispatch {
     /// An inline action spec (`send_api_request` or `run_code`).
-    action: Value,
+    #[serde(default)]
+    action: Option<Value>,
+    /// Or the id of a saved action (`act_…`).
+    #[serde(default)]
+    action_id: Option<String>,
     /// The run's inputs (a JSON object; default `{}`).
     #[serde(default)]
     inputs: Option<serde_json::Map<String, Value>>,
@@ -79,7 +83,22 @@ pub async fn dispatch(
     ApiJson(body): ApiJson<Dispatch>,
 ) -> Result<Response, ApiError> {
     let org = caller.0.org.clone();
-    let (spec, action_id) = (body.action, None);
+    let (spec, action_id) = match (body.action, body.action_id) {
+        (Some(spec), None) => (spec, None),
+        (None, Some(id)) => {
+            let id = ActionId::parse_field("action_id", &id)?;
+            let saved =
+                state.saved.get(&org, &id).await?.ok_or_else(|| {
+                    ApiError::not_found(format!("no saved action {id} in org {org}"))
+                })?;
+            (saved.spec, Some(id.to_string()))
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "give exactly one of `action` (an inline spec) or `action_id` (a saved action)",
+            ));
+        }
+    };
     if !spec.is_object() {
         return Err(ApiError::invalid(
             "`action` must be an action spec (a JSON object with a `kind`)",
