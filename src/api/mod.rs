@@ -174,6 +174,12 @@ async fn log_refusals(request: Request, next: Next) -> Response {
 /// # Errors
 /// When the listener fails.
 pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Small answers and server-sent events go out at once, not after the client's delayed
+    // ACK (Nagle's algorithm held each event about 40 ms).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

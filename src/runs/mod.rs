@@ -442,25 +442,27 @@ impl RunStore {
         Ok(stored == 1)
     }
 
-    /// Appends a redacted log line to run `id`'s event stream.
+    /// Appends redacted log lines to run `id`'s event stream, in one round trip.
     ///
     /// # Errors
     /// When Redis fails.
-    pub async fn log(&self, org: &OrgId, id: &RunId, line: &str) -> Result<()> {
-        let event = serde_json::to_string(&Event::Log {
-            line: line.to_owned(),
-        })
-        .expect("json");
+    pub async fn log(&self, org: &OrgId, id: &RunId, lines: &[String]) -> Result<()> {
+        let key = key(org, &format!("run:{id}:events"));
+        let mut pipe = redis::pipe();
+        for line in lines {
+            let event = serde_json::to_string(&Event::Log { line: line.clone() }).expect("json");
+            pipe.cmd("XADD")
+                .arg(&key)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(MAX_EVENTS)
+                .arg("*")
+                .arg("e")
+                .arg(event)
+                .ignore();
+        }
         let mut conn = self.redis.conn.clone();
-        redis::cmd("XADD")
-            .arg(key(org, &format!("run:{id}:events")))
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(MAX_EVENTS)
-            .arg("*")
-            .arg("e")
-            .arg(event)
-            .query_async::<()>(&mut conn)
+        pipe.query_async::<()>(&mut conn)
             .await
             .map_err(|e| self.fail(&e))
     }

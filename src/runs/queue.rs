@@ -120,6 +120,22 @@ impl RunStore {
             .map_err(|e| self.fail(&e))
     }
 
+    /// Puts runs `ids` of `org` on the work stream, in one round trip.
+    ///
+    /// # Errors
+    /// When Redis fails.
+    pub async fn enqueue_many(&self, org: &OrgId, ids: &[RunId]) -> Result<()> {
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.xadd(STREAM, "*", &[("org", org.as_str()), ("run", id.as_str())])
+                .ignore();
+        }
+        let mut conn = self.redis.conn.clone();
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| self.fail(&e))
+    }
+
     async fn read_new(
         &self,
         conn: &mut redis::aio::MultiplexedConnection,
@@ -263,8 +279,13 @@ pub async fn perform(store: &RunStore, executor: &Executor, run: Run, pending: P
         let (org, id) = (run.org.clone(), run.id.clone());
         tokio::spawn(async move {
             while let Some(line) = rx.recv().await {
-                if let Err(e) = store.log(&org, &id, &line).await {
-                    tracing::warn!(run = %id, error = %e, "a live log line was not stored");
+                // Whatever else is ready goes in the same round trip.
+                let mut lines = vec![line];
+                while let Ok(more) = rx.try_recv() {
+                    lines.push(more);
+                }
+                if let Err(e) = store.log(&org, &id, &lines).await {
+                    tracing::warn!(run = %id, error = %e, "live log lines were not stored");
                 }
             }
         })

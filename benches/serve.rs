@@ -1,0 +1,379 @@
+//! Benchmarks of `hush serve` and `hush worker` over a private redis-server and a local
+//! axum target, all Send API Requests with one secret:
+//! - dispatch-to-result of queued mode (POST, then the run's event stream to its end, a
+//!   worker in this process) against `?wait=true` sync mode (one POST);
+//! - 10,000 queued runs drained by 1 and by 2 `hush worker` processes (the release
+//!   binary), per run, against the same runs through the executor in this process at the
+//!   same concurrency; with the p99 of the runs' own duration;
+//! - `GET /v1/runs/{id}` against a raw Redis GET of the same record bytes.
+
+#[path = "../tests/common/redis_server.rs"]
+mod redis_server;
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hush::actions::http::{HttpSender, NetworkPolicy};
+use hush::api::ApiState;
+use hush::api::tokens::{Principal, Tokens};
+use hush::directory::{Directory, Role};
+use hush::executor::{Executor, RunRequest, RunStatus};
+use hush::model::{OrgId, RunId, UserId, now};
+use hush::runs::queue::{self, WorkerConfig};
+use hush::runs::{DEFAULT_RETENTION, Pending, Run, RunStore, new_run_id};
+use hush::secrets::{Access, Keyring, NewSecret, SecretStore, SecretValue};
+use hush::store::{Backend, RedisBackend};
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+use support::{count, interleaved, median, per_op_at, percentile, ratio, show};
+
+const VALUE: &str = "sk_live_bench_serve_0123456789abcdef";
+const CONCURRENCY: usize = 64;
+
+async fn start_target(hits: Arc<AtomicUsize>) -> String {
+    let app = axum::Router::new().route(
+        "/v1/charges",
+        axum::routing::post(move || {
+            hits.fetch_add(1, Ordering::Relaxed);
+            async { axum::Json(json!({"id": "ch_1", "ok": true})) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1/charges")
+}
+
+fn worker(url: &str, key_file: &std::path::Path, data: &std::path::Path, name: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_hush"))
+        .arg("worker")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HUSH_REDIS_URL", url)
+        .env("HUSH_MASTER_KEY_FILE", key_file)
+        .env("HUSH_DATA_DIR", data)
+        .env("HUSH_ALLOWED_NETWORKS", "127.0.0.1/32")
+        .env("HUSH_WORKER_NAME", name)
+        .env("HUSH_WORKER_CONCURRENCY", CONCURRENCY.to_string())
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let server = redis_server::RedisServer::start_in_memory();
+    let url = server.url();
+    let backend: Arc<dyn Backend> = Arc::new(RedisBackend::connect(&url).await.unwrap());
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("master.key");
+    let secrets = Arc::new(SecretStore::new(
+        Arc::clone(&backend),
+        Keyring::generate_file(&key_file).unwrap(),
+    ));
+    let org = OrgId::parse("bench").unwrap();
+    let mia = UserId::parse("mia").unwrap();
+    let directory = Directory::new(Arc::clone(&backend));
+    directory.create_org(&org).await.unwrap();
+    directory.add_user(&org, &mia, Role::Member).await.unwrap();
+    let secret = secrets
+        .create(
+            &org,
+            &mia,
+            NewSecret {
+                name: "Stripe".into(),
+                value: SecretValue::new(VALUE).unwrap(),
+                access: Access::Team,
+                grants: vec![],
+                allowed_hosts: vec![],
+                description: None,
+            },
+        )
+        .await
+        .unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let target = start_target(Arc::clone(&hits)).await;
+    let spec = json!({
+        "kind": "send_api_request", "name": "Create charge", "method": "POST", "url": target,
+        "headers": [{"name": "Authorization", "value": format!("Bearer {{{{secret \"{}\"}}}}", secret.id)}],
+        "body": {"type": "json", "value": {"amount": "{{inputs.amount}}"}},
+    });
+    let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
+    let executor = Executor::new(Arc::clone(&secrets), HttpSender::new(policy).unwrap());
+    let runs = RunStore::connect(&url, DEFAULT_RETENTION).await.unwrap();
+    let state = ApiState::new(Arc::clone(&backend), runs.clone(), executor.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(hush::api::serve(listener, state));
+    let token = Tokens::new(Arc::clone(&backend))
+        .create(&org, Principal::service("bench").unwrap())
+        .await
+        .unwrap()
+        .token
+        .as_str()
+        .to_owned();
+    let client = reqwest::Client::new();
+
+    // 1. Queued vs sync, dispatch to result, one run at a time; a worker in this process.
+    let stop = Arc::new(AtomicBool::new(false));
+    let in_process = tokio::spawn(queue::work(
+        runs.clone(),
+        executor.clone(),
+        WorkerConfig::named("bench-in-process"),
+        Arc::clone(&stop),
+    ));
+    let body = json!({"action": spec, "actor": "mia", "inputs": {"amount": "1999"}});
+    let sync = {
+        let (client, base, token, body) =
+            (client.clone(), base.clone(), token.clone(), body.clone());
+        move || {
+            let (client, base, token, body) =
+                (client.clone(), base.clone(), token.clone(), body.clone());
+            async move {
+                let run: Value = client
+                    .post(format!("{base}/v1/runs?wait=true"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(run["status"], "succeeded", "{run}");
+            }
+        }
+    };
+    let queued = {
+        let (client, base, token, body) =
+            (client.clone(), base.clone(), token.clone(), body.clone());
+        move || {
+            let (client, base, token, body) =
+                (client.clone(), base.clone(), token.clone(), body.clone());
+            async move {
+                let run: Value = client
+                    .post(format!("{base}/v1/runs"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let id = run["id"].as_str().unwrap();
+                let events = client
+                    .get(format!("{base}/v1/runs/{id}/events"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                assert!(events.contains(r#""status":"succeeded""#), "{events}");
+            }
+        }
+    };
+    let (mut q, mut s) = interleaved(count(5, 10), count(40, 100), &queued, &sync).await;
+    println!(
+        "dispatch to result: queued (POST + event stream) p50 {}, p99 {}; wait=true p50 {}, p99 {}",
+        show(median(&mut q)),
+        show(percentile(&mut q, 99.0)),
+        show(median(&mut s)),
+        show(percentile(&mut s, 99.0))
+    );
+    ratio(
+        "queued-vs-sync-dispatch-p50",
+        median(&mut q),
+        median(&mut s),
+    );
+    stop.store(true, Ordering::Relaxed);
+    in_process.await.unwrap().unwrap();
+
+    // 2. Draining queued runs with 1 and 2 worker processes.
+    let total = count(2_000, 10_000);
+    let direct = {
+        let (executor, org, mia, spec) = (executor.clone(), org.clone(), mia.clone(), spec.clone());
+        move || {
+            let (executor, org, mia, spec) =
+                (executor.clone(), org.clone(), mia.clone(), spec.clone());
+            async move {
+                let record = executor
+                    .run(RunRequest {
+                        run_id: RunId::parse("bench-direct").unwrap(),
+                        org,
+                        actor: mia,
+                        action: hush::actions::Action::from_json(&spec.to_string()).unwrap(),
+                        inputs: json!({"amount": "1999"}),
+                    })
+                    .await;
+                assert_eq!(record.status, RunStatus::Succeeded);
+            }
+        }
+    };
+    let baseline = per_op_at(total, CONCURRENCY, direct).await;
+    println!(
+        "baseline: the executor in this process, {CONCURRENCY} at once: {} per run ({:.0} runs/s)",
+        show(baseline),
+        1.0 / baseline.as_secs_f64()
+    );
+    let data = tempfile::tempdir().unwrap();
+    for workers in [1, 2] {
+        let mut ids = Vec::with_capacity(total);
+        for _ in 0..total {
+            let run = Run {
+                id: new_run_id(),
+                org: org.clone(),
+                actor: mia.clone(),
+                action_kind: "send_api_request".into(),
+                action_id: None,
+                status: RunStatus::Queued,
+                workflow_run_id: None,
+                dispatched_by: "bench".into(),
+                created_at: now(),
+                attempts: 0,
+                started_at: None,
+                finished_at: None,
+                duration_ms: None,
+                result: None,
+                result_truncated: false,
+                logs: vec![],
+                error: None,
+                secrets_used: vec![],
+                request: None,
+            };
+            let pending = Pending {
+                action: spec.clone(),
+                inputs: json!({"amount": "1999"}),
+            };
+            runs.create(&run, &pending, None).await.unwrap();
+            ids.push(run.id);
+        }
+        // Start the workers and wait until each is connected, so that their start-up is
+        // not timed; then queue every run at once.
+        let names: Vec<String> = (0..workers)
+            .map(|i| format!("bench-{workers}-{i}"))
+            .collect();
+        let mut children: Vec<Child> = names
+            .iter()
+            .map(|name| worker(&url, &key_file, data.path(), name))
+            .collect();
+        // Each worker prints one line once it is connected and about to read.
+        for child in &mut children {
+            use std::io::BufRead;
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.as_mut().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert!(line.contains("draining"), "{line}");
+        }
+        let mut conn = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let before = hits.load(Ordering::Relaxed);
+        let started = Instant::now();
+        runs.enqueue_many(&org, &ids).await.unwrap();
+        loop {
+            let groups: redis::streams::StreamInfoGroupsReply =
+                conn.xinfo_groups(queue::STREAM).await.unwrap();
+            let group = groups
+                .groups
+                .iter()
+                .find(|g| g.name == queue::GROUP)
+                .unwrap();
+            // Every run reached the target and every entry is acknowledged. (The group's
+            // lag is unknown once the stream was trimmed.)
+            if hits.load(Ordering::Relaxed) - before >= total && group.pending == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let elapsed = started.elapsed();
+        for child in &mut children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert_eq!(hits.load(Ordering::Relaxed) - before, total);
+        let mut durations = Vec::with_capacity(total);
+        for id in &ids {
+            let run = runs.get(&org, id).await.unwrap().unwrap();
+            assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+            durations.push(Duration::from_millis(run.duration_ms.unwrap()));
+        }
+        let per_run = elapsed / u32::try_from(total).unwrap();
+        println!(
+            "{workers} worker process(es) drained {total} queued runs in {} ({:.0} runs/s); run duration p50 {}, p99 {}",
+            show(elapsed),
+            total as f64 / elapsed.as_secs_f64(),
+            show(median(&mut durations)),
+            show(percentile(&mut durations, 99.0))
+        );
+        ratio(&format!("queue-drain-{workers}-worker"), per_run, baseline);
+    }
+
+    // 3. GET /v1/runs/{id} against a raw GET of the same record bytes.
+    let (_, run): (_, Value) = {
+        let res = client
+            .post(format!("{base}/v1/runs?wait=true"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap())
+    };
+    let id = run["id"].as_str().unwrap().to_owned();
+    let raw = redis::aio::ConnectionManager::new(redis::Client::open(url.as_str()).unwrap())
+        .await
+        .unwrap();
+    let record: Vec<u8> = raw
+        .clone()
+        .hget(format!("hush:{{{org}}}:run:{id}"), "record")
+        .await
+        .unwrap();
+    let _: () = raw.clone().set("bench:record", &record).await.unwrap();
+    let get_api = {
+        let (client, base, token, id) = (client.clone(), base.clone(), token.clone(), id.clone());
+        move || {
+            let (client, base, token, id) =
+                (client.clone(), base.clone(), token.clone(), id.clone());
+            async move {
+                let res = client
+                    .get(format!("{base}/v1/runs/{id}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(res.status().is_success());
+                let _ = res.bytes().await.unwrap();
+            }
+        }
+    };
+    let get_raw = {
+        let raw = raw.clone();
+        move || {
+            let mut raw = raw.clone();
+            async move {
+                let bytes: Vec<u8> = raw.get("bench:record").await.unwrap();
+                assert!(!bytes.is_empty());
+            }
+        }
+    };
+    let (mut a, mut b) = interleaved(count(5, 20), count(100, 200), &get_api, &get_raw).await;
+    println!(
+        "GET /v1/runs/{{id}}: p50 {} (raw Redis GET of the record's {} bytes p50 {})",
+        show(median(&mut a)),
+        record.len(),
+        show(median(&mut b))
+    );
+    ratio("api-get-run-p50", median(&mut a), median(&mut b));
+    secrets.flush().await;
+}
