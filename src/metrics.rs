@@ -111,7 +111,7 @@ pub fn redis_error() {
     metrics().redis_errors.inc();
 }
 
-/// Counts a queue entry a worker handled: `ran`, `store_unavailable`, `already_final`, `dead_lettered`,
+/// Counts a queue entry a worker handled: `ran`, `store_unavailable`, `already_final`, `duplicate`, `dead_lettered`,
 /// `gone` or `superseded`.
 pub fn delivery(outcome: &'static str) {
     metrics()

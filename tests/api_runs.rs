@@ -46,10 +46,18 @@ impl Api {
         let counter = Arc::clone(&hits);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let target = format!("http://{}", listener.local_addr().unwrap());
-        let target_app = axum::Router::new().fallback(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async { axum::Json(json!({"ok": true})) }
-        });
+        let target_app = axum::Router::new()
+            .route(
+                "/slow",
+                axum::routing::post(|| async {
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    axum::Json(json!({"slow": true}))
+                }),
+            )
+            .fallback(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { axum::Json(json!({"ok": true})) }
+            });
         tokio::spawn(async move { axum::serve(listener, target_app).await.unwrap() });
 
         let cache = tempfile::tempdir().unwrap();
@@ -410,4 +418,32 @@ async fn metrics_count_runs_by_kind_and_status_breaches_and_redactions() {
     assert!(value(r#"hush_run_duration_seconds_count{kind="run_code"}"#) >= 1.0);
     assert!(text.contains("hush_redactions_total"));
     assert!(text.contains("hush_redis_errors_total"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_of_a_slow_run_stays_open_until_it_ends() {
+    let api = Api::start().await;
+    let mia = user_token(&api.h, "mia").await;
+    let worker = api.worker();
+    let slow = api.action(Some(&format!("{}/slow", api.target)));
+    let (status, queued) = api.post_run(&mia, "", json!({"action": slow})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let id = queued["id"].as_str().unwrap();
+    let started = Instant::now();
+    let text = reqwest::Client::new()
+        .get(format!("{}/v1/runs/{id}/events", api.client.base))
+        .bearer_auth(&mia)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"{"type":"status","status":"succeeded"}"#),
+        "the stream closed after {:?} without the final status:\n{text}",
+        started.elapsed()
+    );
+    api.stop.store(true, Ordering::Relaxed);
+    worker.await.unwrap().unwrap();
 }

@@ -356,7 +356,7 @@ async fn a_run_whose_workers_keep_dying_is_failed_as_a_dead_letter() {
     // Two workers took it and died before it ended: two attempts counted, entry pending.
     s.runs.ensure_group().await.unwrap();
     let mut conn = s.redis().await;
-    let _: redis::Value = redis::cmd("XREADGROUP")
+    let read: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
         .arg("GROUP")
         .arg(queue::GROUP)
         .arg("doomed")
@@ -368,8 +368,13 @@ async fn a_run_whose_workers_keep_dying_is_failed_as_a_dead_letter() {
         .query_async(&mut conn)
         .await
         .unwrap();
+    let entry = read.keys[0].ids[0].id.clone();
     for _ in 0..2 {
-        let started = s.runs.start(&s.h.org, &id, "doomed", 2).await.unwrap();
+        let started = s
+            .runs
+            .start(&s.h.org, &id, "doomed", &entry, 2)
+            .await
+            .unwrap();
         assert!(matches!(started, Start::Run { .. }), "{started:?}");
     }
     // A live worker claims the idle entry and gives up on the run.
@@ -476,4 +481,47 @@ async fn redis_restarted_under_load_loses_no_run() {
     for w in &mut workers {
         stop(w);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_queued_twice_runs_once() {
+    let target = Target::start(Duration::ZERO).await;
+    let s = Setup::start(&target).await;
+    let id = s.dispatch(3, "wf-twice").await;
+    // As if a retry re-queued it: a second entry for the same run.
+    s.runs.enqueue(&s.h.org, &id).await.unwrap();
+    let mut worker = s.worker("twice", 4);
+    let ended = s
+        .wait_all(std::slice::from_ref(&id), Duration::from_secs(30))
+        .await;
+    assert_eq!(ended[&id].status, RunStatus::Succeeded);
+    assert_eq!(ended[&id].attempts, 1);
+    // Both entries are handled (acknowledged) and the target saw the run once.
+    let mut conn = s.redis().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+            .arg(queue::STREAM)
+            .arg(queue::GROUP)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(queue::STREAM)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let read = groups.groups[0].entries_read.unwrap_or(0);
+        if pending.count() == 0 && read >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second entry was not handled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(target.hits.lock().unwrap().get(&3), Some(&1));
+    stop(&mut worker);
 }

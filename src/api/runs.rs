@@ -152,6 +152,11 @@ pub async fn dispatch(
                 "the run of this idempotency key ({id}) has expired"
             ))
         })?;
+        // A first try may have stored the run and then lost Redis before queueing it:
+        // queue it again (a run queued twice still runs once; see `RunStore::start`).
+        if existing.status == RunStatus::Queued && existing.attempts == 0 {
+            state.runs.enqueue(&org, &existing.id).await?;
+        }
         return Ok((StatusCode::OK, Json(existing)).into_response());
     }
     if query.wait {
@@ -160,11 +165,15 @@ pub async fn dispatch(
         return Ok((StatusCode::OK, Json(ended)).into_response());
     }
     if let Err(e) = state.runs.enqueue(&org, &run.id).await {
-        let failed = run.fail(
-            e.kind(),
-            format!("the run could not be queued: {}", e.message()),
-        );
-        let _ = state.runs.finish(&failed, 0).await;
+        // With an idempotency key, the caller's retry queues it (above); without one, no
+        // retry can reach this run, so it ends here as failed (if Redis lets us say so).
+        if idempotency.is_none() {
+            let failed = run.fail(
+                e.kind(),
+                format!("the run could not be queued: {}", e.message()),
+            );
+            let _ = state.runs.finish(&failed, 0).await;
+        }
         return Err(e.into());
     }
     Ok((StatusCode::ACCEPTED, Json(run)).into_response())

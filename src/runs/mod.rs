@@ -221,6 +221,8 @@ pub enum Start {
     Final,
     /// Started more than the allowed number of times: give up on it.
     Exhausted(Box<Run>, u32),
+    /// Another queue entry drives this run (it was queued twice); this one is dropped.
+    Duplicate,
     /// Its record is gone (expired, or its org removed).
     Gone,
 }
@@ -358,8 +360,10 @@ impl RunStore {
         }
     }
 
-    /// Starts a delivery of run `id`: counts the attempt and marks it `running`, unless it
-    /// ended already, was started more than `max_attempts` times, or is gone.
+    /// Starts a delivery of run `id` by queue entry `entry`: counts the attempt and marks
+    /// it `running`, unless it ended already, was started more than `max_attempts` times,
+    /// is driven by another entry, or is gone. The first entry to start a run is the only
+    /// one that ever may (so a run queued twice runs once).
     ///
     /// # Errors
     /// When Redis fails or the stored run is unreadable.
@@ -368,6 +372,7 @@ impl RunStore {
         org: &OrgId,
         id: &RunId,
         worker: &str,
+        entry: &str,
         max_attempts: u32,
     ) -> Result<Start> {
         let mut conn = self.redis.conn.clone();
@@ -385,6 +390,7 @@ impl RunStore {
                 })
                 .expect("json"),
             )
+            .arg(entry)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.fail(&e))?;
@@ -405,6 +411,7 @@ impl RunStore {
                 })
             }
             Some("final") => Ok(Start::Final),
+            Some("duplicate") => Ok(Start::Duplicate),
             Some("exhausted") if reply.len() == 3 => {
                 let attempts = reply[1].parse().unwrap_or(max_attempts);
                 let run: Run = serde_json::from_str(&reply[2]).map_err(unreadable)?;
@@ -636,14 +643,18 @@ impl RunStore {
         Ok(events)
     }
 
-    /// A dedicated connection for blocking reads ([`RunStore::events`]).
+    /// A dedicated connection for blocking reads ([`RunStore::events`], the worker's
+    /// queue reads), whose response timeout outlasts the longest block (5 s).
     ///
     /// # Errors
     /// When Redis cannot be reached.
     pub async fn blocking_connection(&self) -> Result<redis::aio::MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(10)));
         self.redis
             .client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| self.fail(&e))
     }

@@ -355,7 +355,13 @@ async fn handle(store: RunStore, executor: Executor, config: Arc<WorkerConfig>, 
         })
     };
     let started = store
-        .start(&entry.org, &entry.run, &config.name, config.max_attempts)
+        .start(
+            &entry.org,
+            &entry.run,
+            &config.name,
+            &entry.id,
+            config.max_attempts,
+        )
         .await;
     let done = match started {
         Ok(Start::Run {
@@ -390,6 +396,10 @@ async fn handle(store: RunStore, executor: Executor, config: Arc<WorkerConfig>, 
             }
             crate::metrics::delivery("dead_lettered");
             stored
+        }
+        Ok(Start::Duplicate) => {
+            crate::metrics::delivery("duplicate");
+            true
         }
         Ok(Start::Gone) => {
             crate::metrics::delivery("gone");

@@ -1,11 +1,15 @@
 -- Starts one delivery of a queued run (see src/runs/mod.rs, `RunStore::start`).
 -- KEYS: 1 run hash, 2 run events
--- ARGV: 1 worker name, 2 max attempts, 3 events cap, 4 `running` event JSON
--- Returns {'run', attempt, record, request}, {'final'}, {'exhausted', attempts, record}
--- or {'gone'}.
+-- ARGV: 1 worker name, 2 max attempts, 3 events cap, 4 `running` event JSON,
+--       5 the queue entry delivering it
+-- Returns {'run', attempt, record, request}, {'final'}, {'exhausted', attempts, record},
+-- {'duplicate'} (another queue entry drives this run) or {'gone'}.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'gone'} end
 if status == 'succeeded' or status == 'failed' then return {'final'} end
+local entry = redis.call('HGET', KEYS[1], 'entry')
+if entry and entry ~= ARGV[5] then return {'duplicate'} end
+if not entry then redis.call('HSET', KEYS[1], 'entry', ARGV[5]) end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 if attempts >= tonumber(ARGV[2]) then
   return {'exhausted', tostring(attempts), redis.call('HGET', KEYS[1], 'record')}
