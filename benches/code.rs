@@ -4,8 +4,6 @@
 //! raw Redis GET; runs/s at 64 concurrent runs; and the first load of a new component
 //! (compiled) against a load from the on-disk precompiled cache.
 
-#[path = "../tests/common/redis_server.rs"]
-mod redis_server;
 mod support;
 
 use std::sync::Arc;
@@ -13,11 +11,8 @@ use std::time::Instant;
 
 use hush::actions::code::{CodeAction, CodeRuntime, ComponentRef, Source};
 use hush::actions::http::{HttpSender, NetworkPolicy};
-use hush::directory::{Directory, Role};
 use hush::executor::{Executor, RunRequest, RunStatus};
-use hush::model::{OrgId, RunId, UserId};
-use hush::secrets::{Access, Keyring, NewSecret, SecretStore, SecretValue};
-use hush::store::{Backend, RedisBackend};
+use hush::model::RunId;
 use redis::AsyncCommands;
 use support::{count, interleaved, median, per_op_at, ratio, show};
 use wasmtime::component::{ComponentType, InstancePre, Lift, Linker, ResourceTable};
@@ -69,33 +64,15 @@ async fn bare_call(pre: &InstancePre<Bare>, input: &str) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let server = redis_server::RedisServer::start_in_memory();
-    let backend: Arc<dyn Backend> = Arc::new(RedisBackend::connect(&server.url()).await.unwrap());
-    let key_dir = tempfile::tempdir().unwrap();
-    let secrets = Arc::new(SecretStore::new(
-        Arc::clone(&backend),
-        Keyring::generate_file(&key_dir.path().join("master.key")).unwrap(),
-    ));
-    let org = OrgId::parse("bench").unwrap();
-    let mia = UserId::parse("mia").unwrap();
-    let directory = Directory::new(Arc::clone(&backend));
-    directory.create_org(&org).await.unwrap();
-    directory.add_user(&org, &mia, Role::Member).await.unwrap();
-    let secret = secrets
-        .create(
-            &org,
-            &mia,
-            NewSecret {
-                name: "Bench key".into(),
-                value: SecretValue::new(VALUE).unwrap(),
-                access: Access::Team,
-                grants: vec![],
-                allowed_hosts: vec![],
-                description: None,
-            },
-        )
-        .await
-        .unwrap();
+    let support::Fixture {
+        server,
+        backend,
+        secrets,
+        key_dir: _key_dir,
+        org,
+        mia,
+        secret,
+    } = support::Fixture::start("Bench key", VALUE).await;
 
     // First load of a new component, then the same from the disk cache in a new runtime.
     let wasm = std::fs::read(hush::guests::ECHO).unwrap();

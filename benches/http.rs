@@ -3,18 +3,13 @@
 //! secret's ciphertext, done one after the other: p50 latency, and time per run at 64
 //! concurrent runs.
 
-#[path = "../tests/common/redis_server.rs"]
-mod redis_server;
 mod support;
 
 use std::sync::Arc;
 
 use hush::actions::http::{HttpAction, HttpSender, NetworkPolicy};
-use hush::directory::{Directory, Role};
 use hush::executor::{Executor, RunRequest, RunStatus};
-use hush::model::{OrgId, RunId, UserId};
-use hush::secrets::{Access, Keyring, NewSecret, SecretStore, SecretValue};
-use hush::store::{Backend, RedisBackend};
+use hush::model::RunId;
 use redis::AsyncCommands;
 use support::{count, interleaved, median, per_op_at, ratio, show};
 
@@ -36,33 +31,15 @@ async fn start_target() -> std::net::SocketAddr {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let server = redis_server::RedisServer::start_in_memory();
-    let backend: Arc<dyn Backend> = Arc::new(RedisBackend::connect(&server.url()).await.unwrap());
-    let key_dir = tempfile::tempdir().unwrap();
-    let secrets = Arc::new(SecretStore::new(
-        Arc::clone(&backend),
-        Keyring::generate_file(&key_dir.path().join("master.key")).unwrap(),
-    ));
-    let org = OrgId::parse("bench").unwrap();
-    let mia = UserId::parse("mia").unwrap();
-    let directory = Directory::new(Arc::clone(&backend));
-    directory.create_org(&org).await.unwrap();
-    directory.add_user(&org, &mia, Role::Member).await.unwrap();
-    let secret = secrets
-        .create(
-            &org,
-            &mia,
-            NewSecret {
-                name: "Stripe".into(),
-                value: SecretValue::new(VALUE).unwrap(),
-                access: Access::Team,
-                grants: vec![],
-                allowed_hosts: vec![],
-                description: None,
-            },
-        )
-        .await
-        .unwrap();
+    let support::Fixture {
+        server,
+        backend: _,
+        secrets,
+        key_dir: _key_dir,
+        org,
+        mia,
+        secret,
+    } = support::Fixture::start("Stripe", VALUE).await;
     let addr = start_target().await;
     let url = format!("http://{addr}/v1/charges");
     let action = HttpAction::from_json(

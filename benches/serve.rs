@@ -7,8 +7,6 @@
 //!   same concurrency; with the p99 of the runs' own duration;
 //! - `GET /v1/runs/{id}` against a raw Redis GET of the same record bytes.
 
-#[path = "../tests/common/redis_server.rs"]
-mod redis_server;
 mod support;
 
 use std::process::{Child, Command, Stdio};
@@ -19,13 +17,10 @@ use std::time::{Duration, Instant};
 use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::ApiState;
 use hush::api::tokens::{Principal, Tokens};
-use hush::directory::{Directory, Role};
 use hush::executor::{Executor, RunRequest, RunStatus};
-use hush::model::{OrgId, RunId, UserId, now};
+use hush::model::{RunId, now};
 use hush::runs::queue::{self, WorkerConfig};
 use hush::runs::{DEFAULT_RETENTION, Pending, Run, RunStore, new_run_id};
-use hush::secrets::{Access, Keyring, NewSecret, SecretStore, SecretValue};
-use hush::store::{Backend, RedisBackend};
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 use support::{count, interleaved, median, per_op_at, percentile, ratio, show};
@@ -67,35 +62,17 @@ fn worker(url: &str, key_file: &std::path::Path, data: &std::path::Path, name: &
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let server = redis_server::RedisServer::start_in_memory();
+    let support::Fixture {
+        server,
+        backend,
+        secrets,
+        key_dir,
+        org,
+        mia,
+        secret,
+    } = support::Fixture::start("Stripe", VALUE).await;
     let url = server.url();
-    let backend: Arc<dyn Backend> = Arc::new(RedisBackend::connect(&url).await.unwrap());
-    let key_dir = tempfile::tempdir().unwrap();
     let key_file = key_dir.path().join("master.key");
-    let secrets = Arc::new(SecretStore::new(
-        Arc::clone(&backend),
-        Keyring::generate_file(&key_file).unwrap(),
-    ));
-    let org = OrgId::parse("bench").unwrap();
-    let mia = UserId::parse("mia").unwrap();
-    let directory = Directory::new(Arc::clone(&backend));
-    directory.create_org(&org).await.unwrap();
-    directory.add_user(&org, &mia, Role::Member).await.unwrap();
-    let secret = secrets
-        .create(
-            &org,
-            &mia,
-            NewSecret {
-                name: "Stripe".into(),
-                value: SecretValue::new(VALUE).unwrap(),
-                access: Access::Team,
-                grants: vec![],
-                allowed_hosts: vec![],
-                description: None,
-            },
-        )
-        .await
-        .unwrap();
     let hits = Arc::new(AtomicUsize::new(0));
     let target = start_target(Arc::clone(&hits)).await;
     let spec = json!({

@@ -2,8 +2,6 @@
 //! of the same bytes, and 10,000 secrets in one org (create throughput, one list page
 //! against a raw read of the same page).
 
-#[path = "../tests/common/redis_server.rs"]
-mod redis_server;
 mod support;
 
 use std::sync::Arc;
@@ -37,7 +35,7 @@ fn new_secret(i: usize) -> NewSecret {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let server = redis_server::RedisServer::start_in_memory();
+    let server = support::redis_server::RedisServer::start_in_memory();
     let url = server.url();
     let backend: Arc<dyn Backend> = Arc::new(RedisBackend::connect(&url).await.unwrap());
     let key_dir = tempfile::tempdir().unwrap();

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../../tests/common/redis_server.rs"]
+pub mod redis_server;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,4 +116,72 @@ where
         t.await.unwrap();
     }
     started.elapsed() / total as u32
+}
+
+/// What the end-to-end benchmarks share: a private in-memory redis-server, the Redis
+/// store, a secret store with a fresh key file, and org `bench` with member `mia` and one
+/// team secret.
+pub struct Fixture {
+    /// The redis-server (stopped when dropped).
+    pub server: redis_server::RedisServer,
+    /// The store over it.
+    pub backend: Arc<dyn hush::store::Backend>,
+    /// The secret store.
+    pub secrets: Arc<hush::secrets::SecretStore>,
+    /// Holds the master key file.
+    pub key_dir: tempfile::TempDir,
+    /// `bench`.
+    pub org: hush::model::OrgId,
+    /// `mia`, a member.
+    pub mia: hush::model::UserId,
+    /// The team secret.
+    pub secret: hush::secrets::SecretMeta,
+}
+
+impl Fixture {
+    /// Starts the server and creates the org, the member and the secret `name` = `value`.
+    pub async fn start(name: &str, value: &str) -> Fixture {
+        use hush::directory::{Directory, Role};
+        use hush::secrets::{Access, Keyring, NewSecret, SecretStore, SecretValue};
+        let server = redis_server::RedisServer::start_in_memory();
+        let backend: Arc<dyn hush::store::Backend> = Arc::new(
+            hush::store::RedisBackend::connect(&server.url())
+                .await
+                .unwrap(),
+        );
+        let key_dir = tempfile::tempdir().unwrap();
+        let secrets = Arc::new(SecretStore::new(
+            Arc::clone(&backend),
+            Keyring::generate_file(&key_dir.path().join("master.key")).unwrap(),
+        ));
+        let org = hush::model::OrgId::parse("bench").unwrap();
+        let mia = hush::model::UserId::parse("mia").unwrap();
+        let directory = Directory::new(Arc::clone(&backend));
+        directory.create_org(&org).await.unwrap();
+        directory.add_user(&org, &mia, Role::Member).await.unwrap();
+        let secret = secrets
+            .create(
+                &org,
+                &mia,
+                NewSecret {
+                    name: name.into(),
+                    value: SecretValue::new(value).unwrap(),
+                    access: Access::Team,
+                    grants: vec![],
+                    allowed_hosts: vec![],
+                    description: None,
+                },
+            )
+            .await
+            .unwrap();
+        Fixture {
+            server,
+            backend,
+            secrets,
+            key_dir,
+            org,
+            mia,
+            secret,
+        }
+    }
 }
