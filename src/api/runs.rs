@@ -283,7 +283,6 @@ pub async fn events(
     let store = state.runs.clone();
     tokio::spawn(async move {
         let mut from = "0".to_owned();
-        let mut idle = Duration::ZERO;
         loop {
             let events = match store
                 .events(&mut conn, &run.org, &run.id, &from, Duration::from_secs(5))
@@ -293,22 +292,17 @@ pub async fn events(
                 Err(_) => return,
             };
             if events.is_empty() {
-                idle += Duration::from_secs(5);
-                // The run ended before its events could be read (or they expired).
-                if idle >= Duration::from_secs(5) {
-                    match store.get(&run.org, &run.id).await {
-                        Ok(Some(now)) if now.is_final() => {
-                            let event = Event::Status { status: now.status };
-                            let _ = tx.send(sse(&event)).await;
-                            return;
-                        }
-                        Ok(Some(_)) => {}
-                        _ => return,
+                // Quiet for 5 s: the run may have ended with its events expired or trimmed.
+                match store.get(&run.org, &run.id).await {
+                    Ok(Some(now)) if now.is_final() => {
+                        let event = Event::Status { status: now.status };
+                        let _ = tx.send(sse(&event)).await;
+                        return;
                     }
+                    Ok(Some(_)) => continue,
+                    _ => return,
                 }
-                continue;
             }
-            idle = Duration::ZERO;
             for (stream_id, event) in events {
                 from = stream_id;
                 let last = matches!(
