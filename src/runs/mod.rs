@@ -634,14 +634,19 @@ impl RunStore {
         Ok(events)
     }
 
-    /// A dedicated connection for blocking reads ([`RunStore::events`]).
+    /// A dedicated connection for blocking reads ([`RunStore::events`], the worker's
+    /// reads). Its response timeout outlasts every `BLOCK` hush sends (at most 5 s): with
+    /// redis-rs's default of 500 ms, a run's event stream ended whenever the run was
+    /// quiet for half a second, before its final status.
     ///
     /// # Errors
     /// When Redis cannot be reached.
     pub async fn blocking_connection(&self) -> Result<redis::aio::MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(15)));
         self.redis
             .client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| self.fail(&e))
     }

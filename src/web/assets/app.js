@@ -10,6 +10,7 @@ import { initRuns, showRuns, showRun } from './runs.js';
 const VIEWS = ['view-signin', 'view-secrets', 'view-runs', 'view-run'];
 
 function showView(id) {
+  $('flash').hidden = id !== 'view-secrets' || $('flash').hidden;
   for (const view of VIEWS) show($(view), view === id);
   const signedIn = id !== 'view-signin';
   show($('nav'), signedIn);
@@ -25,6 +26,7 @@ function showView(id) {
 function route() {
   if (!session.token) {
     showView('view-signin');
+    document.title = 'Sign in · hush';
     $('signin-token').focus();
     return;
   }

@@ -213,20 +213,19 @@ export async function showRun(id) {
 }
 
 // Follows the run's events: each status is shown as it comes, each log line added; at
-// the final status the run is read again for its result and timings.
-async function follow(id) {
+// the final status the run is read again for its result and timings. A stream that ends
+// before the run does (a proxy or server timeout) is opened again, a few times.
+async function follow(id, attempt = 0) {
   const controller = new AbortController();
   live = controller;
   show($('run-live'), true);
   const lines = [];
-  let ended = false;
   try {
     await streamEvents(`/v1/runs/${encodeURIComponent(id)}/events`, ({ event, data }) => {
       let parsed;
       try { parsed = JSON.parse(data); } catch { return; }
       if (event === 'status' && parsed.status) {
         setStatus(parsed.status);
-        ended = final(parsed.status);
       } else if (event === 'log' && typeof parsed.line === 'string') {
         lines.push(parsed.line);
         $('run-logs').textContent = lines.join('\n');
@@ -235,15 +234,23 @@ async function follow(id) {
   } catch (e) {
     if (controller.signal.aborted) return;
     showError($('run-error-load'), `Lost the live view: ${e.message}. Reload to see where the run stands.`);
+    live = null;
+    show($('run-live'), false);
+    return;
   }
   if (live !== controller) return;
   live = null;
   show($('run-live'), false);
-  if (ended || !controller.signal.aborted) {
-    try {
-      render(await call('GET', `/v1/runs/${encodeURIComponent(id)}`));
-    } catch (e) {
-      showError($('run-error-load'), e.message);
-    }
+  let run;
+  try {
+    run = await call('GET', `/v1/runs/${encodeURIComponent(id)}`);
+  } catch (e) {
+    showError($('run-error-load'), e.message);
+    return;
+  }
+  if (location.hash !== `#/runs/${id}`) return;
+  render(run);
+  if (!final(run.status) && attempt < 20) {
+    setTimeout(() => { if (!live && location.hash === `#/runs/${id}`) follow(id, attempt + 1); }, 1000);
   }
 }

@@ -70,6 +70,9 @@ async function load(fresh) {
   if (fresh) {
     list.cursor = null;
     list.items.clear();
+    // The menu lives in a row while open: keep it out of the rows about to go.
+    closeMenu(false);
+    document.body.append($('key-menu'));
     clear(body);
   }
   showError($('secrets-error'), '');
@@ -416,19 +419,25 @@ async function submitHosts(event) {
 
 let deleteReferences = [];
 
-async function showReferences(ids) {
-  deleteReferences = ids;
+// `refs`: saved actions (from /references) or their ids (from a 409 refusal).
+async function showReferences(refs) {
+  deleteReferences = refs;
   const listNode = $('delete-actions');
   clear(listNode);
-  show($('delete-references'), ids.length > 0);
-  show($('delete-none'), ids.length === 0);
-  $('delete-confirm').textContent = ids.length ? 'Delete anyway' : 'Delete key';
-  for (const id of ids) {
+  show($('delete-references'), refs.length > 0);
+  show($('delete-none'), refs.length === 0);
+  $('delete-confirm').textContent = refs.length ? 'Delete anyway' : 'Delete key';
+  for (const ref of refs) {
+    const id = typeof ref === 'string' ? ref : ref.id;
     const item = el('li', {}, el('code', {}, id));
     listNode.append(item);
-    call('GET', `/v1/actions/${encodeURIComponent(id)}`, { actor: true })
-      .then((action) => { if (action.name) item.append(` — ${action.name}`); })
-      .catch(() => {});
+    if (typeof ref !== 'string') {
+      if (ref.name) item.append(` — ${ref.name}`);
+    } else {
+      call('GET', `/v1/actions/${encodeURIComponent(id)}`, { actor: true })
+        .then((action) => { if (action.name) item.append(` — ${action.name}`); })
+        .catch(() => {});
+    }
   }
 }
 
