@@ -184,7 +184,7 @@ impl WebDriverCompatibleCommand for BrowserLog {
 // The recording proxy between the browser and hush
 
 /// One request the browser sent and the answer it got, as it passed the proxy.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Exchange {
     method: String,
     uri: String,
@@ -204,6 +204,12 @@ impl Exchange {
 }
 
 type Log = Arc<Mutex<Vec<Arc<Mutex<Exchange>>>>>;
+
+/// A copy of every exchange so far.
+fn snapshot(log: &Log) -> Vec<Exchange> {
+    let list = log.lock().unwrap().clone();
+    list.iter().map(|e| e.lock().unwrap().clone()).collect()
+}
 
 #[derive(Clone)]
 struct Proxy {
@@ -817,25 +823,21 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     page.assert_no_value("on the run page").await;
     page.shot("09-run").await;
     // The live view read the run's events with the token in a header, not in the URL.
-    {
-        let log = log.lock().unwrap();
-        let events = log
+    let exchanges = snapshot(log);
+    let events = exchanges
+        .iter()
+        .find(|e| e.uri == format!("/v1/runs/{run_id}/events"))
+        .expect("the page followed the run's events");
+    assert!(
+        events
+            .request_headers
             .iter()
-            .find(|e| e.lock().unwrap().uri == format!("/v1/runs/{run_id}/events"))
-            .expect("the page followed the run's events")
-            .lock()
-            .unwrap();
-        assert!(
-            events
-                .request_headers
-                .iter()
-                .any(|(n, v)| n == "authorization" && *v == format!("Bearer {token}"))
-        );
-        assert_eq!(events.response_header("content-type"), Some("text/event-stream"));
-        let stream = String::from_utf8_lossy(&events.body);
-        assert!(stream.contains("\"status\":\"running\""), "{stream}");
-        assert!(stream.contains("\"status\":\"succeeded\""), "{stream}");
-    }
+            .any(|(n, v)| n == "authorization" && *v == format!("Bearer {token}"))
+    );
+    assert_eq!(events.response_header("content-type"), Some("text/event-stream"));
+    let stream = String::from_utf8_lossy(&events.body);
+    assert!(stream.contains("\"status\":\"running\""), "{stream}");
+    assert!(stream.contains("\"status\":\"succeeded\""), "{stream}");
 
     // ---- the runs list, by status and workflow run ----
     // A second run, in another workflow run, that fails: nothing listens on port 9.
@@ -996,10 +998,9 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     assert_eq!(page.js("return sessionStorage.length").await, json!(0));
 
     // ---- what crossed the wire ----
-    let log = log.lock().unwrap();
-    assert!(log.len() > 20, "only {} requests were recorded", log.len());
-    for exchange in log.iter() {
-        let e = exchange.lock().unwrap();
+    let exchanges = snapshot(log);
+    assert!(exchanges.len() > 20, "only {} requests were recorded", exchanges.len());
+    for e in &exchanges {
         let place = format!("the answer to {} {}", e.method, e.uri);
         let headers: String = e
             .response_headers
@@ -1020,12 +1021,10 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
             assert!(cache.contains("no-store") || cache.contains("no-cache"), "{place}: {cache}");
         }
     }
-    let index = log
+    let index = exchanges
         .iter()
-        .find(|e| e.lock().unwrap().uri == "/")
-        .expect("the page was loaded")
-        .lock()
-        .unwrap();
+        .find(|e| e.uri == "/")
+        .expect("the page was loaded");
     let csp = index.response_header("content-security-policy").unwrap();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(index.response_header("referrer-policy"), Some("no-referrer"));
@@ -1033,10 +1032,9 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     assert_eq!(index.response_header("cache-control"), Some("no-store"));
     // The key was created by the page, through the proxy.
     assert!(
-        log.iter().any(|e| {
-            let e = e.lock().unwrap();
-            e.method == "POST" && e.uri.starts_with("/v1/secrets") && e.status == 201
-        }),
+        exchanges
+            .iter()
+            .any(|e| e.method == "POST" && e.uri.starts_with("/v1/secrets") && e.status == 201),
         "the key was created through the proxy"
     );
 }
