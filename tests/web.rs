@@ -71,7 +71,10 @@ fn browser_programs() -> (PathBuf, PathBuf) {
     const HOW: &str = "install them with `apt-get install -y chromium chromium-driver` (Debian; \
                        scripts/test does this when run as root), or set HUSH_CHROMIUM and \
                        HUSH_CHROMEDRIVER to their paths";
-    let chromium = program("HUSH_CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]);
+    let chromium = program(
+        "HUSH_CHROMIUM",
+        &["chromium", "chromium-browser", "google-chrome"],
+    );
     let driver = program("HUSH_CHROMEDRIVER", &["chromedriver"]);
     match (chromium, driver) {
         (Some(c), Some(d)) => (c, d),
@@ -464,7 +467,12 @@ impl Page {
     async fn shot(&self, name: &str) {
         for (width, height) in [(1280, 900), (390, 844)] {
             self.c.set_window_size(width, height).await.unwrap();
-            let inner = self.wait("the resize", &format!("window.innerWidth === {width} && window.innerWidth")).await;
+            let inner = self
+                .wait(
+                    "the resize",
+                    &format!("window.innerWidth === {width} && window.innerWidth"),
+                )
+                .await;
             assert_eq!(inner, json!(width));
             // The narrow layout must not scroll sideways.
             let overflow = self
@@ -497,7 +505,9 @@ impl Page {
         );
         for storage in ["localStorage", "sessionStorage"] {
             let held = self
-                .js(&format!("return JSON.stringify(Object.entries({storage}));"))
+                .js(&format!(
+                    "return JSON.stringify(Object.entries({storage}));"
+                ))
                 .await;
             assert_no_value_in(
                 &format!("{storage} {when}"),
@@ -562,8 +572,11 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
 
     // ---- sign in ----
     page.c.goto(&format!("{proxy}/")).await.unwrap();
-    page.wait("the sign-in form", "!document.getElementById('view-signin').hidden")
-        .await;
+    page.wait(
+        "the sign-in form",
+        "!document.getElementById('view-signin').hidden",
+    )
+    .await;
     page.js(
         "window.__violations = []; document.addEventListener('securitypolicyviolation', \
          e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));",
@@ -574,8 +587,11 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     page.shot("01-sign-in").await;
     page.fill("#signin-token", "hush_not_a_real_token").await;
     page.click("#signin-form button[type=submit]").await;
-    page.wait("the refusal", "!document.getElementById('signin-error').hidden")
-        .await;
+    page.wait(
+        "the refusal",
+        "!document.getElementById('signin-error').hidden",
+    )
+    .await;
     assert!(page.text("#signin-error").await.contains("not valid"));
     // The browser logs the refused request; nothing else may go wrong from here on.
     let errors = page.console_errors().await;
@@ -585,12 +601,19 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     );
     page.fill("#signin-token", &token).await;
     page.click("#signin-form button[type=submit]").await;
-    page.wait("the secret keys", "!document.getElementById('view-secrets').hidden")
-        .await;
-    page.wait("the empty list", "!document.getElementById('secrets-empty').hidden")
-        .await;
+    page.wait(
+        "the secret keys",
+        "!document.getElementById('view-secrets').hidden",
+    )
+    .await;
+    page.wait(
+        "the empty list",
+        "!document.getElementById('secrets-empty').hidden",
+    )
+    .await;
     assert_eq!(
-        page.js("return document.getElementById('signin-token').value").await,
+        page.js("return document.getElementById('signin-token').value")
+            .await,
         json!(""),
         "the token field is cleared after sign-in"
     );
@@ -605,16 +628,24 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
 
     // ---- create a restricted key ----
     page.click("#create-open").await;
-    page.wait("the create dialog", "document.getElementById('create-dialog').open")
-        .await;
+    page.wait(
+        "the create dialog",
+        "document.getElementById('create-dialog').open",
+    )
+    .await;
     assert!(
-        page.text("#create-warning").await.contains("will not be shown again"),
+        page.text("#create-warning")
+            .await
+            .contains("will not be shown again"),
         "the form warns that the value is shown only once"
     );
     page.fill("#create-name", "Stripe live").await;
     page.click("#create-access-restricted").await;
-    page.wait("the grants editor", "!document.getElementById('create-grants').hidden")
-        .await;
+    page.wait(
+        "the grants editor",
+        "!document.getElementById('create-grants').hidden",
+    )
+    .await;
     page.wait(
         "people and groups",
         "document.querySelectorAll('#create-grant-who option').length >= 4",
@@ -632,7 +663,8 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     )
     .await;
     page.fill("#create-hosts", "127.0.0.1").await;
-    page.fill("#create-description", "Charges in production").await;
+    page.fill("#create-description", "Charges in production")
+        .await;
     page.shot("03-create-secret-key").await;
     page.fill("#create-value", VALUE).await;
     page.click("#create-form button[type=submit]").await;
@@ -642,7 +674,8 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     )
     .await;
     assert_eq!(
-        page.js("return document.getElementById('create-value').value").await,
+        page.js("return document.getElementById('create-value').value")
+            .await,
         json!(""),
         "the value field is cleared once the form is sent"
     );
@@ -663,7 +696,10 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
         "127.0.0.1",
         "Charges in production",
     ] {
-        assert!(row.contains(expected), "{expected:?} is not in the row: {row}");
+        assert!(
+            row.contains(expected),
+            "{expected:?} is not in the row: {row}"
+        );
     }
     let (status, meta) = api.get(&format!("/v1/secrets/{id}"), &token).await;
     assert_eq!(status, StatusCode::OK, "{meta}");
@@ -712,7 +748,10 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
         )
         .await;
         assert_eq!(
-            page.js(&format!("return document.getElementById('tab-{tab}').getAttribute('aria-selected')")).await,
+            page.js(&format!(
+                "return document.getElementById('tab-{tab}').getAttribute('aria-selected')"
+            ))
+            .await,
             json!("true")
         );
     }
@@ -722,12 +761,21 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
         .send_keys(&fantoccini::key::Key::Right.to_string())
         .await
         .unwrap();
-    page.wait("the team tab by keyboard", &format!("{names} === 'Slack webhook'"))
-        .await;
-    assert_eq!(page.js("return document.activeElement.id").await, json!("tab-team"));
+    page.wait(
+        "the team tab by keyboard",
+        &format!("{names} === 'Slack webhook'"),
+    )
+    .await;
+    assert_eq!(
+        page.js("return document.activeElement.id").await,
+        json!("tab-team")
+    );
     page.click("#tab-all").await;
-    page.wait("all keys", &format!("{names} === 'Slack webhook,Stripe live'"))
-        .await;
+    page.wait(
+        "all keys",
+        &format!("{names} === 'Slack webhook,Stripe live'"),
+    )
+    .await;
     page.shot("04-secret-keys").await;
 
     // ---- the key menu, by keyboard; insert reference ----
@@ -745,34 +793,50 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     );
     page.js("document.activeElement.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowDown', bubbles: true}))")
         .await;
-    assert_eq!(page.js("return document.activeElement.dataset.op").await, json!("rename"));
+    assert_eq!(
+        page.js("return document.activeElement.dataset.op").await,
+        json!("rename")
+    );
     page.shot("05-key-menu").await;
     page.js("document.activeElement.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true}))")
         .await;
-    page.wait("the menu to close", "document.getElementById('key-menu').hidden")
-        .await;
+    page.wait(
+        "the menu to close",
+        "document.getElementById('key-menu').hidden",
+    )
+    .await;
     assert_eq!(
         page.js("return document.activeElement.dataset.menu").await,
         json!(id),
         "Escape gives focus back to the menu button"
     );
     page.key_menu(&id, "reference").await;
-    page.wait("the reference dialog", "document.getElementById('reference-dialog').open")
-        .await;
+    page.wait(
+        "the reference dialog",
+        "document.getElementById('reference-dialog').open",
+    )
+    .await;
     assert_eq!(
-        page.js("return document.getElementById('reference-text').value").await,
+        page.js("return document.getElementById('reference-text').value")
+            .await,
         json!(format!("{{{{secret \"{id}\"}}}}"))
     );
     page.click("#reference-form button[type=submit]").await;
-    page.wait("the copy status", "document.getElementById('reference-status').textContent")
-        .await;
+    page.wait(
+        "the copy status",
+        "document.getElementById('reference-status').textContent",
+    )
+    .await;
     page.shot("06-insert-reference").await;
     page.click("#reference-dialog [data-close]").await;
 
     // ---- run the saved action from the page, and watch it live ----
     page.click("#nav-runs").await;
-    page.wait("the runs view", "!document.getElementById('view-runs').hidden")
-        .await;
+    page.wait(
+        "the runs view",
+        "!document.getElementById('view-runs').hidden",
+    )
+    .await;
     page.click("#dispatch-box summary").await;
     page.wait(
         "the saved actions",
@@ -784,13 +848,19 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     page.shot("07-run-a-saved-action").await;
     page.click("#dispatch-submit").await;
     let run_id = page
-        .wait("the run page", "location.hash.startsWith('#/runs/run') && location.hash.slice(7)")
+        .wait(
+            "the run page",
+            "location.hash.startsWith('#/runs/run') && location.hash.slice(7)",
+        )
         .await
         .as_str()
         .unwrap()
         .to_owned();
-    page.wait("the live view", "!document.getElementById('run-live').hidden")
-        .await;
+    page.wait(
+        "the live view",
+        "!document.getElementById('run-live').hidden",
+    )
+    .await;
     page.wait(
         "the run to start",
         "document.getElementById('run-status').textContent === 'running'",
@@ -809,7 +879,10 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
         result.contains("[REDACTED:Stripe live]"),
         "the result shows the value redacted by name: {result}"
     );
-    assert!(result.contains("\"charged\": true"), "pretty-printed: {result}");
+    assert!(
+        result.contains("\"charged\": true"),
+        "pretty-printed: {result}"
+    );
     assert_eq!(page.text("#run-secrets").await, "Stripe live");
     let facts = page.text("#run-facts").await;
     for expected in ["act_charge", "ada", "wf-web-1", "Duration"] {
@@ -834,7 +907,10 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
             .iter()
             .any(|(n, v)| n == "authorization" && *v == format!("Bearer {token}"))
     );
-    assert_eq!(events.response_header("content-type"), Some("text/event-stream"));
+    assert_eq!(
+        events.response_header("content-type"),
+        Some("text/event-stream")
+    );
     let stream = String::from_utf8_lossy(&events.body);
     assert!(stream.contains("\"status\":\"running\""), "{stream}");
     assert!(stream.contains("\"status\":\"succeeded\""), "{stream}");
@@ -857,8 +933,11 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     page.wait("two runs", &format!("{rows}.split(',').length === 2"))
         .await;
     page.select("#runs-status", "succeeded").await;
-    page.wait("the succeeded run", &format!("{rows} === {}", json!(run_id)))
-        .await;
+    page.wait(
+        "the succeeded run",
+        &format!("{rows} === {}", json!(run_id)),
+    )
+    .await;
     page.select("#runs-status", "").await;
     page.fill("#runs-workflow", "wf-web-2").await;
     page.click("#runs-filter button[type=submit]").await;
@@ -878,8 +957,11 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     page.wait("the keys", &format!("document.getElementById('key-{id}')"))
         .await;
     page.key_menu(&id, "rename").await;
-    page.wait("the rename dialog", "document.getElementById('rename-dialog').open")
-        .await;
+    page.wait(
+        "the rename dialog",
+        "document.getElementById('rename-dialog').open",
+    )
+    .await;
     page.fill("#rename-name", "Stripe live (2024)").await;
     page.shot("11-rename").await;
     page.click("#rename-form button[type=submit]").await;
@@ -891,10 +973,14 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
 
     // ---- a new value: the old one is never shown ----
     page.key_menu(&id, "value").await;
-    page.wait("the value dialog", "document.getElementById('value-dialog').open")
-        .await;
+    page.wait(
+        "the value dialog",
+        "document.getElementById('value-dialog').open",
+    )
+    .await;
     assert_eq!(
-        page.js("return document.getElementById('value-value').value").await,
+        page.js("return document.getElementById('value-value').value")
+            .await,
         json!(""),
         "the old value is not shown"
     );
@@ -907,7 +993,8 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     )
     .await;
     assert_eq!(
-        page.js("return document.getElementById('value-value').value").await,
+        page.js("return document.getElementById('value-value').value")
+            .await,
         json!("")
     );
     page.assert_no_value("after the value was changed").await;
@@ -920,8 +1007,11 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
          document.querySelectorAll('#permissions-grant-list li').length === 2",
     )
     .await;
-    page.select("#permissions-grant-list select[aria-label='Permission for mia']", "use")
-        .await;
+    page.select(
+        "#permissions-grant-list select[aria-label='Permission for mia']",
+        "use",
+    )
+    .await;
     page.wait(
         "people and groups",
         "document.querySelectorAll('#permissions-grant-who option').length >= 4",
@@ -943,10 +1033,14 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
 
     // ---- allowed hosts ----
     page.key_menu(&id, "hosts").await;
-    page.wait("the hosts dialog", "document.getElementById('hosts-dialog').open")
-        .await;
+    page.wait(
+        "the hosts dialog",
+        "document.getElementById('hosts-dialog').open",
+    )
+    .await;
     assert_eq!(
-        page.js("return document.getElementById('hosts-hosts').value").await,
+        page.js("return document.getElementById('hosts-hosts').value")
+            .await,
         json!("127.0.0.1")
     );
     page.fill("#hosts-hosts", "127.0.0.1\napi.stripe.com").await;
@@ -960,7 +1054,10 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     let (_, meta) = api.get(&format!("/v1/secrets/{id}"), &token).await;
     assert_eq!(meta["name"], "Stripe live (2024)");
     assert_eq!(meta["version"], 2);
-    assert_eq!(meta["allowed_hosts"], json!(["127.0.0.1", "api.stripe.com"]));
+    assert_eq!(
+        meta["allowed_hosts"],
+        json!(["127.0.0.1", "api.stripe.com"])
+    );
 
     // ---- delete: the references first, then with force ----
     page.key_menu(&id, "delete").await;
@@ -978,7 +1075,9 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     page.click("#delete-confirm").await;
     page.wait(
         "the key to go",
-        &format!("!document.getElementById('delete-dialog').open && !document.getElementById('key-{id}')"),
+        &format!(
+            "!document.getElementById('delete-dialog').open && !document.getElementById('key-{id}')"
+        ),
     )
     .await;
     let (status, _) = api.get(&format!("/v1/secrets/{id}"), &token).await;
@@ -993,13 +1092,20 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
 
     // ---- sign out ----
     page.click("#sign-out").await;
-    page.wait("the sign-in form", "!document.getElementById('view-signin').hidden")
-        .await;
+    page.wait(
+        "the sign-in form",
+        "!document.getElementById('view-signin').hidden",
+    )
+    .await;
     assert_eq!(page.js("return sessionStorage.length").await, json!(0));
 
     // ---- what crossed the wire ----
     let exchanges = snapshot(log);
-    assert!(exchanges.len() > 20, "only {} requests were recorded", exchanges.len());
+    assert!(
+        exchanges.len() > 20,
+        "only {} requests were recorded",
+        exchanges.len()
+    );
     for e in &exchanges {
         let place = format!("the answer to {} {}", e.method, e.uri);
         let headers: String = e
@@ -1016,9 +1122,16 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
         );
         assert!(e.status < 500, "{place}: {}", e.status);
         if e.uri.starts_with("/v1/") {
-            assert_eq!(e.response_header("x-content-type-options"), Some("nosniff"), "{place}");
+            assert_eq!(
+                e.response_header("x-content-type-options"),
+                Some("nosniff"),
+                "{place}"
+            );
             let cache = e.response_header("cache-control").unwrap_or_default();
-            assert!(cache.contains("no-store") || cache.contains("no-cache"), "{place}: {cache}");
+            assert!(
+                cache.contains("no-store") || cache.contains("no-cache"),
+                "{place}: {cache}"
+            );
         }
     }
     let index = exchanges
@@ -1026,9 +1139,18 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
         .find(|e| e.uri == "/")
         .expect("the page was loaded");
     let csp = index.response_header("content-security-policy").unwrap();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
-    assert_eq!(index.response_header("referrer-policy"), Some("no-referrer"));
-    assert_eq!(index.response_header("x-content-type-options"), Some("nosniff"));
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(
+        index.response_header("referrer-policy"),
+        Some("no-referrer")
+    );
+    assert_eq!(
+        index.response_header("x-content-type-options"),
+        Some("nosniff")
+    );
     assert_eq!(index.response_header("cache-control"), Some("no-store"));
     // The key was created by the page, through the proxy.
     assert!(

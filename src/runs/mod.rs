@@ -642,8 +642,8 @@ impl RunStore {
     /// # Errors
     /// When Redis cannot be reached.
     pub async fn blocking_connection(&self) -> Result<redis::aio::MultiplexedConnection> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_response_timeout(Some(Duration::from_secs(15)));
+        let config =
+            redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(15)));
         self.redis
             .client
             .get_multiplexed_async_connection_with_config(&config)

@@ -165,7 +165,13 @@ mod tests {
         assert!(!html.contains("onclick") && !html.contains("<style"));
         for asset in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
             let text = std::str::from_utf8(asset.bytes).unwrap();
-            for sink in ["innerHTML", "outerHTML =", "insertAdjacentHTML", "eval(", "localStorage"] {
+            for sink in [
+                "innerHTML",
+                "outerHTML =",
+                "insertAdjacentHTML",
+                "eval(",
+                "localStorage",
+            ] {
                 assert!(!text.contains(sink), "{} uses {sink}", asset.name);
             }
         }

@@ -128,6 +128,7 @@ async function dispatch(event) {
   submit.disabled = true;
   try {
     const run = await call('POST', '/v1/runs', { body });
+    $('dispatch-box').open = false;
     location.hash = `#/runs/${run.id}`;
   } catch (e) {
     showError($('dispatch-error'), e.message);
