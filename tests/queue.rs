@@ -337,7 +337,7 @@ async fn sigterm_lets_a_worker_finish_what_it_holds_and_leaves_the_rest_queued()
             other => panic!("run {id} was left {other:?} by a worker that stopped"),
         }
     }
-    assert!(finished >= 1 && finished < 12, "{finished} runs finished");
+    assert!((1..12).contains(&finished), "{finished} runs finished");
 
     // The rest are still queued, and another worker runs them, each exactly once.
     let mut next = s.worker("next", 4);
