@@ -307,7 +307,7 @@ struct Hush {
     target: String,
     received: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
-    worker: tokio::task::JoinHandle<hush::Result<()>>,
+    worker: Mutex<Option<tokio::task::JoinHandle<hush::Result<()>>>>,
 }
 
 async fn start_hush() -> Hush {
@@ -359,7 +359,7 @@ async fn start_hush() -> Hush {
         target,
         received,
         stop,
-        worker,
+        worker: Mutex::new(Some(worker)),
     }
 }
 
@@ -541,29 +541,94 @@ fn artifacts_dir() -> PathBuf {
 
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_manages_a_secret_key_and_reads_a_redacted_run_in_a_real_browser() {
+/// Runs `flow` against hush (with a worker and the target) behind the recording proxy,
+/// in a fresh headless Chromium; ends the browser and the worker whatever happens.
+async fn in_browser<F, Fut>(driver_log: &str, flow: F)
+where
+    F: FnOnce(Page, Arc<Hush>, String, Log) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let (chromium, chromedriver) = browser_programs();
     let shots = artifacts_dir();
-    let hush = start_hush().await;
+    let hush = Arc::new(start_hush().await);
     let (proxy, log) = start_proxy(hush.base.clone()).await;
     let profile = tempfile::tempdir().unwrap();
-    let driver = start_driver(&chromedriver, &shots.join("chromedriver.log")).await;
+    let driver = start_driver(&chromedriver, &shots.join(driver_log)).await;
     let client = start_browser(&chromium, &driver, profile.path()).await;
     let page = Page {
         c: client.clone(),
         shots,
     };
-
-    let flow = walk_the_flow(&page, &hush, &proxy, &log);
-    let outcome = std::panic::AssertUnwindSafe(flow).catch_unwind().await;
+    let outcome = std::panic::AssertUnwindSafe(flow(page, Arc::clone(&hush), proxy, log))
+        .catch_unwind()
+        .await;
     let _ = client.close().await;
     drop(driver);
     hush.stop.store(true, Ordering::Relaxed);
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
-    let _ = tokio::time::timeout(Duration::from_secs(10), hush.worker).await;
+    let worker = hush.worker.lock().unwrap().take();
+    if let Some(worker) = worker {
+        let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_manages_a_secret_key_and_reads_a_redacted_run_in_a_real_browser() {
+    in_browser("chromedriver.log", |page, hush, proxy, log| async move {
+        walk_the_flow(&page, &hush, &proxy, &log).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_token_signs_in_acting_for_a_member_it_names() {
+    in_browser("chromedriver-service.log", |page, hush, proxy, log| async move {
+        let token = common::api::service_token(&hush.h).await;
+        page.c.goto(&format!("{proxy}/")).await.unwrap();
+        page.wait("the sign-in form", "!document.getElementById('view-signin').hidden")
+            .await;
+        page.fill("#signin-token", &token).await;
+        page.click("#signin-form button[type=submit]").await;
+        page.wait("the refusal", "!document.getElementById('signin-error').hidden")
+            .await;
+        assert!(
+            page.text("#signin-error").await.contains("service token"),
+            "a service token without a member to act as is told what is missing"
+        );
+        assert_eq!(page.js("return sessionStorage.length").await, json!(0));
+        page.fill("#signin-actor", "mia").await;
+        page.click("#signin-form button[type=submit]").await;
+        page.wait("the secret keys", "!document.getElementById('view-secrets').hidden")
+            .await;
+        assert_eq!(page.text("#who-text").await, "Acting as mia");
+        page.click("#create-open").await;
+        page.wait("the create dialog", "document.getElementById('create-dialog').open")
+            .await;
+        page.fill("#create-name", "Mia's key").await;
+        page.fill("#create-value", VALUE).await;
+        page.click("#create-form button[type=submit]").await;
+        page.wait(
+            "the created key",
+            "document.querySelector('#secrets-body td[data-label=Updated]')?.textContent.includes('by mia')",
+        )
+        .await;
+        page.assert_no_value("after a service token created a key").await;
+        let _ = page.console_errors().await;
+        let exchanges = snapshot(&log);
+        let created = exchanges
+            .iter()
+            .find(|e| e.method == "POST" && e.uri.starts_with("/v1/secrets"))
+            .expect("the key was created through the proxy");
+        assert_eq!(created.uri, "/v1/secrets?actor=mia");
+        assert_eq!(created.status, 201);
+        for e in &exchanges {
+            assert_no_value_in(&format!("the answer to {}", e.uri), &e.body, VALUES);
+            assert!(!e.uri.contains(&token), "a URL holds the token: {}", e.uri);
+        }
+    })
+    .await;
 }
 
 async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
