@@ -635,15 +635,14 @@ impl RunStore {
     }
 
     /// A dedicated connection for blocking reads ([`RunStore::events`], the worker's
-    /// reads). Its response timeout outlasts every `BLOCK` hush sends (at most 5 s): with
-    /// redis-rs's default of 500 ms, a run's event stream ended whenever the run was
-    /// quiet for half a second, before its final status.
+    /// queue reads), whose response timeout outlasts the longest block (5 s).
     ///
     /// # Errors
     /// When Redis cannot be reached.
     pub async fn blocking_connection(&self) -> Result<redis::aio::MultiplexedConnection> {
-        let config =
-            redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(15)));
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(10)));
         self.redis
             .client
             .get_multiplexed_async_connection_with_config(&config)
