@@ -454,6 +454,15 @@ impl Page {
 
     /// Opens the menu of the key `id` with the keyboard and picks `item`.
     async fn key_menu(&self, id: &str, item: &str) {
+        // The list shown and loaded (the rows are rebuilt after every change).
+        self.wait(
+            "the key's menu button",
+            &format!(
+                "!document.querySelector('[aria-busy]') && \
+                 document.querySelector(\"button[data-menu='{id}']\")?.getClientRects().length > 0"
+            ),
+        )
+        .await;
         self.click(&format!("button[data-menu='{id}']")).await;
         self.wait(
             "the key menu",

@@ -39,26 +39,36 @@ export function showRuns() {
   if ($('dispatch-box').open) loadActions();
 }
 
+let loading = 0; // the latest listing asked for; older answers are dropped
+
 async function load(fresh) {
   const body = $('runs-body');
-  if (fresh) {
-    list.cursor = null;
-    list.count = 0;
-    clear(body);
-  }
+  const table = $('runs-table');
+  const seq = ++loading;
+  if (fresh) list.cursor = null;
+  table.setAttribute('aria-busy', 'true');
   showError($('runs-error'), '');
   try {
     const page = await call('GET', '/v1/runs', {
       query: { status: list.status, workflow_run_id: list.workflow, cursor: list.cursor, limit: 50 },
     });
-    for (const run of page.runs) body.append(row(run));
+    if (seq !== loading) return;
+    const rows = page.runs.map(row);
+    if (fresh) {
+      body.replaceChildren(...rows);
+      list.count = 0;
+    } else {
+      body.append(...rows);
+    }
     list.count += page.runs.length;
     list.cursor = page.next_cursor || null;
     show($('runs-more'), Boolean(list.cursor));
     show($('runs-empty'), list.count === 0);
-    show($('runs-table'), list.count > 0);
+    show(table, list.count > 0);
   } catch (e) {
-    showError($('runs-error'), `Could not list runs: ${e.message}`);
+    if (seq === loading) showError($('runs-error'), `Could not list runs: ${e.message}`);
+  } finally {
+    if (seq === loading) table.removeAttribute('aria-busy');
   }
 }
 

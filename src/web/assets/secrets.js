@@ -65,33 +65,40 @@ function tabKeys(event) {
   selectFilter(tabs[(to + tabs.length) % tabs.length].dataset.filter, true);
 }
 
+let loading = 0; // the latest listing asked for; older answers are dropped
+
 async function load(fresh) {
   const body = $('secrets-body');
+  const panel = $('secrets-panel');
+  const seq = ++loading;
   if (fresh) {
     list.cursor = null;
-    list.items.clear();
     // The menu lives in a row while open: keep it out of the rows about to go.
     closeMenu(false);
     document.body.append($('key-menu'));
-    clear(body);
   }
+  panel.setAttribute('aria-busy', 'true');
   showError($('secrets-error'), '');
-  const filter = list.filter;
   try {
     const page = await call('GET', '/v1/secrets', {
-      query: { filter, cursor: list.cursor, limit: 100 }, actor: true,
+      query: { filter: list.filter, cursor: fresh ? null : list.cursor, limit: 100 }, actor: true,
     });
-    if (filter !== list.filter) return;
-    for (const meta of page.items) {
+    if (seq !== loading) return;
+    if (fresh) list.items.clear();
+    const rows = page.items.map((meta) => {
       list.items.set(meta.id, meta);
-      body.append(row(meta));
-    }
+      return row(meta);
+    });
+    // The old rows stay until the new ones are there: no flash of an empty list.
+    if (fresh) body.replaceChildren(...rows); else body.append(...rows);
     list.cursor = page.next_cursor || null;
     show($('secrets-more'), Boolean(list.cursor));
     show($('secrets-empty'), list.items.size === 0);
     show($('secrets-table'), list.items.size > 0);
   } catch (e) {
-    showError($('secrets-error'), `Could not list secret keys: ${e.message}`);
+    if (seq === loading) showError($('secrets-error'), `Could not list secret keys: ${e.message}`);
+  } finally {
+    if (seq === loading) panel.removeAttribute('aria-busy');
   }
 }
 
