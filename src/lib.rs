@@ -20,6 +20,7 @@
 //! - [`metrics`]: Prometheus metrics;
 //! - [`api`]: `hush serve`, the HTTP API (bearer tokens, runs, run history, secrets,
 //!   directory, saved actions, OpenAPI);
+//! - [`web`]: the web page `hush serve` serves (embedded static files);
 //! - [`cli`]: the command line.
 
 pub mod actions;
@@ -43,5 +44,6 @@ pub mod runs;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 pub use error::{Error, Result};

@@ -18,6 +18,7 @@
 //! | `/v1/users…`, `/v1/groups…` | the org's directory ([`directory`]) |
 //! | `/v1/actions…` | saved actions ([`actions`]) |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of every route ([`openapi`]) |
+//! | `GET /`, `GET /ui/…` | the web page ([`crate::web`]) |
 //!
 //! Every refusal is `{"error": {"code", "message"}}` ([`error::ApiError`]).
 
@@ -127,10 +128,15 @@ pub fn app(state: ApiState) -> Router {
         .merge(directory::routes())
         .merge(actions::routes())
         .merge(openapi::routes())
+        .merge(crate::web::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(log_refusals))
+        .layer(middleware::map_response(|mut response: Response| async {
+            crate::web::api_headers(&mut response);
+            response
+        }))
         .with_state(state)
 }
 
