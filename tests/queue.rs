@@ -108,6 +108,11 @@ impl Setup {
 
     /// A `hush worker` process on this setup's Redis and key file.
     fn worker(&self, name: &str, concurrency: usize) -> Child {
+        self.worker_with(name, concurrency, &[])
+    }
+
+    /// [`Setup::worker`] with more settings.
+    fn worker_with(&self, name: &str, concurrency: usize, env: &[(&str, &str)]) -> Child {
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hush"));
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the worker
@@ -129,6 +134,7 @@ impl Setup {
             .env("HUSH_WORKER_CONCURRENCY", concurrency.to_string())
             .env("HUSH_VISIBILITY_TIMEOUT_MS", "1500")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -340,11 +346,29 @@ async fn sigterm_lets_a_worker_finish_what_it_holds_and_leaves_the_rest_queued()
     assert!((1..12).contains(&finished), "{finished} runs finished");
 
     // The rest are still queued, and another worker runs them, each exactly once.
-    let mut next = s.worker("next", 4);
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let mut next = s.worker_with("next", 4, &[("HUSH_WORKER_METRICS_LISTEN", &metrics)]);
     let ended = s.wait_all(&ids, Duration::from_secs(60)).await;
     assert!(ended.values().all(|r| r.status == RunStatus::Succeeded));
     assert!(ended.values().all(|r| r.attempts == 1), "{ended:#?}");
     assert!(target.hits.lock().unwrap().values().all(|&n| n == 1));
+    // That worker counts what it ran on its own /metrics.
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ran = format!(
+        "hush_runs_total{{kind=\"send_api_request\",status=\"succeeded\"}} {}",
+        12 - finished
+    );
+    assert!(text.contains(&ran), "no {ran:?} in:\n{text}");
+    assert!(text.contains("hush_queue_deliveries_total{outcome=\"ran\"}"));
     stop(&mut next);
 }
 

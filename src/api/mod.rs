@@ -140,6 +140,14 @@ pub fn app(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// The operations routes of a process without the API (`hush worker --listen`):
+/// `/healthz` and `/metrics`.
+pub fn operations_app() -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+}
+
 async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({"status": "ok"}))
 }

@@ -57,6 +57,9 @@ pub struct WorkArgs {
     /// This worker's consumer name (default: host name and process id).
     #[arg(long, env = "HUSH_WORKER_NAME")]
     name: Option<String>,
+    /// `hush worker` only: serve `/healthz` and `/metrics` (Prometheus) on this address.
+    #[arg(long = "metrics-listen", env = "HUSH_WORKER_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
 }
 
 impl WorkArgs {
@@ -159,6 +162,13 @@ pub async fn work(args: WorkArgs, out: &Out) -> Result<()> {
             )
         },
     );
+    if let Some(addr) = &args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            Error::invalid("--metrics-listen", format!("cannot listen on {addr}: {e}"))
+        })?;
+        tracing::info!(%addr, "serving /healthz and /metrics");
+        tokio::spawn(async move { axum::serve(listener, api::operations_app()).await });
+    }
     let worked = queue::work(runs, executor, config, stop_flag()).await;
     hush.secrets.flush().await;
     worked
