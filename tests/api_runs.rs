@@ -447,3 +447,26 @@ async fn the_event_stream_of_a_slow_run_stays_open_until_it_ends() {
     api.stop.store(true, Ordering::Relaxed);
     worker.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_run_whose_target_cannot_be_reached_fails_once_and_is_not_run_again() {
+    let api = Api::start().await;
+    let mia = user_token(&api.h, "mia").await;
+    let worker = api.worker();
+    // Nothing listens on port 9 of loopback: the target's "unavailable" is the run's own
+    // failure, not the store's, so the run is not delivered again.
+    let (status, queued) = api
+        .post_run(
+            &mia,
+            "",
+            json!({"action": api.action(Some("http://127.0.0.1:9/x"))}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let ended = api.wait_ended(&mia, queued["id"].as_str().unwrap()).await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert_eq!(ended["error"]["code"], "unavailable", "{ended}");
+    assert_eq!(ended["attempts"], 1, "{ended}");
+    api.stop.store(true, Ordering::Relaxed);
+    worker.await.unwrap().unwrap();
+}

@@ -25,7 +25,7 @@ use crate::actions::Action;
 use crate::directory::Role;
 use crate::executor::RunStatus;
 use crate::model::{ActionId, RunId, UserId, now};
-use crate::runs::queue::{check_room, perform, store_end};
+use crate::runs::queue::{perform, store_end};
 use crate::runs::{Created, Event, Pending, Run, new_run_id};
 
 /// The body of `POST /v1/runs`.
@@ -113,9 +113,12 @@ pub async fn dispatch(
     let idempotency = idempotency_key(body.idempotency_key.as_deref())?;
     let actor = actor_for(&state, &caller, body.actor.as_deref()).await?;
     if !query.wait {
-        check_room(&state.runs, state.max_queue)
-            .await
-            .map_err(queue_error)?;
+        let waiting = state.runs.queue_len().await?;
+        if waiting >= state.max_queue {
+            return Err(ApiError::unavailable(format!(
+                "the work queue is full ({waiting} entries waiting); try again later"
+            )));
+        }
     }
     let run = Run {
         id: new_run_id(),
@@ -160,7 +163,7 @@ pub async fn dispatch(
         return Ok((StatusCode::OK, Json(existing)).into_response());
     }
     if query.wait {
-        let ended = perform(&state.runs, &state.executor, run, pending).await;
+        let (ended, _) = perform(&state.runs, &state.executor, run, pending).await;
         store_end(&state.runs, &ended, 1).await;
         return Ok((StatusCode::OK, Json(ended)).into_response());
     }
@@ -177,14 +180,6 @@ pub async fn dispatch(
         return Err(e.into());
     }
     Ok((StatusCode::ACCEPTED, Json(run)).into_response())
-}
-
-fn queue_error(e: crate::error::Error) -> ApiError {
-    if e.message().starts_with("the work queue is full") {
-        ApiError::unavailable(e.message().to_owned())
-    } else {
-        e.into()
-    }
 }
 
 /// Reads run `id` for `caller`: a user token that is not an admin sees only the runs it

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::actions::Action;
 use crate::actions::code::CodeRuntime;
 use crate::actions::http::{self, HttpSender};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 pub use crate::model::LiveLog;
 use crate::model::{OrgId, RunId, SecretId, Timestamp, UserId, now};
 use crate::redact;
@@ -99,6 +99,17 @@ pub struct RunRecord {
     pub request: Value,
 }
 
+/// What [`Executor::run_live`] returns.
+#[derive(Clone, Debug)]
+pub struct LiveRun {
+    /// The run's record.
+    pub record: RunRecord,
+    /// Whether it failed because the secret store was unavailable while resolving its
+    /// secrets, before its action did anything (so running it again sends nothing twice).
+    /// Every other failure, a target that cannot be reached included, is the run's own.
+    pub store_unavailable: bool,
+}
+
 /// Runs actions. Shared by every run: the secret store and the HTTP client are pooled;
 /// the secrets, redactor and limits of a run live only inside [`Executor::run`].
 #[derive(Clone)]
@@ -136,12 +147,13 @@ impl Executor {
     /// Runs `request` to the end and returns its record; a failure is a `failed` record,
     /// never an `Err`.
     pub async fn run(&self, request: RunRequest) -> RunRecord {
-        self.run_live(request, None).await
+        self.run_live(request, None).await.record
     }
 
     /// [`Executor::run`], also sending each log line to `live` as soon as it is redacted
-    /// (for server-sent events while the run goes on).
-    pub async fn run_live(&self, request: RunRequest, live: Option<LiveLog>) -> RunRecord {
+    /// (for server-sent events while the run goes on), and saying whether the run failed
+    /// because the secret store was unavailable before the action did anything.
+    pub async fn run_live(&self, request: RunRequest, live: Option<LiveLog>) -> LiveRun {
         let started_at = now();
         let clock = Instant::now();
         let mut logs = Logs {
@@ -151,8 +163,15 @@ impl Executor {
         };
         let mut secrets_used = Vec::new();
         let mut names: Vec<(SecretId, String)> = Vec::new();
+        let mut store_unavailable = false;
         let outcome = self
-            .execute(&request, &mut logs, &mut secrets_used, &mut names)
+            .execute(
+                &request,
+                &mut logs,
+                &mut secrets_used,
+                &mut names,
+                &mut store_unavailable,
+            )
             .await;
         let (status, result, error) = match outcome {
             Ok(result) => (RunStatus::Succeeded, Some(result), None),
@@ -178,7 +197,7 @@ impl Executor {
             clock.elapsed().as_secs_f64(),
             limit,
         );
-        RunRecord {
+        let record = RunRecord {
             id: request.run_id.clone(),
             org: request.org.clone(),
             actor: request.actor.clone(),
@@ -195,16 +214,23 @@ impl Executor {
                 Action::SendApiRequest(spec) => http::echo(spec, &names),
                 Action::RunCode(spec) => serde_json::to_value(spec).unwrap_or(Value::Null),
             },
+        };
+        LiveRun {
+            record,
+            store_unavailable,
         }
     }
 
     /// Every message pushed to `logs` and every error returned is redacted here.
+    /// `store_unavailable` is set when resolving the secrets failed for want of the store
+    /// (before the action did anything).
     async fn execute(
         &self,
         request: &RunRequest,
         logs: &mut Logs,
         secrets_used: &mut Vec<SecretUse>,
         names: &mut Vec<(SecretId, String)>,
+        store_unavailable: &mut bool,
     ) -> Result<Value, RunError> {
         if !request.inputs.is_object() {
             return Err(Error::invalid("inputs", "they must be a JSON object").into());
@@ -215,7 +241,8 @@ impl Executor {
         } else {
             self.secrets
                 .resolve(&request.org, &request.actor, &refs, &request.run_id)
-                .await?
+                .await
+                .inspect_err(|e| *store_unavailable = e.kind() == ErrorKind::Unavailable)?
         };
         for s in &resolved {
             secrets_used.push(SecretUse {

@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 
 use super::{Pending, Run, RunStore, Start};
 use crate::actions::Action;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{ErrorKind, Result};
 use crate::executor::{Executor, RunRequest};
 use crate::model::{OrgId, RunId};
 
@@ -267,11 +267,18 @@ fn min_id(a: &str, b: &str) -> String {
 }
 
 /// Runs `run` here to its end, streaming its log lines to its events, and returns it as
-/// it ended; storing the end is the caller's ([`store_end`]).
-pub async fn perform(store: &RunStore, executor: &Executor, run: Run, pending: Pending) -> Run {
+/// it ended, with whether it failed because the secret store was unavailable before its
+/// action did anything (see [`crate::executor::LiveRun`]). Storing the end is the
+/// caller's ([`store_end`]).
+pub async fn perform(
+    store: &RunStore,
+    executor: &Executor,
+    run: Run,
+    pending: Pending,
+) -> (Run, bool) {
     let action = match Action::from_json(&pending.action.to_string()) {
         Ok(action) => action,
-        Err(e) => return run.fail(e.kind(), e.message().to_owned()),
+        Err(e) => return (run.fail(e.kind(), e.message().to_owned()), false),
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let forward = {
@@ -290,7 +297,7 @@ pub async fn perform(store: &RunStore, executor: &Executor, run: Run, pending: P
             }
         })
     };
-    let record = executor
+    let ran = executor
         .run_live(
             RunRequest {
                 run_id: run.id.clone(),
@@ -303,16 +310,7 @@ pub async fn perform(store: &RunStore, executor: &Executor, run: Run, pending: P
         )
         .await;
     let _ = forward.await;
-    run.finish(record)
-}
-
-/// Whether a run ended because the store was unavailable before its action did anything
-/// (resolving its secrets or loading its component): such a run is delivered again
-/// rather than failed.
-fn store_was_down(run: &Run) -> bool {
-    run.error
-        .as_ref()
-        .is_some_and(|e| e.code == ErrorKind::Unavailable.code())
+    (run.finish(ran.record), ran.store_unavailable)
 }
 
 /// Stores a run's end as attempt `attempt`, retrying for up to a minute while Redis is
@@ -369,8 +367,8 @@ async fn handle(store: RunStore, executor: Executor, config: Arc<WorkerConfig>, 
             run,
             pending,
         }) => {
-            let ended = perform(&store, &executor, *run, pending).await;
-            if store_was_down(&ended) {
+            let (ended, store_unavailable) = perform(&store, &executor, *run, pending).await;
+            if store_unavailable {
                 tracing::warn!(run = %ended.id, "the store was unavailable before the run could start; it will be delivered again");
                 crate::metrics::delivery("store_unavailable");
                 false
@@ -535,20 +533,6 @@ pub fn default_worker_name() -> String {
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "host".to_owned());
     format!("{host}-{}", std::process::id())
-}
-
-/// Refuses a dispatch while the work stream holds more than `max` entries.
-///
-/// # Errors
-/// [`Unavailable`](ErrorKind::Unavailable) when it does; when Redis fails.
-pub async fn check_room(store: &RunStore, max: usize) -> Result<()> {
-    let len = store.queue_len().await?;
-    if len >= max {
-        return Err(Error::unavailable(format!(
-            "the work queue is full ({len} entries waiting); try again later"
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
