@@ -93,6 +93,18 @@ impl Api {
         }
     }
 
+    /// Adds the hostile test guest to the org; returns its component id.
+    async fn hostile_component(&self) -> String {
+        self.code
+            .add_component(
+                &self.h.org,
+                &common::user("mia"),
+                std::fs::read(guests::HOSTILE).unwrap(),
+            )
+            .await
+            .unwrap()
+    }
+
     /// Starts a worker in this process.
     fn worker(&self) -> tokio::task::JoinHandle<hush::Result<()>> {
         tokio::spawn(queue::work(
@@ -305,15 +317,7 @@ async fn live_events_stream_status_changes_and_redacted_log_lines() {
             team("Printed key", "pk_live_printed_0123456789abcdef"),
         )
         .await;
-    let component = api
-        .code
-        .add_component(
-            &api.h.org,
-            &common::user("mia"),
-            std::fs::read(guests::HOSTILE).unwrap(),
-        )
-        .await
-        .unwrap();
+    let component = api.hostile_component().await;
     let action = json!({
         "kind": "run_code", "name": "print", "component": component,
         "secrets": {"key": {"id": s.id.as_str(), "reveal": true}}
@@ -376,15 +380,7 @@ async fn live_events_stream_status_changes_and_redacted_log_lines() {
 async fn metrics_count_runs_by_kind_and_status_breaches_and_redactions() {
     let api = Api::start().await;
     let mia = user_token(&api.h, "mia").await;
-    let component = api
-        .code
-        .add_component(
-            &api.h.org,
-            &common::user("mia"),
-            std::fs::read(guests::HOSTILE).unwrap(),
-        )
-        .await
-        .unwrap();
+    let component = api.hostile_component().await;
     let (_, run) = api
         .post_run(
             &mia,

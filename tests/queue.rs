@@ -220,6 +220,17 @@ impl Setup {
     }
 }
 
+/// How many queue entries are delivered and not yet acknowledged.
+async fn pending_entries(conn: &mut redis::aio::MultiplexedConnection) -> usize {
+    let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+        .arg(queue::STREAM)
+        .arg(queue::GROUP)
+        .query_async(conn)
+        .await
+        .unwrap();
+    pending.count()
+}
+
 fn stop(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
@@ -289,24 +300,18 @@ async fn two_thousand_runs_end_once_each_though_a_worker_is_killed_midway() {
     let mut conn = s.redis().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-            .arg(queue::STREAM)
-            .arg(queue::GROUP)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let pending = pending_entries(&mut conn).await;
         let len: usize = redis::cmd("XLEN")
             .arg(queue::STREAM)
             .query_async(&mut conn)
             .await
             .unwrap();
-        if pending.count() == 0 && len < 500 {
+        if pending == 0 && len < 500 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "{} entries pending, {len} in the stream",
-            pending.count()
+            "{pending} entries pending, {len} in the stream"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -524,12 +529,7 @@ async fn a_run_queued_twice_runs_once() {
     let mut conn = s.redis().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-            .arg(queue::STREAM)
-            .arg(queue::GROUP)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let pending = pending_entries(&mut conn).await;
         let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
             .arg("GROUPS")
             .arg(queue::STREAM)
@@ -537,7 +537,7 @@ async fn a_run_queued_twice_runs_once() {
             .await
             .unwrap();
         let read = groups.groups[0].entries_read.unwrap_or(0);
-        if pending.count() == 0 && read >= 2 {
+        if pending == 0 && read >= 2 {
             break;
         }
         assert!(
