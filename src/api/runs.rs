@@ -163,7 +163,7 @@ pub async fn dispatch(
         return Ok((StatusCode::OK, Json(existing)).into_response());
     }
     if query.wait {
-        let (ended, _) = perform(&state.runs, &state.executor, run, pending).await;
+        let (ended, _) = perform(&state.runs, &state.executor, run, action, pending.inputs).await;
         store_end(&state.runs, &ended, 1).await;
         return Ok((StatusCode::OK, Json(ended)).into_response());
     }

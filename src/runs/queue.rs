@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::{Pending, Run, RunStore, Start};
+use super::{Run, RunStore, Start};
 use crate::actions::Action;
 use crate::error::{ErrorKind, Result};
 use crate::executor::{Executor, RunRequest};
@@ -274,12 +275,9 @@ pub async fn perform(
     store: &RunStore,
     executor: &Executor,
     run: Run,
-    pending: Pending,
+    action: Action,
+    inputs: Value,
 ) -> (Run, bool) {
-    let action = match Action::from_json(&pending.action.to_string()) {
-        Ok(action) => action,
-        Err(e) => return (run.fail(e.kind(), e.message().to_owned()), false),
-    };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let forward = {
         let store = store.clone();
@@ -304,7 +302,7 @@ pub async fn perform(
                 org: run.org.clone(),
                 actor: run.actor.clone(),
                 action,
-                inputs: pending.inputs,
+                inputs,
             },
             Some(tx),
         )
@@ -367,7 +365,11 @@ async fn handle(store: RunStore, executor: Executor, config: Arc<WorkerConfig>, 
             run,
             pending,
         }) => {
-            let (ended, store_unavailable) = perform(&store, &executor, *run, pending).await;
+            // The spec was checked at dispatch; a saved one read back can still be refused.
+            let (ended, store_unavailable) = match Action::from_json(&pending.action.to_string()) {
+                Ok(action) => perform(&store, &executor, *run, action, pending.inputs).await,
+                Err(e) => (run.fail(e.kind(), e.message().to_owned()), false),
+            };
             if store_unavailable {
                 tracing::warn!(run = %ended.id, "the store was unavailable before the run could start; it will be delivered again");
                 crate::metrics::delivery("store_unavailable");
