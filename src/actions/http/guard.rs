@@ -1,13 +1,19 @@
 //! The SSRF guard: which network addresses an outbound request may reach, checked on the
 //! address actually connected to. It owns the address rules and the filtering resolver;
 //! it never opens a connection itself and never lets a forbidden address through
-//! unless the [`NetworkPolicy`] names it.
+//! unless the [`NetworkPolicy`] names it — and never lets a cloud metadata or credential
+//! endpoint through at all.
 //!
 //! Forbidden by default: loopback, private (RFC 1918), link-local, CGNAT (100.64/10),
 //! multicast, broadcast, unspecified, reserved, documentation and benchmarking ranges,
 //! IPv6 ULA, link-local, site-local and discard ranges, cloud metadata addresses, and
 //! every IPv6 form that embeds a forbidden IPv4 address (IPv4-mapped `::ffff:0:0/96`,
-//! IPv4-compatible `::/96`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`).
+//! IPv4-compatible `::/96`, NAT64 `64:ff9b::/96` and local-use `64:ff9b:1::/48`, 6to4
+//! `2002::/16`, Teredo `2001::/32`).
+//!
+//! Closed under every setting: the known cloud metadata and credential endpoints of
+//! [`METADATA_ENDPOINTS`] (each cited), the names of [`METADATA_HOSTS`], and the whole
+//! link-local ranges `169.254.0.0/16` and `fe80::/10`, where clouds put such services.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -19,8 +25,10 @@ use crate::error::{Error, Result};
 /// Which otherwise-forbidden networks outbound requests may reach.
 ///
 /// The default is closed. `HUSH_ALLOW_PRIVATE_NETWORKS=1` opens every forbidden range
-/// except cloud metadata addresses; `HUSH_ALLOWED_NETWORKS` (comma-separated CIDRs, e.g.
-/// `127.0.0.1/32,10.1.0.0/16`) opens exactly the listed networks, metadata included.
+/// except link-local ones; `HUSH_ALLOWED_NETWORKS` (comma-separated CIDRs, e.g.
+/// `127.0.0.1/32,10.1.0.0/16`) opens exactly the listed networks. Neither ever opens a
+/// cloud metadata or credential endpoint, or link-local `169.254.0.0/16` and `fe80::/10`
+/// ([`Reason::never_allowed`]): a listed network that covers one stays closed there.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NetworkPolicy {
     allow_private: bool,
@@ -41,7 +49,7 @@ impl NetworkPolicy {
         }
     }
 
-    /// Opens every private range (metadata addresses stay closed unless listed).
+    /// Opens every private range (link-local ranges and metadata endpoints stay closed).
     pub fn private_networks_allowed(mut self) -> Self {
         self.allow_private = true;
         self
@@ -105,11 +113,13 @@ impl NetworkPolicy {
         let Some(reason) = forbidden(ip) else {
             return Ok(());
         };
-        if self.allowed.iter().any(|net| net.contains(&canonical(ip))) {
-            return Ok(());
-        }
-        if self.allow_private && reason != Reason::Metadata {
-            return Ok(());
+        if !reason.never_allowed() {
+            if self.allowed.iter().any(|net| net.contains(&canonical(ip))) {
+                return Ok(());
+            }
+            if self.allow_private {
+                return Ok(());
+            }
         }
         let shown = canonical(ip).to_string();
         let what = if host.trim_matches(['[', ']']) == ip.to_string() || host == shown {
@@ -117,11 +127,173 @@ impl NetworkPolicy {
         } else {
             format!("{host} resolves to {ip}, which")
         };
+        let remedy = if reason.never_allowed() {
+            "no setting allows it"
+        } else {
+            "set HUSH_ALLOWED_NETWORKS to allow it"
+        };
         Err(Error::denied(format!(
-            "refused to connect to {host}: {what} is {} (set HUSH_ALLOWED_NETWORKS to allow it)",
+            "refused to connect to {host}: {what} is {} ({remedy})",
             reason.text()
         )))
     }
+}
+
+/// Refuses a host name that is a cloud metadata service's own name ([`METADATA_HOSTS`]),
+/// whatever it resolves to, under every policy.
+///
+/// # Errors
+/// [`Denied`](crate::error::ErrorKind::Denied) naming the host.
+pub fn check_host_name(host: &str) -> Result<()> {
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    match METADATA_HOSTS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, what, _)) => Err(Error::denied(format!(
+            "refused to connect to {host}: it is the {what} (no setting allows it)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A network written as a constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Net {
+    /// An IPv4 network and its prefix length.
+    V4([u8; 4], u32),
+    /// An IPv6 network and its prefix length.
+    V6(Ipv6Addr, u32),
+}
+
+/// A known cloud metadata or credential endpoint: what it is and where that is written.
+#[derive(Clone, Copy, Debug)]
+pub struct MetadataEndpoint {
+    /// The address (or the provider's reserved network).
+    pub net: Net,
+    /// Whose endpoint, and what it hands out.
+    pub what: &'static str,
+    /// The provider's documentation that names the address.
+    pub source: &'static str,
+}
+
+/// Every known cloud metadata and credential endpoint. Closed under every policy, in every
+/// spelling (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo). Most of them also lie in
+/// link-local `169.254.0.0/16`, which no setting opens either; they are listed to be
+/// named in refusals and so that the list is the reference. (A Kubernetes API server is
+/// not here: it sits on a private or public address of the cluster and the ordinary rules
+/// apply. Azure Arc's local identity endpoint, `localhost:40342`, is loopback: closed by
+/// default, opened with the rest of loopback by `HUSH_ALLOW_PRIVATE_NETWORKS`.)
+pub const METADATA_ENDPOINTS: &[MetadataEndpoint] = &[
+    MetadataEndpoint {
+        net: Net::V4([169, 254, 169, 254], 32),
+        what: "instance metadata and credentials of AWS EC2, Azure, Google Cloud, Oracle Cloud, \
+               OpenStack, DigitalOcean, Hetzner, Huawei Cloud, IBM Cloud, Linode and others",
+        source: "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html \
+                 https://learn.microsoft.com/azure/virtual-machines/instance-metadata-service \
+                 https://cloud.google.com/compute/docs/metadata/querying-metadata \
+                 https://docs.oracle.com/iaas/Content/Compute/Tasks/gettingmetadata.htm \
+                 https://docs.openstack.org/nova/latest/user/metadata.html \
+                 https://docs.digitalocean.com/reference/api/metadata/ \
+                 https://docs.hetzner.cloud/#server-metadata \
+                 https://support.huaweicloud.com/intl/en-us/usermanual-ecs/ecs_03_0166.html",
+    },
+    MetadataEndpoint {
+        net: Net::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254), 128),
+        what: "AWS EC2 instance metadata (IPv6)",
+        source: "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html",
+    },
+    MetadataEndpoint {
+        net: Net::V4([169, 254, 170, 2], 32),
+        what: "AWS ECS task metadata and task role credentials",
+        source: "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html",
+    },
+    MetadataEndpoint {
+        net: Net::V4([169, 254, 170, 23], 32),
+        what: "AWS EKS Pod Identity agent credentials",
+        source: "https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html",
+    },
+    MetadataEndpoint {
+        net: Net::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23), 128),
+        what: "AWS EKS Pod Identity agent credentials (IPv6)",
+        source: "https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html",
+    },
+    MetadataEndpoint {
+        net: Net::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0), 32),
+        what: "AWS instance services (metadata, Pod Identity, DNS, time)",
+        source: "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-service.html",
+    },
+    MetadataEndpoint {
+        net: Net::V4([168, 63, 129, 16], 32),
+        what: "Azure WireServer (guest agent, extension settings and certificates, health \
+               probes; every port)",
+        source: "https://learn.microsoft.com/azure/virtual-network/what-is-ip-address-168-63-129-16",
+    },
+    MetadataEndpoint {
+        net: Net::V6(Ipv6Addr::new(0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254), 128),
+        what: "Google Cloud metadata server (IPv6)",
+        source: "https://cloud.google.com/compute/docs/metadata/querying-metadata",
+    },
+    MetadataEndpoint {
+        net: Net::V4([100, 100, 100, 200], 32),
+        what: "Alibaba Cloud ECS instance metadata and RAM role credentials",
+        source: "https://www.alibabacloud.com/help/en/ecs/user-guide/view-instance-metadata",
+    },
+    MetadataEndpoint {
+        net: Net::V4([192, 0, 0, 192], 32),
+        what: "Oracle Cloud instance metadata (legacy address)",
+        source: "https://github.com/swisskyrepo/PayloadsAllTheThings/blob/master/Server%20Side%20Request%20Forgery/SSRF-Cloud-Instances.md",
+    },
+    MetadataEndpoint {
+        net: Net::V4([169, 254, 0, 23], 32),
+        what: "Tencent Cloud instance metadata (metadata.tencentyun.com)",
+        source: "https://www.tencentcloud.com/document/product/213/4934",
+    },
+    MetadataEndpoint {
+        net: Net::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0xa9fe, 0xa9fe), 128),
+        what: "OpenStack metadata service (IPv6)",
+        source: "https://docs.openstack.org/neutron/latest/admin/config-ipv6.html",
+    },
+];
+
+/// Host names of cloud metadata services, refused whatever they resolve to: the name,
+/// whose service it is, and where that is written.
+pub const METADATA_HOSTS: &[(&str, &str, &str)] = &[
+    (
+        "metadata.google.internal",
+        "Google Cloud metadata server",
+        "https://cloud.google.com/compute/docs/metadata/querying-metadata",
+    ),
+    (
+        "metadata",
+        "Google Cloud metadata server",
+        "https://cloud.google.com/compute/docs/metadata/querying-metadata",
+    ),
+    (
+        "metadata.goog",
+        "Google Cloud metadata server",
+        "https://cloud.google.com/compute/docs/metadata/querying-metadata",
+    ),
+    (
+        "metadata.tencentyun.com",
+        "Tencent Cloud metadata service",
+        "https://www.tencentcloud.com/document/product/213/4934",
+    ),
+    (
+        "instance-data",
+        "AWS EC2 instance metadata service",
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html",
+    ),
+    (
+        "instance-data.ec2.internal",
+        "AWS EC2 instance metadata service",
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html",
+    ),
+];
+
+fn metadata_endpoint(ip: IpAddr) -> Option<&'static MetadataEndpoint> {
+    METADATA_ENDPOINTS.iter().find(|e| match (e.net, ip) {
+        (Net::V4(net, prefix), IpAddr::V4(v4)) => in4(u32::from(v4), net, prefix),
+        (Net::V6(net, prefix), IpAddr::V6(v6)) => in6(u128::from(v6), net, prefix),
+        _ => false,
+    })
 }
 
 /// Why an address is forbidden.
@@ -131,7 +303,7 @@ pub enum Reason {
     Loopback,
     /// RFC 1918 networks; local-use NAT64 64:ff9b:1::/48.
     Private,
-    /// 169.254.0.0/16, fe80::/10.
+    /// 169.254.0.0/16, fe80::/10 (never allowed).
     LinkLocal,
     /// Carrier-grade NAT, 100.64.0.0/10.
     SharedCgnat,
@@ -149,11 +321,17 @@ pub enum Reason {
     Benchmarking,
     /// IPv6 unique local, fc00::/7.
     UniqueLocal,
-    /// Cloud metadata: 169.254.169.254, 100.100.100.200, fd00:ec2::254.
+    /// A cloud metadata or credential endpoint of [`METADATA_ENDPOINTS`] (never allowed).
     Metadata,
 }
 
 impl Reason {
+    /// Whether no setting opens the address: metadata endpoints and link-local ranges,
+    /// where clouds serve credentials to whoever asks from the machine.
+    pub fn never_allowed(self) -> bool {
+        matches!(self, Reason::Metadata | Reason::LinkLocal)
+    }
+
     /// "a loopback address" and so on.
     pub fn text(self) -> &'static str {
         match self {
@@ -168,7 +346,7 @@ impl Reason {
             Reason::Documentation => "a documentation address",
             Reason::Benchmarking => "a benchmarking address",
             Reason::UniqueLocal => "an IPv6 unique local address",
-            Reason::Metadata => "a cloud metadata address",
+            Reason::Metadata => "a cloud metadata or credential endpoint",
         }
     }
 }
@@ -200,10 +378,11 @@ fn in6(ip: u128, net: Ipv6Addr, prefix: u32) -> bool {
 }
 
 fn forbidden_v4(ip: Ipv4Addr) -> Option<Reason> {
+    if metadata_endpoint(IpAddr::V4(ip)).is_some() {
+        return Some(Reason::Metadata);
+    }
     let n = u32::from(ip);
     const TABLE: &[([u8; 4], u32, Reason)] = &[
-        ([169, 254, 169, 254], 32, Reason::Metadata),
-        ([100, 100, 100, 200], 32, Reason::Metadata),
         ([0, 0, 0, 0], 32, Reason::Unspecified),
         ([255, 255, 255, 255], 32, Reason::Broadcast),
         ([0, 0, 0, 0], 8, Reason::Reserved),
@@ -250,12 +429,23 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<Reason> {
     if let Some(v4) = embedded {
         return forbidden_v4(v4);
     }
-    let table: [(Ipv6Addr, u32, Reason); 8] = [
-        (
-            Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),
-            128,
-            Reason::Metadata,
-        ),
+    // Teredo (RFC 4380): the server's IPv4 address in bits 32..64, the client's inverted
+    // in the low 32 bits. Either one forbidden makes the address forbidden.
+    if in6(n, Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 32) {
+        let client = Ipv4Addr::from(!((n & 0xffff_ffff) as u32));
+        let server = Ipv4Addr::from(((n >> 64) & 0xffff_ffff) as u32);
+        return forbidden_v4(client).or_else(|| forbidden_v4(server));
+    }
+    // Local-use NAT64 (RFC 8215) is private, but what it reaches may never be.
+    if in6(n, Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0), 48)
+        && let Some(reason) = forbidden_v4(low32).filter(|r| r.never_allowed())
+    {
+        return Some(reason);
+    }
+    if metadata_endpoint(IpAddr::V6(ip)).is_some() {
+        return Some(Reason::Metadata);
+    }
+    let table: [(Ipv6Addr, u32, Reason); 7] = [
         (
             Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0),
             48,
@@ -307,8 +497,8 @@ pub fn forbidden(ip: IpAddr) -> Option<Reason> {
 }
 
 /// Checks a URL's host when it is an IP literal (reqwest connects to those without
-/// asking the resolver). Host names are checked by [`GuardedResolver`] on the resolved
-/// addresses. The `url` crate has already normalized odd IPv4 forms (`2130706433`,
+/// asking the resolver), and refuses a metadata service's host name. Other host names are
+/// checked by [`GuardedResolver`] on the resolved addresses. The `url` crate has already normalized odd IPv4 forms (`2130706433`,
 /// `0x7f.1`) to dotted quads.
 ///
 /// # Errors
@@ -317,7 +507,7 @@ pub fn check_url(policy: &NetworkPolicy, url: &url::Url) -> Result<()> {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => policy.check(&ip.to_string(), IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) => policy.check(&format!("[{ip}]"), IpAddr::V6(ip)),
-        Some(url::Host::Domain(_)) => Ok(()),
+        Some(url::Host::Domain(name)) => check_host_name(name),
         None => Err(Error::invalid("url", "it has no host")),
     }
 }
@@ -369,6 +559,7 @@ impl GuardedResolver {
         policy: &NetworkPolicy,
         host: &str,
     ) -> std::result::Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        check_host_name(host).map_err(Refused)?;
         let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, 0)).await {
             Ok(addrs) => addrs.collect(),
             Err(_) => return Err(Box::new(Unresolved(host.to_owned()))),
@@ -546,6 +737,195 @@ mod tests {
             NetworkPolicy::from_lookup(|_| None).unwrap(),
             NetworkPolicy::closed()
         );
+    }
+
+    /// Every spelling of `v4` that reaches it: itself, IPv4-mapped, IPv4-compatible,
+    /// NAT64 (well-known and local-use), 6to4 and Teredo (client and server).
+    fn spellings(v4: Ipv4Addr) -> Vec<IpAddr> {
+        let n = u32::from(v4);
+        let (hi, lo) = ((n >> 16) as u16, n as u16);
+        vec![
+            IpAddr::V4(v4),
+            IpAddr::V6(v4.to_ipv6_mapped()),
+            IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0, 0, hi, lo)),
+            IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, hi, lo)),
+            IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, hi, lo)),
+            IpAddr::V6(Ipv6Addr::new(0x2002, hi, lo, 0, 0, 0, 0, 1)),
+            IpAddr::V6(Ipv6Addr::new(
+                0x2001, 0, 0x4136, 0xe378, 0x8000, 0x63bf, !hi, !lo,
+            )),
+            IpAddr::V6(Ipv6Addr::new(
+                0x2001, 0, hi, lo, 0x8000, 0x63bf, 0xf7f7, 0xf7f7,
+            )),
+        ]
+    }
+
+    /// Every policy there is, from closed to everything opened at once.
+    fn every_policy() -> Vec<(&'static str, NetworkPolicy)> {
+        let everything: Vec<IpNet> = vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()];
+        vec![
+            ("closed", NetworkPolicy::closed()),
+            (
+                "HUSH_ALLOW_PRIVATE_NETWORKS=1",
+                NetworkPolicy::from_lookup(|n| {
+                    (n == "HUSH_ALLOW_PRIVATE_NETWORKS").then(|| "1".into())
+                })
+                .unwrap(),
+            ),
+            (
+                "HUSH_ALLOWED_NETWORKS=0.0.0.0/0,::/0",
+                NetworkPolicy::allowing(everything.clone()),
+            ),
+            (
+                "both",
+                NetworkPolicy::allowing(everything).private_networks_allowed(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_cloud_metadata_endpoint_is_refused_in_every_spelling_under_every_policy() {
+        let v4: Vec<Ipv4Addr> = [
+            "169.254.169.254", // AWS, Azure, GCP, Oracle, OpenStack, DO, Hetzner, Huawei
+            "169.254.170.2",   // AWS ECS task credentials
+            "169.254.170.23",  // AWS EKS Pod Identity
+            "168.63.129.16",   // Azure WireServer
+            "100.100.100.200", // Alibaba Cloud
+            "192.0.0.192",     // Oracle Cloud (legacy)
+            "169.254.0.23",    // Tencent Cloud
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        let mut cases: Vec<IpAddr> = v4.iter().flat_map(|a| spellings(*a)).collect();
+        for v6 in [
+            "fd00:ec2::254",
+            "fd00:ec2::23",
+            "fd00:ec2::253",
+            "fd20:ce::254",
+            "fe80::a9fe:a9fe",
+        ] {
+            cases.push(ip(v6));
+        }
+        for (name, policy) in every_policy() {
+            for addr in &cases {
+                assert_eq!(
+                    forbidden(*addr),
+                    Some(Reason::Metadata),
+                    "{addr} is not classified as metadata"
+                );
+                let err = policy
+                    .check(&addr.to_string(), *addr)
+                    .expect_err(&format!("{addr} allowed under {name}"));
+                assert_eq!(err.kind(), crate::error::ErrorKind::Denied);
+                assert!(
+                    err.message()
+                        .contains("cloud metadata or credential endpoint")
+                        && err.message().contains("no setting allows it"),
+                    "{addr} under {name}: {err:?}"
+                );
+            }
+        }
+        // Each listed endpoint is refused by its own entry too (the table is the reference).
+        for e in METADATA_ENDPOINTS {
+            let addr = match e.net {
+                Net::V4(a, _) => IpAddr::V4(Ipv4Addr::from(a)),
+                Net::V6(a, _) => IpAddr::V6(a),
+            };
+            assert_eq!(forbidden(addr), Some(Reason::Metadata), "{}", e.what);
+            assert!(e.source.starts_with("https://"), "{}", e.what);
+        }
+    }
+
+    #[test]
+    fn link_local_stays_closed_under_every_policy() {
+        let mut cases = spellings("169.254.1.1".parse().unwrap());
+        cases.extend(spellings("169.254.169.253".parse().unwrap()));
+        cases.push(ip("fe80::1"));
+        cases.push(ip("fe80::5efe:a9fe:a9fe"));
+        for (name, policy) in every_policy() {
+            for addr in &cases {
+                let err = policy
+                    .check(&addr.to_string(), *addr)
+                    .expect_err(&format!("{addr} allowed under {name}"));
+                assert!(
+                    err.message().contains("link-local"),
+                    "{addr} under {name}: {err:?}"
+                );
+            }
+        }
+        // The same policies still open what they name.
+        let open = NetworkPolicy::closed().private_networks_allowed();
+        for addr in [
+            "10.0.0.1",
+            "127.0.0.1",
+            "192.0.0.8",
+            "100.64.0.1",
+            "fd12::1",
+        ] {
+            open.check(addr, ip(addr)).unwrap();
+        }
+        NetworkPolicy::allowing(["0.0.0.0/0".parse().unwrap()])
+            .check("10.0.0.1", ip("10.0.0.1"))
+            .unwrap();
+    }
+
+    #[test]
+    fn odd_ipv4_spellings_of_metadata_endpoints_in_urls_are_refused_under_every_policy() {
+        for text in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://2852039166/",
+            "http://0xa9.0xfe.0xa9.0xfe/",
+            "http://0251.0376.0251.0376/",
+            "http://169.254.43518/",
+            "http://169.254.170.2/v2/credentials/",
+            "http://2852039170/",
+            "http://169.254.170.23/v1/credentials",
+            "http://[fd00:ec2::23]/v1/credentials",
+            "http://168.63.129.16/machine?comp=goalstate",
+            "http://168.63.129.16:32526/vmSettings",
+            "http://0xa83f8110/",
+            "http://[::ffff:a83f:8110]/",
+            "http://[64:ff9b::a9fe:aa02]/",
+            "http://[2002:a9fe:aa17::]/",
+            "http://100.100.100.200/latest/meta-data/",
+            "http://192.0.0.192/latest/",
+            "http://metadata.google.internal/computeMetadata/v1/",
+            "http://METADATA.google.internal./computeMetadata/v1/",
+            "http://metadata/computeMetadata/v1/",
+            "http://metadata.tencentyun.com/latest/meta-data/",
+            "http://instance-data/latest/meta-data/",
+        ] {
+            let url = url::Url::parse(text).unwrap();
+            for (name, policy) in every_policy() {
+                let err =
+                    check_url(&policy, &url).expect_err(&format!("{text} allowed under {name}"));
+                assert_eq!(err.kind(), crate::error::ErrorKind::Denied, "{text}");
+                assert!(
+                    err.message().contains("no setting allows it"),
+                    "{text} under {name}: {err:?}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_metadata_host_names_before_resolving() {
+        let open = NetworkPolicy::allowing(["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()])
+            .private_networks_allowed();
+        for host in [
+            "metadata.google.internal",
+            "metadata.tencentyun.com",
+            "metadata",
+        ] {
+            let err = GuardedResolver::resolve_checked(&open, host)
+                .await
+                .unwrap_err();
+            let refused = err
+                .downcast_ref::<Refused>()
+                .expect("a refusal, not a lookup failure");
+            assert!(refused.0.message().contains("metadata"), "{refused}");
+        }
     }
 
     #[tokio::test]
