@@ -222,8 +222,9 @@ async fn a_token_removed_from_its_org_or_revoked_stops_working() {
         .remove_user(&api.h.org, &user("max"))
         .await
         .unwrap();
+    // Removing the user revoked the token with the user.
     let got = api.dispatch(&max, json!({"action": api.action})).await;
-    assert_error(&got, StatusCode::FORBIDDEN, "denied");
+    assert_error(&got, StatusCode::UNAUTHORIZED, "unauthorized");
 
     let tokens = Tokens::new(Arc::clone(&api.h.backend));
     let service = api.service_token().await;

@@ -180,6 +180,123 @@ async fn a_queued_run_answers_202_a_worker_ends_it_and_its_idempotency_key_retur
     worker.await.unwrap().unwrap();
 }
 
+/// Asserts `got` is the 409 of a replay refused, and that it says nothing of the run
+/// `other` (not its id, status, result, logs, actor or request).
+fn assert_replay_refused(got: &(StatusCode, Value), other: &Value) {
+    assert_eq!(got.0, StatusCode::CONFLICT, "{}", got.1);
+    assert_eq!(got.1["error"]["code"], "conflict", "{}", got.1);
+    assert_eq!(
+        got.1.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["error"],
+        "{}",
+        got.1
+    );
+    let text = got.1.to_string();
+    let id = other["id"].as_str().unwrap();
+    for hidden in [
+        id,
+        &id[4..],
+        "succeeded",
+        "queued",
+        "\"ok\"",
+        "Ping",
+        "Runs key",
+    ] {
+        assert!(
+            !text.contains(hidden),
+            "the refusal tells {hidden:?}: {text}"
+        );
+    }
+    assert!(
+        !text.contains(&format!("\"{}\"", other["actor"].as_str().unwrap())),
+        "the refusal names the other actor: {text}"
+    );
+}
+
+#[tokio::test]
+async fn another_members_idempotency_key_is_a_409_that_reveals_nothing_of_their_run() {
+    let api = Api::start().await;
+    let mia = user_token(&api.h, "mia").await;
+    let max = user_token(&api.h, "max").await;
+    let body = json!({"action": api.action(None), "idempotency_key": "mia-secret-step"});
+    let (status, mine) = api.post_run(&mia, "?wait=true", body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(mine["status"], "succeeded", "{mine}");
+    let id = mine["id"].as_str().unwrap();
+    let (status, _) = api.client.get(&format!("/v1/runs/{id}"), &max).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "max cannot read it");
+
+    // max replays mia's key, queued and waited for, inline and by a saved action: 409.
+    for query in ["", "?wait=true"] {
+        let got = api.post_run(&max, query, body.clone()).await;
+        assert_replay_refused(&got, &mine);
+    }
+    let got = api
+        .post_run(
+            &max,
+            "?wait=true",
+            json!({"action": {"kind": "send_api_request", "method": "GET",
+                   "url": format!("{}/other", api.target)},
+                   "idempotency_key": "mia-secret-step"}),
+        )
+        .await;
+    assert_replay_refused(&got, &mine);
+    assert_eq!(api.hits.load(Ordering::SeqCst), 1, "no refused replay ran");
+
+    // An admin's own token acts as the admin: mia's key is not the admin's retry either.
+    let ada = user_token(&api.h, "ada").await;
+    let got = api.post_run(&ada, "?wait=true", body.clone()).await;
+    assert_replay_refused(&got, &mine);
+
+    // mia's own retry still answers with her run, and runs nothing.
+    let (status, again) = api.post_run(&mia, "?wait=true", body).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["id"], mine["id"]);
+    assert_eq!(api.hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_service_token_replays_a_key_only_for_the_actor_it_was_first_dispatched_for() {
+    let api = Api::start().await;
+    let service = service_token(&api.h).await;
+    let body = |actor: &str| json!({"action": api.action(None), "actor": actor, "idempotency_key": "wf-9-step-1"});
+    let (status, mias) = api.post_run(&service, "?wait=true", body("mia")).await;
+    assert_eq!(status, StatusCode::OK, "{mias}");
+    assert_eq!(mias["actor"], "mia");
+
+    let got = api.post_run(&service, "?wait=true", body("max")).await;
+    assert_replay_refused(&got, &mias);
+    let got = api.post_run(&service, "", body("ada")).await;
+    assert_replay_refused(&got, &mias);
+    // Nor through max's own token.
+    let max = user_token(&api.h, "max").await;
+    let got = api
+        .post_run(
+            &max,
+            "",
+            json!({"action": api.action(None), "idempotency_key": "wf-9-step-1"}),
+        )
+        .await;
+    assert_replay_refused(&got, &mias);
+    assert_eq!(api.hits.load(Ordering::SeqCst), 1, "no refused replay ran");
+
+    // For mia, by the service token or by mia's own: the same run.
+    let (status, again) = api.post_run(&service, "", body("mia")).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["id"], mias["id"]);
+    let mia = user_token(&api.h, "mia").await;
+    let (status, again) = api
+        .post_run(
+            &mia,
+            "",
+            json!({"action": api.action(None), "idempotency_key": "wf-9-step-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["id"], mias["id"]);
+    assert_eq!(api.hits.load(Ordering::SeqCst), 1);
+}
+
 #[tokio::test]
 async fn a_saved_action_is_dispatched_by_its_id() {
     let api = Api::start().await;
@@ -323,6 +440,17 @@ async fn live_events_stream_status_changes_and_redacted_log_lines() {
         "secrets": {"key": {"id": s.id.as_str(), "reveal": true}}
     });
     let mia = user_token(&api.h, "mia").await;
+    // mia manages the key and lets this component reveal it.
+    let (status, meta) = api
+        .client
+        .json(
+            Method::PATCH,
+            &format!("/v1/secrets/{}", s.id),
+            &mia,
+            &json!({"reveal_components": [component]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{meta}");
     let (status, queued) = api
         .post_run(
             &mia,

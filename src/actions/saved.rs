@@ -250,7 +250,10 @@ impl SavedActions {
 
     /// Refuses a change to `old` by someone who neither saved it last nor is an admin.
     fn may_change(old: &SavedAction, actor: &UserId, record: &UserRecord) -> Result<()> {
-        if old.saved_by == *actor || record.role == Role::Admin {
+        // Who saved it is the user of that id then, not a later user of the same id.
+        if (old.saved_by == *actor && record.holds_since(old.saved_at))
+            || record.role == Role::Admin
+        {
             Ok(())
         } else {
             Err(Error::denied(format!(

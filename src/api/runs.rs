@@ -22,9 +22,9 @@ use super::auth::{Caller, actor_for};
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::tokens::Principal;
 use crate::actions::Action;
-use crate::directory::Role;
+use crate::directory::{Role, UserRecord};
 use crate::executor::RunStatus;
-use crate::model::{ActionId, RunId, UserId, now};
+use crate::model::{ActionId, OrgId, RunId, Timestamp, UserId, now};
 use crate::runs::queue::{perform, store_end};
 use crate::runs::{Created, Event, Pending, Run, new_run_id};
 
@@ -47,7 +47,8 @@ pub struct Dispatch {
     /// The orchestrator's workflow run, kept with the record and indexed.
     #[serde(default)]
     workflow_run_id: Option<String>,
-    /// A retry with the same key (in the same org) returns the same run.
+    /// A retry with the same key (in the same org, for the same actor) returns the same
+    /// run; the key used for another actor is a conflict.
     #[serde(default)]
     idempotency_key: Option<String>,
 }
@@ -75,7 +76,8 @@ fn idempotency_key(key: Option<&str>) -> Result<Option<&str>, ApiError> {
 
 /// `POST /v1/runs`: queues the action (202 with the queued run) or, with `?wait=true`,
 /// runs it here and answers with the ended run. A repeated `idempotency_key` answers
-/// with the run it created (200), running nothing.
+/// with the run it created (200), running nothing — only when that run was dispatched for
+/// the same actor (see [`replay`]); otherwise 409, saying nothing of that run.
 pub async fn dispatch(
     State(state): State<ApiState>,
     caller: Caller,
@@ -150,11 +152,7 @@ pub async fn dispatch(
         inputs: Value::Object(body.inputs.unwrap_or_default()),
     };
     if let Created::Existing(id) = state.runs.create(&run, &pending, idempotency).await? {
-        let existing = state.runs.get(&org, &id).await?.ok_or_else(|| {
-            ApiError::not_found(format!(
-                "the run of this idempotency key ({id}) has expired"
-            ))
-        })?;
+        let existing = replay(&state, &org, &run.actor, &id).await?;
         // A first try may have stored the run and then lost Redis before queueing it:
         // queue it again (a run queued twice still runs once; see `RunStore::start`).
         if existing.status == RunStatus::Queued && existing.attempts == 0 {
@@ -182,33 +180,82 @@ pub async fn dispatch(
     Ok((StatusCode::ACCEPTED, Json(run)).into_response())
 }
 
+/// The run `id` that an idempotency key names, for a replay by `actor`.
+///
+/// A replay answers with the earlier run only when that run was dispatched for the same
+/// actor. A user token (a member's or an admin's) acts only as its user, so it gets back
+/// only its own runs, never more than `GET /v1/runs/{id}` shows it; a service token
+/// dispatching for `actor` gets back only `actor`'s run too, though it may read every run:
+/// a retry is the same request for the same person, and another person's run under that
+/// key is another request, which a replay must not pass off as this one. Anything else
+/// (another actor's run, or a run no longer kept) is 409 `conflict`, with one message that
+/// says nothing of the other run: not its id, actor or status, nor whether it is kept.
+async fn replay(
+    state: &ApiState,
+    org: &OrgId,
+    actor: &UserId,
+    id: &RunId,
+) -> Result<Run, ApiError> {
+    let same_person = |run: &Run, user: Option<&UserRecord>| {
+        run.actor == *actor && user.is_some_and(|u| u.holds_since(run.created_at))
+    };
+    let run = state.runs.get(org, id).await?;
+    let user = match &run {
+        Some(run) if run.actor == *actor => state.directory.user(org, actor).await?,
+        _ => None,
+    };
+    match run {
+        Some(run) if same_person(&run, user.as_ref()) => Ok(run),
+        _ => Err(ApiError::conflict(
+            "this idempotency_key was already used for another request in this org; \
+             a retry must be dispatched for the same actor, or use a new key",
+        )),
+    }
+}
+
 /// Reads run `id` for `caller`: a user token that is not an admin sees only the runs it
-/// acted in; every other run answers 404, like another org's.
+/// acted in (since it was added: not those of an earlier user of the same id); every
+/// other run answers 404, like another org's.
 async fn visible_run(state: &ApiState, caller: &Caller, id: &str) -> Result<Run, ApiError> {
     let org = &caller.0.org;
     let id = RunId::parse_field("run id", id)?;
     let not_found = || ApiError::not_found(format!("no run {id} in org {org}"));
     let run = state.runs.get(org, &id).await?.ok_or_else(not_found)?;
     if let Some(only) = only_actor(state, caller).await?
-        && run.actor != only
+        && !only.owns(&run)
     {
         return Err(not_found());
     }
     Ok(run)
 }
 
+/// The one user whose runs a caller may see.
+struct OnlyActor {
+    user: UserId,
+    /// When this user was added: runs before then were an earlier user's of the same id.
+    since: Timestamp,
+}
+
+impl OnlyActor {
+    fn owns(&self, run: &Run) -> bool {
+        run.actor == self.user && run.created_at >= self.since
+    }
+}
+
 /// The one actor whose runs `caller` may see, or `None` for all of its org's.
-async fn only_actor(state: &ApiState, caller: &Caller) -> Result<Option<UserId>, ApiError> {
+async fn only_actor(state: &ApiState, caller: &Caller) -> Result<Option<OnlyActor>, ApiError> {
     let org = &caller.0.org;
     let Principal::User { user } = &caller.0.principal else {
         return Ok(None);
     };
-    let is_admin = state
-        .directory
-        .user(org, user)
-        .await?
-        .is_some_and(|u| u.role == Role::Admin);
-    Ok((!is_admin).then(|| user.clone()))
+    let Some(record) = state.directory.user(org, user).await? else {
+        // Authentication found the user a moment ago; removed since: it sees nothing.
+        return Err(ApiError::unauthorized("invalid or revoked token"));
+    };
+    Ok((record.role != Role::Admin).then(|| OnlyActor {
+        user: user.clone(),
+        since: record.added_at,
+    }))
 }
 
 /// `GET /v1/runs/{id}`.
@@ -257,7 +304,7 @@ pub async fn list(
             &caller.0.org,
             workflow_run_id.as_ref(),
             status,
-            only.as_ref(),
+            only.as_ref().map(|o| (&o.user, o.since)),
             query.cursor.as_deref(),
             query.limit.unwrap_or(50),
         )

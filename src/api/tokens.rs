@@ -8,6 +8,12 @@
 //! revocation live under the org's key prefix and change atomically with it, with an
 //! audit entry (id and principal) for each creation and revocation. This module
 //! never logs a token, and no `Debug` or `Serialize` of a stored type holds one.
+//!
+//! A user token belongs to one incarnation of its user: it records when that user was
+//! added, and authenticates only while the org has a user of that id added at that very
+//! time. Removing the user deletes its tokens in the same transaction
+//! ([`Directory::remove_user`]); a token that escaped that (issued concurrently) still
+//! never works for a user re-added under the same id.
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,7 +23,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditAction, AuditEntry};
-use crate::directory::Directory;
+use crate::directory::{Directory, UserRecord};
 use crate::error::{Error, Result};
 use crate::model::{OrgId, Timestamp, UserId, now};
 use crate::store::{Backend, Commit, Table, Txn, retry_on_conflict};
@@ -100,6 +106,26 @@ pub struct TokenRecord {
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
+    /// For a user token: when its user was added, which names the incarnation of the
+    /// user id it was issued to. (Absent in tokens issued before it was recorded: those
+    /// count for the user added before the token was created.)
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub user_added_at: Option<Timestamp>,
+}
+
+impl TokenRecord {
+    /// Whether this token was issued to the user of `record` (and not to an earlier user
+    /// of the same id).
+    fn issued_to(&self, record: &UserRecord) -> bool {
+        match self.user_added_at {
+            Some(added_at) => added_at == record.added_at,
+            None => record.holds_since(self.created_at),
+        }
+    }
 }
 
 /// A token just created: the only time its text exists outside the caller's hands.
@@ -168,30 +194,59 @@ impl Tokens {
     /// is not a member of it.
     pub async fn create(&self, org: &OrgId, principal: Principal) -> Result<IssuedToken> {
         self.directory.org(org).await?;
-        if let Principal::User { user } = &principal
-            && self.directory.user(org, user).await?.is_none()
-        {
-            return Err(Error::not_found(format!(
-                "user {user} is not a member of org {org}"
-            )));
-        }
+        // A user token is issued only while its user is in the org: the user's record is
+        // compare-and-set with the token, so a removal in between makes it fail.
+        let user_bytes = match &principal {
+            Principal::User { user } => {
+                let got = self
+                    .backend
+                    .read(org, &[(Table::Users, user.as_str())])
+                    .await?;
+                match got.into_iter().next().flatten() {
+                    Some(bytes) => Some((user.clone(), bytes)),
+                    None => {
+                        return Err(Error::not_found(format!(
+                            "user {user} is not a member of org {org}"
+                        )));
+                    }
+                }
+            }
+            Principal::Service { .. } => None,
+        };
+        let user_added_at = match &user_bytes {
+            Some((_, bytes)) => Some(
+                serde_json::from_slice::<UserRecord>(bytes)
+                    .map_err(|e| Error::internal(format!("a stored user is unreadable: {e}")))?
+                    .added_at,
+            ),
+            None => None,
+        };
         let token = Zeroizing::new(format!("{PREFIX}{org}_{}", random_base32(SECRET_CHARS)));
         let record = TokenRecord {
             id: format!("tok_{}", random_base32(26)),
             org: org.clone(),
             principal,
             created_at: now(),
+            user_added_at,
         };
         let hash = token_hash(&token);
         let bytes = serde_json::to_vec(&record).expect("a token record serializes");
-        let txn = Txn::new()
-            .expect(Table::Tokens, &hash, None)
+        let mut txn = Txn::new().expect(Table::Tokens, &hash, None);
+        if let Some((user, user_bytes)) = &user_bytes {
+            txn = txn.expect(Table::Users, user.as_str(), Some(user_bytes));
+        }
+        let txn = txn
             .put(Table::Tokens, &hash, bytes)
             .audit(audit_entry(AuditAction::TokenCreate, &record));
         match self.backend.commit(org, txn).await? {
             Commit::Applied => Ok(IssuedToken { token, record }),
-            // 260 random bits: a clash means the random source is broken.
-            Commit::Conflict => Err(Error::internal("a new token clashed with a stored one")),
+            Commit::Conflict => match &user_bytes {
+                Some((user, _)) => Err(Error::conflict(format!(
+                    "user {user} of org {org} changed while the token was issued; try again"
+                ))),
+                // 260 random bits: a clash means the random source is broken.
+                None => Err(Error::internal("a new token clashed with a stored one")),
+            },
         }
     }
 
@@ -239,7 +294,8 @@ impl Tokens {
     }
 
     /// The record of a live token, or `None` for text that is not one (malformed, never
-    /// issued, revoked, or of an org that was removed).
+    /// issued, revoked, of an org that was removed, or of a user who was removed, also
+    /// when a user of the same id was added since).
     ///
     /// # Errors
     /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when the store fails.
@@ -255,7 +311,18 @@ impl Tokens {
         let record = parse_record(&bytes)?;
         // The record names its org too: a field copied into another org's table does not
         // authenticate there.
-        Ok((record.org == org).then_some(record))
+        if record.org != org {
+            return Ok(None);
+        }
+        if let Principal::User { user } = &record.principal {
+            let Some(user) = self.directory.user(&org, user).await? else {
+                return Ok(None);
+            };
+            if !record.issued_to(&user) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(record))
     }
 }
 
@@ -288,6 +355,7 @@ mod tests {
                 org: OrgId::parse("acme").unwrap(),
                 principal: Principal::service("orchestrator").unwrap(),
                 created_at: now(),
+                user_added_at: None,
             },
         };
         assert!(!format!("{issued:?}").contains("secretpart"));

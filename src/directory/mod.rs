@@ -4,6 +4,15 @@
 //!
 //! A user record lists the user's groups and a group record lists its members; both are
 //! changed in one transaction so they never disagree.
+//!
+//! A principal's rights die with it: removing a user drops, in the same transaction, the
+//! user's group memberships, every grant naming the user on every secret of the org and
+//! every API token of the user; removing a group drops its grants likewise. Adding a user
+//! or creating a group clears, again in its own transaction, whatever a removal raced
+//! with, so a re-added `bob` starts with nothing. What is keyed to a user id elsewhere
+//! (the creator of a secret, who saved an action, whose runs a token sees, which user a
+//! token was issued to) counts only for the incarnation that began at the record's
+//! `added_at` ([`UserRecord::holds_since`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::{Error, Result};
 use crate::model::{GroupId, OrgId, Timestamp, UserId, now};
+use crate::secrets::model::{Principal, SecretMeta};
 use crate::store::{Backend, Commit, Table, Txn, retry_on_conflict};
 
 /// A user's role in an org.
@@ -68,9 +78,19 @@ pub struct UserRecord {
     /// The groups the user belongs to.
     #[serde(default)]
     pub groups: Vec<GroupId>,
-    /// When the user joined.
+    /// When the user joined: this incarnation of the user id began then.
     #[serde(with = "time::serde::rfc3339")]
     pub added_at: Timestamp,
+}
+
+impl UserRecord {
+    /// Whether something this user id did or was given at `at` belongs to this record's
+    /// user, and not to an earlier user of the same id who was removed: `at` is no earlier
+    /// than [`UserRecord::added_at`]. (Timestamps come from the clocks of the hush
+    /// processes that wrote them; keep those clocks in step.)
+    pub fn holds_since(&self, at: Timestamp) -> bool {
+        self.added_at <= at
+    }
 }
 
 /// A group of users.
@@ -87,6 +107,56 @@ pub struct GroupRecord {
 }
 
 const ORG_META: &str = "meta";
+
+/// A user or group whose stale references are dropped (see [`Directory::forget`]).
+#[derive(Clone, Copy)]
+enum Named<'a> {
+    User(&'a UserId),
+    Group(&'a GroupId),
+}
+
+impl Named<'_> {
+    fn is(&self, principal: &Principal) -> bool {
+        match (self, principal) {
+            (Named::User(u), Principal::User(p)) => *u == p,
+            (Named::Group(g), Principal::Group(p)) => *g == p,
+            _ => false,
+        }
+    }
+}
+
+/// The principal of a stored API token (the fields `kind` and `user` of
+/// `api::tokens::TokenRecord`, which the directory reads only to drop a user's tokens).
+#[derive(Deserialize)]
+struct TokenPrincipal {
+    kind: String,
+    #[serde(default)]
+    user: Option<String>,
+}
+
+/// What [`Directory::forget`] dropped, for the audit entry.
+#[derive(Default)]
+struct Forgotten {
+    grants: usize,
+    tokens: usize,
+}
+
+impl Forgotten {
+    fn detail(&self) -> String {
+        let mut parts = Vec::new();
+        if self.grants > 0 {
+            parts.push(format!("{} secret grant(s)", self.grants));
+        }
+        if self.tokens > 0 {
+            parts.push(format!("{} API token(s)", self.tokens));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("; dropped {}", parts.join(" and "))
+        }
+    }
+}
 
 fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("directory records serialize")
@@ -170,7 +240,10 @@ impl Directory {
         }
     }
 
-    /// Removes an org with all its users, groups, secrets and audit trail.
+    /// Removes an org with everything it owns: users, groups, secrets, tokens, components,
+    /// saved actions, audit trail and, on Redis, its runs, their events, idempotency keys
+    /// and indexes, and its entries in the shared work queue. A new org of the same name
+    /// starts empty.
     ///
     /// # Errors
     /// [`NotFound`](crate::error::ErrorKind::NotFound) when there is no such org.
@@ -214,33 +287,73 @@ impl Directory {
             .collect()
     }
 
-    /// Adds a user to an org.
+    /// Adds to `txn` the end of everything that names `who` and must not outlive it:
+    /// every grant naming it on every secret of `org` and, for a user, every API token
+    /// issued to that user. Each changed record is compare-and-set, so a concurrent change
+    /// to one makes the commit conflict and the caller read again.
+    async fn forget(&self, org: &OrgId, who: Named<'_>, mut txn: Txn) -> Result<(Txn, Forgotten)> {
+        let mut forgotten = Forgotten::default();
+        for (id, bytes) in self.backend.scan(org, Table::Secrets).await? {
+            let mut meta: SecretMeta = parse("secret", &bytes)?;
+            let before = meta.grants.len();
+            meta.grants.retain(|g| !who.is(&g.principal));
+            if meta.grants.len() != before {
+                forgotten.grants += before - meta.grants.len();
+                txn = txn.expect(Table::Secrets, &id, Some(&bytes)).put(
+                    Table::Secrets,
+                    &id,
+                    to_bytes(&meta),
+                );
+            }
+        }
+        if let Named::User(user) = who {
+            for (hash, bytes) in self.backend.scan(org, Table::Tokens).await? {
+                let token: TokenPrincipal = parse("token", &bytes)?;
+                if token.kind == "user" && token.user.as_deref() == Some(user.as_str()) {
+                    forgotten.tokens += 1;
+                    txn = txn
+                        .expect(Table::Tokens, &hash, Some(&bytes))
+                        .delete(Table::Tokens, &hash);
+                }
+            }
+        }
+        Ok((txn, forgotten))
+    }
+
+    /// Adds a user to an org, with nothing: any grant or token left naming an earlier user
+    /// of the same id (by a removal that raced with a change) is dropped in the same
+    /// transaction.
     ///
     /// # Errors
     /// [`NotFound`](crate::error::ErrorKind::NotFound) for an unknown org,
     /// [`Conflict`](crate::error::ErrorKind::Conflict) when the user is already in it.
     pub async fn add_user(&self, org: &OrgId, user: &UserId, role: Role) -> Result<UserRecord> {
         self.org(org).await?;
-        let record = UserRecord {
-            id: user.clone(),
-            role,
-            groups: Vec::new(),
-            added_at: now(),
-        };
-        let txn = Txn::new()
-            .expect(Table::Users, user.as_str(), None)
-            .put(Table::Users, user.as_str(), to_bytes(&record))
-            .audit(
+        let taken = || Error::conflict(format!("user {user} is already in org {org}"));
+        retry_on_conflict("add-user", || async {
+            if self.user(org, user).await?.is_some() {
+                return Err(taken());
+            }
+            let record = UserRecord {
+                id: user.clone(),
+                role,
+                groups: Vec::new(),
+                added_at: now(),
+            };
+            let txn = Txn::new().expect(Table::Users, user.as_str(), None).put(
+                Table::Users,
+                user.as_str(),
+                to_bytes(&record),
+            );
+            let (txn, forgotten) = self.forget(org, Named::User(user), txn).await?;
+            let txn = txn.audit(
                 AuditEntry::new(self.actor.as_ref(), AuditAction::UserAdd)
-                    .detail(format!("{user} as {role}"))
+                    .detail(format!("{user} as {role}{}", forgotten.detail()))
                     .to_bytes(),
             );
-        match self.backend.commit(org, txn).await? {
-            Commit::Applied => Ok(record),
-            Commit::Conflict => Err(Error::conflict(format!(
-                "user {user} is already in org {org}"
-            ))),
-        }
+            Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(record))
+        })
+        .await
     }
 
     /// Reads `(table, field)` records that must exist, with their stored bytes for a
@@ -291,7 +404,8 @@ impl Directory {
         .await
     }
 
-    /// Removes a user from an org and from all its groups.
+    /// Removes a user from an org and from all its groups, and in the same transaction
+    /// drops every grant naming the user and revokes every API token of the user.
     ///
     /// # Errors
     /// [`NotFound`](crate::error::ErrorKind::NotFound) for an unknown org or user.
@@ -320,9 +434,10 @@ impl Directory {
                     .expect(Table::Groups, group_id.as_str(), Some(&bytes))
                     .put(Table::Groups, group_id.as_str(), to_bytes(&group));
             }
+            let (txn, forgotten) = self.forget(org, Named::User(user), txn).await?;
             let txn = txn.audit(
                 AuditEntry::new(self.actor.as_ref(), AuditAction::UserRemove)
-                    .detail(user.to_string())
+                    .detail(format!("{user}{}", forgotten.detail()))
                     .to_bytes(),
             );
             Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(()))
@@ -330,35 +445,46 @@ impl Directory {
         .await
     }
 
-    /// Creates an empty group.
+    /// Creates an empty group, with no grants: any grant left naming an earlier group of
+    /// the same id is dropped in the same transaction.
     ///
     /// # Errors
     /// [`NotFound`](crate::error::ErrorKind::NotFound) for an unknown org,
     /// [`Conflict`](crate::error::ErrorKind::Conflict) when the group exists.
     pub async fn create_group(&self, org: &OrgId, group: &GroupId) -> Result<GroupRecord> {
         self.org(org).await?;
-        let record = GroupRecord {
-            id: group.clone(),
-            members: Vec::new(),
-            created_at: now(),
-        };
-        let txn = Txn::new()
-            .expect(Table::Groups, group.as_str(), None)
-            .put(Table::Groups, group.as_str(), to_bytes(&record))
-            .audit(
+        let taken = || Error::conflict(format!("group {group} already exists in org {org}"));
+        retry_on_conflict("create-group", || async {
+            let exists = self
+                .backend
+                .read(org, &[(Table::Groups, group.as_str())])
+                .await?;
+            if exists.into_iter().next().flatten().is_some() {
+                return Err(taken());
+            }
+            let record = GroupRecord {
+                id: group.clone(),
+                members: Vec::new(),
+                created_at: now(),
+            };
+            let txn = Txn::new().expect(Table::Groups, group.as_str(), None).put(
+                Table::Groups,
+                group.as_str(),
+                to_bytes(&record),
+            );
+            let (txn, forgotten) = self.forget(org, Named::Group(group), txn).await?;
+            let txn = txn.audit(
                 AuditEntry::new(self.actor.as_ref(), AuditAction::GroupCreate)
-                    .detail(group.to_string())
+                    .detail(format!("{group}{}", forgotten.detail()))
                     .to_bytes(),
             );
-        match self.backend.commit(org, txn).await? {
-            Commit::Applied => Ok(record),
-            Commit::Conflict => Err(Error::conflict(format!(
-                "group {group} already exists in org {org}"
-            ))),
-        }
+            Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(record))
+        })
+        .await
     }
 
-    /// Removes a group; its members stay in the org.
+    /// Removes a group; its members stay in the org. Every grant naming the group is
+    /// dropped in the same transaction.
     ///
     /// # Errors
     /// [`NotFound`](crate::error::ErrorKind::NotFound) for an unknown org or group.
@@ -387,9 +513,10 @@ impl Directory {
                     .expect(Table::Users, user_id.as_str(), Some(&bytes))
                     .put(Table::Users, user_id.as_str(), to_bytes(&user));
             }
+            let (txn, forgotten) = self.forget(org, Named::Group(group), txn).await?;
             let txn = txn.audit(
                 AuditEntry::new(self.actor.as_ref(), AuditAction::GroupRemove)
-                    .detail(group.to_string())
+                    .detail(format!("{group}{}", forgotten.detail()))
                     .to_bytes(),
             );
             Ok((self.backend.commit(org, txn).await? == Commit::Applied).then_some(()))

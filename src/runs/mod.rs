@@ -244,6 +244,7 @@ pub struct RunStore {
     create: Script,
     start: Script,
     finish: Script,
+    log: Script,
 }
 
 fn key(org: &OrgId, suffix: &str) -> String {
@@ -288,6 +289,7 @@ impl RunStore {
             create: Script::new(include_str!("lua/create.lua")),
             start: Script::new(include_str!("lua/start.lua")),
             finish: Script::new(include_str!("lua/finish.lua")),
+            log: Script::new(include_str!("lua/log.lua")),
         })
     }
 
@@ -449,28 +451,26 @@ impl RunStore {
         Ok(stored == 1)
     }
 
-    /// Appends redacted log lines to run `id`'s event stream, in one round trip.
+    /// Appends redacted log lines to run `id`'s event stream, in one round trip, while
+    /// the run exists (a run of a removed org writes nothing back).
     ///
     /// # Errors
     /// When Redis fails.
     pub async fn log(&self, org: &OrgId, id: &RunId, lines: &[String]) -> Result<()> {
-        let key = key(org, &format!("run:{id}:events"));
-        let mut pipe = redis::pipe();
+        let mut invocation = self.log.prepare_invoke();
+        invocation
+            .key(key(org, &format!("run:{id}")))
+            .key(key(org, &format!("run:{id}:events")))
+            .arg(MAX_EVENTS);
         for line in lines {
-            let event = serde_json::to_string(&Event::Log { line: line.clone() }).expect("json");
-            pipe.cmd("XADD")
-                .arg(&key)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(MAX_EVENTS)
-                .arg("*")
-                .arg("e")
-                .arg(event)
-                .ignore();
+            invocation
+                .arg(serde_json::to_string(&Event::Log { line: line.clone() }).expect("json"));
         }
         let mut conn = self.redis.conn.clone();
-        pipe.query_async::<()>(&mut conn)
+        invocation
+            .invoke_async::<i64>(&mut conn)
             .await
+            .map(|_| ())
             .map_err(|e| self.fail(&e))
     }
 
@@ -498,8 +498,8 @@ impl RunStore {
     }
 
     /// A page of `org`'s runs (or one workflow run's), newest first, optionally only those
-    /// with `status` and only those of `actor`, after `cursor` (a run id from a previous
-    /// page).
+    /// with `status` and only those of `actor` created since a time (when that user was
+    /// added), after `cursor` (a run id from a previous page).
     ///
     /// # Errors
     /// [`Invalid`](ErrorKind::Invalid) for a bad cursor or limit; when Redis fails.
@@ -508,7 +508,7 @@ impl RunStore {
         org: &OrgId,
         workflow_run_id: Option<&RunId>,
         status: Option<RunStatus>,
-        actor: Option<&UserId>,
+        actor: Option<(&UserId, Timestamp)>,
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page> {
@@ -576,7 +576,7 @@ impl RunStore {
                 }
                 let mut run: Run = serde_json::from_str(&record)
                     .map_err(|e| Error::internal(format!("stored run {id} is unreadable: {e}")))?;
-                if actor.is_some_and(|a| *a != run.actor) {
+                if actor.is_some_and(|(a, since)| *a != run.actor || run.created_at < since) {
                     continue;
                 }
                 run.status = st;

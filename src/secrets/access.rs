@@ -2,7 +2,8 @@
 //!
 //! Team means every member may Use; restricted means only the grants; Manage implies
 //! Use; the creator and org admins always hold Manage. Someone who is not (or no longer)
-//! a member of the org holds nothing, whatever the grants say.
+//! a member of the org holds nothing, whatever the grants say, and a user added under the
+//! id of a removed creator is not the creator.
 
 use super::model::{Access, Permission, Principal, SecretMeta};
 use crate::directory::{Role, UserRecord};
@@ -16,7 +17,10 @@ pub fn permission(
     record: Option<&UserRecord>,
 ) -> Option<Permission> {
     let record = record?;
-    if record.role == Role::Admin || &meta.created_by == actor {
+    // The creator's Manage belongs to the user who created it, not to a later user of the
+    // same id: that user was added after the secret was created.
+    let creator = &meta.created_by == actor && record.holds_since(meta.created_at);
+    if record.role == Role::Admin || creator {
         return Some(Permission::Manage);
     }
     let mut best = (meta.access == Access::Team).then_some(Permission::Use);

@@ -204,6 +204,17 @@ fn principal_field(grant: &Grant) -> (Table, &str) {
     }
 }
 
+/// `txn`, requiring each grantee's directory record to be still what was `found`, so a
+/// grant is never stored for a user or group removed meanwhile (whose id a new one could
+/// take, inheriting it).
+fn expect_principals(mut txn: Txn, grants: &[Grant], found: &[Option<Vec<u8>>]) -> Txn {
+    for (grant, bytes) in grants.iter().zip(found) {
+        let (table, field) = principal_field(grant);
+        txn = txn.expect(table, field, bytes.as_deref());
+    }
+    txn
+}
+
 /// Refuses the first grant whose user or group was not `found` in the directory.
 fn check_found(org: &OrgId, grants: &[Grant], found: &[Option<Vec<u8>>]) -> Result<()> {
     match grants.iter().zip(found).find(|(_, f)| f.is_none()) {
@@ -388,7 +399,7 @@ impl SecretStore {
             version: 1,
         };
         let ciphertext = dek.encrypt(org, &id, 1, &new.value);
-        let txn = Txn::new()
+        let txn = expect_principals(Txn::new(), &meta.grants, &got[3..])
             .expect(Table::Names, &key, None)
             .expect(Table::Secrets, id.as_str(), None)
             .expect(Table::Users, actor.as_str(), got[1].as_deref())
@@ -443,6 +454,8 @@ impl SecretStore {
         }
         let bytes = got.next().flatten().ok_or_else(|| not_member(org, actor))?;
         parse_user(&bytes)
+                } else if let Err(e) = self.check_principals_exist(org, &meta.grants).await {
+                    Err(e)
     }
 
     /// One page of the org's secrets, in name order. Any member may list; values are
@@ -714,7 +727,7 @@ impl SecretStore {
         grants: Vec<Grant>,
     ) -> Result<SecretMeta> {
         check_grants(&grants)?;
-        self.check_principals_exist(org, &grants).await?;
+        let principals: Vec<(Table, &str)> = grants.iter().map(principal_field).collect();
         self.manage(
             org,
             actor,
@@ -764,8 +777,10 @@ impl SecretStore {
             actor,
             id,
             AuditAction::SecretSetAllowedHosts,
-            &[],
-            |old, _, txn| {
+            &principals,
+            |old, found, txn| {
+                check_found(org, &grants, found)?;
+                let txn = expect_principals(txn, &grants, found);
                 let mut new = Self::touched(old, actor);
                 new.allowed_hosts = hosts.clone();
                 let list = |h: &[HostPattern]| {

@@ -8,6 +8,10 @@
 //! - `hush:{org}:audit`: the org's audit stream, capped near [`AUDIT_CAP`] entries;
 //! - `hush:orgs`: the set of org ids.
 //!
+//! Every other key under an org's hash tag (run history, see [`crate::runs`]) is the org's
+//! too: [`Backend::drop_org`] deletes every `hush:{org}:*` key, and the org's entries in
+//! the shared work queue streams (`hush:queue`, `hush:queue:dead`).
+//!
 //! The connection is a [`ConnectionManager`]: after Redis restarts, commands fail with a
 //! clear error until it is back, then work again without a restart of hush.
 
@@ -95,6 +99,86 @@ impl RedisBackend {
     fn fail(&self, e: redis::RedisError) -> Error {
         unavailable(&self.display, &e)
     }
+
+    /// Deletes every key matching `pattern`, by `SCAN` a batch at a time; returns how
+    /// many it deleted.
+    async fn sweep(&self, pattern: &str) -> Result<usize> {
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(SWEEP_BATCH)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(e))?;
+            if !keys.is_empty() {
+                let n: usize = conn.unlink(&keys).await.map_err(|e| self.fail(e))?;
+                deleted += n;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Deletes (and acknowledges, so no worker holds them) the entries of `stream` that
+    /// belong to `org`, reading the stream a batch at a time.
+    async fn drop_stream_entries(&self, stream: &str, org: &OrgId) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let mut start = "-".to_owned();
+        loop {
+            let page: redis::streams::StreamRangeReply = conn
+                .xrange_count(stream, &start, "+", SWEEP_BATCH)
+                .await
+                .map_err(|e| self.fail(e))?;
+            let Some(last) = page.ids.last() else {
+                return Ok(());
+            };
+            start = format!("({}", last.id);
+            let done = page.ids.len() < SWEEP_BATCH;
+            let ids: Vec<&str> = page
+                .ids
+                .iter()
+                .filter(|e| e.get::<String>("org").as_deref() == Some(org.as_str()))
+                .map(|e| e.id.as_str())
+                .collect();
+            if !ids.is_empty() {
+                // The consumer group may not exist (no worker ever ran): then there is
+                // nothing to acknowledge.
+                let _: redis::RedisResult<i64> = redis::cmd("XACK")
+                    .arg(stream)
+                    .arg(crate::runs::queue::GROUP)
+                    .arg(&ids)
+                    .query_async(&mut conn)
+                    .await;
+                let _: i64 = conn.xdel(stream, &ids).await.map_err(|e| self.fail(e))?;
+            }
+            if done {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Keys deleted, or stream entries read, per round trip when an org is dropped.
+const SWEEP_BATCH: usize = 1000;
+
+/// `text` with Redis glob characters escaped, for a `SCAN MATCH` of that literal prefix.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A connection to one Redis server, as every Redis user in hush opens it: a
@@ -278,12 +362,27 @@ impl Backend for RedisBackend {
     async fn drop_org(&self, org: &OrgId) -> Result<()> {
         let keys = OrgKeys::new(org);
         let mut conn = self.conn.clone();
+        // First the org itself, at once: its tables (tokens among them, so nothing
+        // authenticates to it any more) and its place in the list of orgs.
         let all: Vec<&str> = keys.all().collect();
         let _: i64 = conn.del(all).await.map_err(|e| self.fail(e))?;
         let _: i64 = conn
             .srem(ORGS_KEY, org.as_str())
             .await
             .map_err(|e| self.fail(e))?;
+        // Then every other key under its hash tag (runs, their events, idempotency keys,
+        // indexes), a batch at a time; sweep again while a sweep still finds keys (a run
+        // that was ending may have written one meanwhile).
+        let pattern = format!("{}*", glob_escape(&org_key(org, "")));
+        for _ in 0..5 {
+            if self.sweep(&pattern).await? == 0 {
+                break;
+            }
+        }
+        // And its entries in the shared work queue and dead letters.
+        for stream in [crate::runs::queue::STREAM, crate::runs::queue::DEAD] {
+            self.drop_stream_entries(stream, org).await?;
+        }
         Ok(())
     }
 
