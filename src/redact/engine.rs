@@ -7,13 +7,31 @@
 //! All patterns live in one Aho-Corasick automaton with [`MatchKind::Standard`] semantics,
 //! walked by hand so that every match is seen, including overlapping and nested ones
 //! (leftmost-first search would report `secret` and skip `cret-and-more` that overlaps it,
-//! leaking `-and-more`). When the set of distinct 8-byte pattern prefixes is small enough,
-//! a packed (Teddy) searcher over those prefixes skips the text where no match can start;
-//! the automaton runs only from a candidate until it falls back to its start state. Larger
-//! sets (hundreds of secrets) use a bit table of hashed pattern grams tested at every
-//! fourth position instead, and walk the automaton anchored only where a gram hits.
-//! (Measured on 8 MiB of log text: Teddy ~1.9 GB/s with 5 secrets; gram filter ~0.5 GB/s
-//! with 1,000 secrets, against ~0.1 GB/s for a plain automaton scan.)
+//! leaking `-and-more`). When the set of distinct pattern prefixes (8 bytes, or shorter
+//! when that keeps them under 64) is small enough, a packed (Teddy) searcher over those
+//! prefixes skips the text where no match can start; the automaton runs only from a
+//! candidate until it falls back to its start state. Larger sets (hundreds of secrets) use
+//! a bit table of hashed pattern grams tested at every fourth position instead, and walk
+//! the automaton anchored only where a gram hits. (Measured on 8 MiB of log text: Teddy
+//! ~1.9 GB/s with 5 secrets; gram filter ~0.5 GB/s with 1,000 secrets, against ~0.1 GB/s
+//! for a plain automaton scan.)
+//!
+//! # Case
+//!
+//! Hex digits may be written in either case, mixed within one encoding (`%2f%2F`,
+//! `\u00E9`, `&#x3c;`, `6B4c…`). The automaton ignores ASCII case, and each match it
+//! reports is confirmed against its pattern: the matched bytes, with the pattern's hex
+//! digits lower-cased, must hash (keyed SipHash) to the pattern's hash. So a hex digit
+//! matches in any case and every other byte exactly (a value's lower-cased form is a
+//! pattern of its own). Candidate prefixes list every case of the hex digits they hold, so
+//! every confirmed match starts at a candidate: the result does not depend on where a
+//! walk began, and streaming still equals one-shot redaction.
+//!
+//! # Cutting
+//!
+//! [`Redactor::redact_cut`] cuts text at a size cap after looking past the cap, so that a
+//! match running across the cut is replaced whole: a cap can never return a prefix of a
+//! secret, and what it keeps depends only on the bytes before it.
 //!
 //! # Which name a merged span gets
 //!
@@ -31,7 +49,7 @@ use aho_corasick::{Anchored, MatchKind, Span, StartKind, dfa, nfa::contiguous, p
 
 use crate::error::Error;
 
-use super::variants::variants;
+use super::variants::{Spelling, spellings};
 
 /// Patterns totalling at most this many bytes are compiled to a DFA (fast, memory-hungry);
 /// larger sets use a contiguous NFA.
@@ -46,10 +64,13 @@ const SHORT_HAYSTACK: usize = 64;
 /// Removes every known encoding of a fixed set of secret values from bytes or text.
 ///
 /// Built once from `(secret name, value)` pairs, then shared (`Send + Sync`, usually in an
-/// `Arc`). Each value contributes its raw bytes, the trimmed lines of a multi-line value,
-/// and its JSON, URL (upper/lower hex, form), base64 (standard/URL-safe, padded/unpadded,
-/// three alignments), hex and XML encodings. Overlapping matches are merged, and each merged
-/// span becomes `[REDACTED:<name>]`.
+/// `Arc`). Each value contributes its raw bytes, its trimmed form, the trimmed lines of a
+/// multi-line value, its lower-cased and IDNA forms, and its JSON (also `\uXXXX` for every
+/// character), URL (percent and form encodings as the common writers produce them, and
+/// each twice), base64 (standard/URL-safe, padded/unpadded, three alignments; also of the
+/// JSON-escaped value), hex and XML/HTML (named and numeric entities) encodings; hex
+/// digits match in either case. Overlapping matches are merged, and each merged span
+/// becomes `[REDACTED:<name>]`.
 ///
 /// ```
 /// use hush::redact::Redactor;
@@ -69,6 +90,11 @@ pub struct Redactor {
     names: Vec<Box<str>>,
     /// Secret index of each pattern, by pattern id.
     owner: Vec<u32>,
+    /// How a match of each pattern is confirmed, by pattern id (the automaton ignores
+    /// ASCII case; see the module docs).
+    checks: Vec<Check>,
+    /// Keys the hashes in `checks`.
+    hasher: std::hash::RandomState,
     matcher: Matcher,
     candidates: Candidates,
     max_pattern_len: usize,
@@ -95,6 +121,19 @@ enum Matcher {
     Empty,
     Dfa(dfa::DFA),
     Nfa(contiguous::NFA),
+}
+
+/// How a match the case-blind automaton reports is confirmed.
+enum Check {
+    /// The pattern has no ASCII letter: every match is exact.
+    None,
+    /// The matched bytes, with the `fold` positions (hex digits a writer may put in either
+    /// case) lower-cased, must hash to `hash`, as the pattern did.
+    Hash {
+        hash: u64,
+        /// A bit set over the pattern's positions; `None` when nothing folds.
+        fold: Option<Box<[u64]>>,
+    },
 }
 
 /// One match before merging: a byte range and the secret it belongs to.
@@ -136,7 +175,7 @@ impl Redactor {
         V: AsRef<[u8]>,
     {
         let mut names: Vec<Box<str>> = Vec::new();
-        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut patterns: Vec<Spelling> = Vec::new();
         let mut owner: Vec<u32> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (name, value) in secrets {
@@ -147,9 +186,9 @@ impl Redactor {
             let index = u32::try_from(names.len())
                 .map_err(|_| Error::internal("too many secrets for one redactor"))?;
             names.push(name.as_ref().into());
-            for pattern in variants(value) {
-                if seen.insert(pattern.clone()) {
-                    patterns.push(pattern);
+            for spelling in spellings(value) {
+                if seen.insert(spelling.bytes.clone()) {
+                    patterns.push(spelling);
                     owner.push(index);
                 }
             }
@@ -158,62 +197,82 @@ impl Redactor {
             .iter()
             .map(|n| format!("[REDACTED:{n}]").into_bytes().into_boxed_slice())
             .collect();
+        let hasher = std::hash::RandomState::new();
+        let checks = patterns.iter().map(|p| check_for(&hasher, p)).collect();
         let mut first_bytes = [false; 256];
         let mut first_pairs = vec![0u64; 1024].into_boxed_slice();
         let mut max_pattern_len = 0;
-        let min_pattern_len = patterns.iter().map(Vec::len).min().unwrap_or(0);
+        let min_pattern_len = patterns.iter().map(|p| p.bytes.len()).min().unwrap_or(0);
         let mut total = 0;
         for p in &patterns {
-            first_bytes[usize::from(p[0])] = true;
-            if let [b0, b1, ..] = p[..] {
-                let pair = usize::from(b0) << 8 | usize::from(b1);
-                first_pairs[pair >> 6] |= 1 << (pair & 63);
-            } else {
-                // A one-byte pattern: every pair starting with it may begin a pattern.
-                for b1 in 0..=255usize {
-                    let pair = usize::from(p[0]) << 8 | b1;
-                    first_pairs[pair >> 6] |= 1 << (pair & 63);
+            let cases = |i: usize| -> Vec<u8> {
+                let b = p.bytes[i];
+                if p.hex.get(i).copied().unwrap_or(false) {
+                    vec![b.to_ascii_lowercase(), b.to_ascii_uppercase()]
+                } else {
+                    vec![b]
+                }
+            };
+            for b0 in cases(0) {
+                first_bytes[usize::from(b0)] = true;
+                if p.bytes.len() >= 2 {
+                    for b1 in cases(1) {
+                        let pair = usize::from(b0) << 8 | usize::from(b1);
+                        first_pairs[pair >> 6] |= 1 << (pair & 63);
+                    }
+                } else {
+                    // A one-byte pattern: every pair starting with it may begin a pattern.
+                    for b1 in 0..=255usize {
+                        let pair = usize::from(b0) << 8 | b1;
+                        first_pairs[pair >> 6] |= 1 << (pair & 63);
+                    }
                 }
             }
-            max_pattern_len = max_pattern_len.max(p.len());
-            total += p.len();
+            max_pattern_len = max_pattern_len.max(p.bytes.len());
+            total += p.bytes.len();
         }
         let build_error = |e: aho_corasick::BuildError| {
             Error::internal(format!("redactor automaton could not be built: {e}"))
         };
+        let bytes: Vec<&[u8]> = patterns.iter().map(|p| p.bytes.as_slice()).collect();
         let matcher = if patterns.is_empty() {
             Matcher::Empty
         } else if total <= DFA_MAX_PATTERN_BYTES {
             Matcher::Dfa(
                 dfa::DFA::builder()
                     .match_kind(MatchKind::Standard)
+                    .ascii_case_insensitive(true)
                     .prefilter(false)
                     .start_kind(StartKind::Both)
-                    .build(&patterns)
+                    .build(&bytes)
                     .map_err(build_error)?,
             )
         } else {
             Matcher::Nfa(
                 contiguous::NFA::builder()
                     .match_kind(MatchKind::Standard)
+                    .ascii_case_insensitive(true)
                     .prefilter(false)
-                    .build(&patterns)
+                    .build(&bytes)
                     .map_err(build_error)?,
             )
         };
+        drop(bytes);
         // Measured on log text: Teddy beats the gram filter where it applies (few prefixes).
         let candidates = match candidate_searcher(&patterns) {
             Some(searcher) => Candidates::Packed(searcher),
             None => GramFilter::build(&patterns).map_or(Candidates::None, Candidates::Grams),
         };
         // Only the automaton keeps the patterns; wipe our copies of the encodings.
-        for mut p in patterns.into_iter().chain(seen.drain()) {
+        for mut p in patterns.into_iter().map(|p| p.bytes).chain(seen.drain()) {
             zeroize::Zeroize::zeroize(&mut p);
         }
         Ok(Redactor {
             labels,
             names,
             owner,
+            checks,
+            hasher,
             matcher,
             candidates,
             max_pattern_len,
@@ -344,11 +403,93 @@ impl Redactor {
         match &self.candidates {
             // Teddy's setup costs more than walking a short haystack byte by byte.
             Candidates::Packed(c) if hay.len() >= SHORT_HAYSTACK => {
-                collect_hits(a, Some(c), &self.owner, hay, hits)
+                collect_hits(self, a, Some(c), hay, hits)
             }
-            Candidates::Grams(g) => collect_hits_grams(a, g, &self.owner, hay, hits),
-            _ => collect_hits(a, None, &self.owner, hay, hits),
+            Candidates::Grams(g) => collect_hits_grams(self, a, g, hay, hits),
+            _ => collect_hits(self, a, None, hay, hits),
         }
+    }
+
+    /// Records the automaton's match of pattern `pid` ending at `end` when it is a match
+    /// of the pattern itself, not merely one ignoring ASCII case.
+    #[inline]
+    fn push_hit(&self, hay: &[u8], pid: usize, end: usize, len: usize, hits: &mut Vec<Hit>) {
+        let start = end - len;
+        let confirmed = match &self.checks[pid] {
+            Check::None => true,
+            Check::Hash { hash, fold: None } => {
+                std::hash::BuildHasher::hash_one(&self.hasher, &hay[start..end]) == *hash
+            }
+            Check::Hash {
+                hash,
+                fold: Some(fold),
+            } => {
+                let mut text = hay[start..end].to_vec();
+                for (i, b) in text.iter_mut().enumerate() {
+                    if fold[i >> 6] & (1 << (i & 63)) != 0 {
+                        b.make_ascii_lowercase();
+                    }
+                }
+                let ok = std::hash::BuildHasher::hash_one(&self.hasher, &text[..]) == *hash;
+                zeroize::Zeroize::zeroize(&mut text);
+                ok
+            }
+        };
+        if confirmed {
+            hits.push(Hit {
+                start,
+                end,
+                secret: self.owner[pid],
+            });
+        }
+    }
+
+    /// `input` cut at `cap` bytes and redacted as if it had not been cut: every match
+    /// that starts before `cap` becomes its whole label, also when the cut falls inside
+    /// it, and only bytes before `cap` are kept otherwise. `input` should hold at least
+    /// [`Redactor::cut_window`]`(cap)` bytes when it is longer than `cap` (more is
+    /// ignored), so that a match starting before the cut is seen whole. Returns the
+    /// output and whether anything was cut (`input` is longer than `cap`).
+    ///
+    /// Nothing of a secret that runs across the cut survives, and the part kept depends
+    /// on the bytes before the cut only, whatever follows.
+    ///
+    /// ```
+    /// use hush::redact::Redactor;
+    ///
+    /// let r = Redactor::new([("k", "sk_live_0123456789")]);
+    /// let body = b"echo: sk_live_0123456789 done";
+    /// for cap in 0..body.len() {
+    ///     let (out, cut) = r.redact_cut(body, cap);
+    ///     assert!(cut);
+    ///     let out = String::from_utf8(out).unwrap();
+    ///     assert!(!out.contains("sk_l"), "{out}");
+    /// }
+    /// assert_eq!(r.redact_cut(body, 8).0, b"echo: [REDACTED:k]");
+    /// ```
+    pub fn redact_cut(&self, input: &[u8], cap: usize) -> (Vec<u8>, bool) {
+        let cut = input.len() > cap;
+        let keep = cap.min(input.len());
+        let window = &input[..input.len().min(self.cut_window(cap))];
+        let mut hits = Vec::new();
+        self.collect_hits(window, &mut hits);
+        hits.retain(|h| h.start < keep);
+        let mut out = Vec::with_capacity(keep + 64);
+        if hits.is_empty() {
+            out.extend_from_slice(&input[..keep]);
+        } else {
+            crate::metrics::redacted(hits.len());
+            sort_hits(&mut hits);
+            self.emit(window, &hits, keep, 0, &mut out);
+        }
+        (out, cut)
+    }
+
+    /// How many bytes to read before cutting at `cap` with [`Redactor::redact_cut`]: `cap`
+    /// plus one byte less than the longest pattern, and at least one byte past `cap` (to
+    /// tell whether there was more).
+    pub fn cut_window(&self, cap: usize) -> usize {
+        cap.saturating_add(self.max_pattern_len.saturating_sub(1).max(1))
     }
 
     /// The length of the longest suffix of `hay` that is a prefix of some pattern: bytes a
@@ -403,39 +544,120 @@ pub(crate) fn sort_hits(hits: &mut [Hit]) {
     });
 }
 
+/// The check that confirms a match of `p`: the keyed hash of its bytes (hex digits in
+/// lower case), or nothing when the pattern has no ASCII letter.
+fn check_for(hasher: &std::hash::RandomState, p: &Spelling) -> Check {
+    if !p.bytes.iter().any(u8::is_ascii_alphabetic) {
+        return Check::None;
+    }
+    let fold = p.folds().then(|| {
+        let mut bits = vec![0u64; p.bytes.len().div_ceil(64)].into_boxed_slice();
+        for (i, _) in p.hex.iter().enumerate().filter(|(_, h)| **h) {
+            bits[i >> 6] |= 1 << (i & 63);
+        }
+        bits
+    });
+    Check::Hash {
+        hash: std::hash::BuildHasher::hash_one(hasher, &p.bytes[..]),
+        fold,
+    }
+}
+
+/// The prefixes where a match of `p` may start, as the candidate searcher looks for them:
+/// its first `len` bytes (no more than its `lead`), and when hex digits among them may be
+/// in either case, every case of those digits (the prefix is shortened, down to three
+/// bytes, so that few fold).
+fn start_prefixes(p: &Spelling, len: usize) -> Vec<Vec<u8>> {
+    let folds = |n: usize| p.hex.iter().take(n).filter(|h| **h).count();
+    let mut len = p.bytes.len().min(len).min(p.lead.unwrap_or(usize::MAX));
+    // Each hex digit that folds doubles the prefixes: keep at most one where that leaves
+    // four bytes, else at most two.
+    let mut most = 1;
+    while len > 3 && folds(len) > most {
+        len -= 1;
+        if len < 4 && most == 1 {
+            most = 2;
+            len = p.bytes.len().min(len.max(4));
+        }
+    }
+    let mut out = vec![p.bytes[..len].to_vec()];
+    for i in (0..len).filter(|&i| p.hex.get(i).copied().unwrap_or(false)) {
+        let more: Vec<Vec<u8>> = out
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                v[i] = v[i].to_ascii_uppercase();
+                v
+            })
+            .collect();
+        out.extend(more);
+    }
+    out
+}
+
+/// The fewest prefixes that cover `prefixes`: one that has a shorter one in the set is
+/// redundant for finding starts. `None` past `limit`.
+fn minimal_prefixes(mut prefixes: Vec<Vec<u8>>, limit: usize) -> Option<Vec<Vec<u8>>> {
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    let mut minimal: Vec<Vec<u8>> = Vec::with_capacity(limit);
+    let mut result = Some(());
+    for p in prefixes.iter() {
+        if !minimal.iter().any(|m| p.starts_with(m)) {
+            if minimal.len() == limit {
+                result = None;
+                break;
+            }
+            minimal.push(p.clone());
+        }
+    }
+    for mut p in prefixes {
+        zeroize::Zeroize::zeroize(&mut p);
+    }
+    match result {
+        Some(()) => Some(minimal),
+        None => {
+            for mut p in minimal {
+                zeroize::Zeroize::zeroize(&mut p);
+            }
+            None
+        }
+    }
+}
+
 /// A packed searcher over the distinct pattern prefixes, or `None` when there are too many
-/// for it to pay off (the packed builder refuses beyond its limits).
-fn candidate_searcher(patterns: &[Vec<u8>]) -> Option<packed::Searcher> {
+/// for it to pay off (more than 64 even when cut to three bytes; the packed builder also
+/// refuses beyond its limits). Prefixes are as long as possible, up to
+/// [`CANDIDATE_PREFIX_LEN`]: each secret has many spellings, and the spellings of one
+/// value often share their first few bytes (the value's own, or an escape's syntax).
+fn candidate_searcher(patterns: &[Spelling]) -> Option<packed::Searcher> {
     if patterns.is_empty() {
         return None;
     }
-    let mut prefixes: Vec<&[u8]> = patterns
-        .iter()
-        .map(|p| &p[..p.len().min(CANDIDATE_PREFIX_LEN)])
-        .collect();
-    prefixes.sort_unstable();
-    prefixes.dedup();
-    // A prefix that has a shorter prefix in the set is redundant for finding starts.
-    let mut minimal: Vec<&[u8]> = Vec::with_capacity(prefixes.len());
-    for p in prefixes {
-        if !minimal.iter().any(|m| p.starts_with(m)) {
-            if minimal.len() == 64 {
-                return None;
-            }
-            minimal.push(p);
-        }
-    }
-    packed::Config::new()
+    let minimal = (3..=CANDIDATE_PREFIX_LEN).rev().find_map(|len| {
+        minimal_prefixes(
+            patterns
+                .iter()
+                .flat_map(|p| start_prefixes(p, len))
+                .collect(),
+            64,
+        )
+    })?;
+    let searcher = packed::Config::new()
         .match_kind(packed::MatchKind::LeftmostFirst)
         .builder()
-        .extend(minimal)
-        .build()
+        .extend(&minimal)
+        .build();
+    for mut p in minimal {
+        zeroize::Zeroize::zeroize(&mut p);
+    }
+    searcher
 }
 
 fn collect_hits<A: Automaton>(
+    r: &Redactor,
     a: &A,
     candidates: Option<&packed::Searcher>,
-    owner: &[u32],
     hay: &[u8],
     hits: &mut Vec<Hit>,
 ) {
@@ -459,11 +681,7 @@ fn collect_hits<A: Automaton>(
             if a.is_special(sid) && a.is_match(sid) {
                 for k in 0..a.match_len(sid) {
                     let pid = a.match_pattern(sid, k);
-                    hits.push(Hit {
-                        start: i - a.pattern_len(pid),
-                        end: i,
-                        secret: owner[pid.as_usize()],
-                    });
+                    r.push_hit(hay, pid.as_usize(), i, a.pattern_len(pid), hits);
                 }
             }
             // Back at the start state: no match is in progress, so none can start before
@@ -490,8 +708,8 @@ struct GramFilter {
 }
 
 impl GramFilter {
-    fn build(patterns: &[Vec<u8>]) -> Option<GramFilter> {
-        let min_len = patterns.iter().map(Vec::len).min()?.min(8);
+    fn build(patterns: &[Spelling]) -> Option<GramFilter> {
+        let min_len = patterns.iter().map(|p| p.bytes.len()).min()?.min(8);
         if min_len < 4 {
             return None;
         }
@@ -511,16 +729,19 @@ impl GramFilter {
         };
         for p in patterns {
             for off in 0..k {
-                let h = filter.hash(read_le(&p[off..off + q]));
+                let h = filter.hash(read_le(&p.bytes[off..off + q]));
                 filter.bits[h >> 6] |= 1 << (h & 63);
             }
         }
         Some(filter)
     }
 
+    /// The gram's slot. Bit 5 of every byte is set first, so that both cases of a letter
+    /// (which the automaton treats alike) share a slot.
     #[inline(always)]
     fn hash(&self, window: u64) -> usize {
-        ((window & self.mask).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+        (((window | 0x2020_2020_2020_2020) & self.mask).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            >> self.shift) as usize
     }
 }
 
@@ -534,9 +755,9 @@ fn read_le(bytes: &[u8]) -> u64 {
 }
 
 fn collect_hits_grams<A: Automaton>(
+    r: &Redactor,
     a: &A,
     grams: &GramFilter,
-    owner: &[u32],
     hay: &[u8],
     hits: &mut Vec<Hit>,
 ) {
@@ -554,7 +775,7 @@ fn collect_hits_grams<A: Automaton>(
     };
     let mut on_hit = |i: usize| {
         for start in i.saturating_sub(k - 1)..=i {
-            walk_anchored(a, anchored, owner, hay, start, hits);
+            walk_anchored(r, a, anchored, hay, start, hits);
         }
     };
     let mut i = 0;
@@ -577,9 +798,9 @@ fn collect_hits_grams<A: Automaton>(
 /// Every pattern that starts exactly at `start`.
 #[inline(never)]
 fn walk_anchored<A: Automaton>(
+    r: &Redactor,
     a: &A,
     anchored: StateID,
-    owner: &[u32],
     hay: &[u8],
     start: usize,
     hits: &mut Vec<Hit>,
@@ -596,11 +817,7 @@ fn walk_anchored<A: Automaton>(
                 let pid = a.match_pattern(sid, k);
                 // A match state also lists patterns that are suffixes of this path.
                 if a.pattern_len(pid) == len {
-                    hits.push(Hit {
-                        start,
-                        end: end + 1,
-                        secret: owner[pid.as_usize()],
-                    });
+                    r.push_hit(hay, pid.as_usize(), end + 1, len, hits);
                 }
             }
         }
@@ -648,5 +865,154 @@ impl fmt::Debug for Redactor {
             .field("patterns", &self.owner.len())
             .field("max_pattern_len", &self.max_pattern_len)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::variants::variants;
+    use proptest::prelude::*;
+
+    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// `out` with every label taken out, so that only bytes from the input remain.
+    fn unlabelled(out: &[u8], label: &[u8]) -> Vec<u8> {
+        let mut rest = Vec::new();
+        let mut i = 0;
+        while i < out.len() {
+            if out[i..].starts_with(label) {
+                rest.push(0);
+                i += label.len();
+            } else {
+                rest.push(out[i]);
+                i += 1;
+            }
+        }
+        rest
+    }
+
+    #[test]
+    fn a_cut_inside_a_secret_redacts_the_whole_secret_at_every_cap() {
+        let secret = b"sk_live_Zq8pR2mK9xT4";
+        let r = Redactor::new([("k", secret)]);
+        let mut body = b"{\"echo\":\"".to_vec();
+        let at = body.len();
+        body.extend_from_slice(secret);
+        body.extend_from_slice(b"\",\"n\":1}");
+        for cap in 0..=body.len() + 1 {
+            let (out, cut) = r.redact_cut(&body, cap);
+            assert_eq!(cut, body.len() > cap, "cap {cap}");
+            let rest = unlabelled(&out, b"[REDACTED:k]");
+            assert!(
+                !contains(&rest, b"sk"),
+                "cap {cap}: {:?}",
+                String::from_utf8_lossy(&out)
+            );
+            if cap <= at {
+                assert_eq!(out, &body[..cap], "cap {cap}");
+            } else {
+                assert!(out.ends_with(b"[REDACTED:k]") || cap >= at + secret.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_cut_reads_only_its_window() {
+        let r = Redactor::new([("k", "abcdefgh-secret")]);
+        assert_eq!(r.cut_window(10), 10 + r.max_pattern_len() - 1);
+        assert_eq!(Redactor::empty().cut_window(10), 11);
+        assert_eq!(
+            Redactor::empty().redact_cut(b"hello", 3),
+            (b"hel".to_vec(), true)
+        );
+        assert_eq!(
+            Redactor::empty().redact_cut(b"hello", 5),
+            (b"hello".to_vec(), false)
+        );
+    }
+
+    #[test]
+    fn hex_digits_match_in_any_mix_of_cases_and_nothing_else_folds() {
+        let value = b"Sk_live_Zq8pR/+=&x";
+        let r = Redactor::new([("k", value)]);
+        let hex = hex::encode(value);
+        let mixed: String = hex
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 3 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        assert_eq!(r.redact_str(&format!("h={mixed};")), "h=[REDACTED:k];");
+        let escaped: String = value
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                if i % 2 == 0 {
+                    format!("\\u{b:04X}")
+                } else {
+                    format!("\\u{b:04x}")
+                }
+            })
+            .collect();
+        assert_eq!(r.redact_str(&escaped), "[REDACTED:k]");
+        assert_eq!(
+            r.redact_str("q=Sk_live_Zq8pR%2f%2B%3d%26x"),
+            "q=[REDACTED:k]"
+        );
+        // The raw value and its lower-cased form are redacted, other cases are not.
+        assert_eq!(r.redact_str("sk_live_zq8pr/+=&x"), "[REDACTED:k]");
+        assert_eq!(r.redact_str("SK_LIVE_ZQ8PR/+=&X"), "SK_LIVE_ZQ8PR/+=&X");
+        assert_eq!(
+            r.redact_str("Sk_live_Zq8pR%2F%2b%3D%26X"),
+            "Sk_live_Zq8pR%2F%2b%3D%26X"
+        );
+    }
+
+    #[test]
+    fn upper_case_text_is_not_redacted_for_a_lower_case_secret() {
+        let r = Redactor::new([("k", "abcdefghijkl")]);
+        assert_eq!(
+            r.redact_str("ABCDEFGHIJKL abcdefghijkl"),
+            "ABCDEFGHIJKL [REDACTED:k]"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// A body that echoes one encoding of the secret: at every cap, nothing of it but
+        /// its whole label comes out, and before the echo the output is the body's bytes.
+        #[test]
+        fn no_cap_leaves_a_prefix_of_an_echoed_encoding(
+            secret in "[a-zA-Z0-9_~*. \\-]{8,32}",
+            which in any::<prop::sample::Index>(),
+            before in "[,;|]{0,12}",
+            after in "[,;|]{0,12}",
+        ) {
+            let all = variants(secret.as_bytes());
+            let echoed = which.get(&all).clone();
+            let r = Redactor::new([("s", secret.as_bytes())]);
+            let mut body = before.as_bytes().to_vec();
+            body.extend_from_slice(&echoed);
+            body.extend_from_slice(after.as_bytes());
+            let head = &echoed[..2];
+            for cap in 0..=body.len() {
+                let (out, cut) = r.redact_cut(&body, cap);
+                prop_assert_eq!(cut, body.len() > cap);
+                let rest = unlabelled(&out, b"[REDACTED:s]");
+                prop_assert!(!contains(&rest, head), "cap {}", cap);
+                if cap <= before.len() {
+                    prop_assert_eq!(&out[..], &body[..cap]);
+                }
+            }
+        }
     }
 }

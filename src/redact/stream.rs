@@ -3,8 +3,8 @@
 //! could still turn out to be part of a secret, and never flushes a partial match early.
 //!
 //! After each chunk the stream emits everything up to the start of the longest suffix that
-//! is a prefix of some pattern (at most `max_pattern_len - 1` bytes are held, and none when
-//! no pattern can continue the text). A merged span that started before that point and runs
+//! is a prefix of some pattern, ASCII case aside (at most `max_pattern_len - 1` bytes are
+//! held, and none when no pattern can continue the text). A merged span that started before that point and runs
 //! into the held bytes is remembered as covered, so the held part is never emitted twice
 //! and never emitted in the clear. The output equals one-shot redaction of the whole stream
 //! for any way of cutting it into chunks.
