@@ -317,7 +317,7 @@ impl wit_http::Host for RunState {
             Err(e) => return Ok(Err(e)),
         };
         let host = outgoing.host_label();
-        match self.http.send_one(outgoing).await {
+        match self.http.send_one(outgoing, &self.redactor).await {
             Ok(response) => {
                 let redact = |s: &str| self.redactor.redact_str(s).into_owned();
                 Ok(Ok(wit_http::Response {

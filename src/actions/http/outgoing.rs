@@ -1,8 +1,9 @@
 //! One plain HTTP call through the shared guarded client, for callers that build their
 //! own request (Run Code guests, through the host). No templates and no redirects: the
 //! caller checks allowed hosts before it calls, the resolver checks every address
-//! connected to, and the body is read up to a cap. Errors are built by hush, never
-//! copied from reqwest (whose text embeds the URL).
+//! connected to, and the body is decoded, read up to a cap and redacted with the caller's
+//! redactor (reading past the cap, so a cut never leaves part of a secret). Errors are
+//! built by hush, never copied from reqwest (whose text embeds the URL).
 
 use std::time::Duration;
 
@@ -10,8 +11,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
 use super::guard;
-use super::send::{HttpSender, describe};
+use super::send::{HttpSender, describe, read_capped};
 use crate::error::Result;
+use crate::redact::Redactor;
 
 /// A request ready to send.
 pub struct Outgoing {
@@ -40,26 +42,30 @@ impl Outgoing {
     }
 }
 
-/// What came back, unredacted: the caller redacts before anything leaves.
+/// What came back: the body cut and redacted; the headers unredacted (the caller redacts
+/// them before anything leaves).
 pub struct RawResponse {
     /// The status code.
     pub status: u16,
     /// Headers in order, names lower-cased, values as (lossy) text.
     pub headers: Vec<(String, String)>,
-    /// The body, up to the cap.
+    /// The body, up to the cap, redacted.
     pub body: Vec<u8>,
     /// Whether the body was cut at the cap.
     pub truncated: bool,
 }
 
 impl HttpSender {
-    /// Sends `request` once (no redirects) and reads the body up to its cap.
+    /// Sends `request` once (no redirects) and reads the body (decoded from its
+    /// `Content-Encoding`) up to its cap, redacted with `redactor` as
+    /// [`Redactor::redact_cut`] does: it reads past the cap, so that a secret running
+    /// across the cut is redacted whole, never returned as a prefix.
     ///
     /// # Errors
     /// [`Denied`](crate::error::ErrorKind::Denied) for a forbidden address;
     /// [`Unavailable`](crate::error::ErrorKind::Unavailable) for timeouts, refused
     /// connections, DNS and TLS failures and broken bodies.
-    pub async fn send_one(&self, request: Outgoing) -> Result<RawResponse> {
+    pub async fn send_one(&self, request: Outgoing, redactor: &Redactor) -> Result<RawResponse> {
         guard::check_url(self.policy(), &request.url)?;
         let host = request.host_label();
         let timeout_ms = u64::try_from(request.timeout.as_millis()).unwrap_or(u64::MAX);
@@ -96,23 +102,15 @@ impl HttpSender {
             })
             .collect();
         let cap = request.max_response_bytes;
-        let mut body = Vec::new();
-        let mut truncated = false;
-        if !is_head {
-            while let Some(chunk) = response
-                .chunk()
-                .await
-                .map_err(|e| describe(&e, &host, timeout_ms))?
-            {
-                let room = cap - body.len();
-                if chunk.len() > room {
-                    body.extend_from_slice(&chunk[..room]);
-                    truncated = true;
-                    break;
-                }
-                body.extend_from_slice(&chunk);
-            }
-        }
+        let (body, truncated) = if is_head {
+            (Vec::new(), false)
+        } else {
+            let window = read_capped(&mut response, redactor.cut_window(cap), |e| {
+                describe(e, &host, timeout_ms)
+            })
+            .await?;
+            redactor.redact_cut(&window, cap)
+        };
         Ok(RawResponse {
             status: response.status().as_u16(),
             headers,

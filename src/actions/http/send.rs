@@ -128,7 +128,7 @@ impl HttpSender {
         secrets: &[ResolvedSecret],
         redactor: &Redactor,
     ) -> Result<HttpResult> {
-        self.execute_inner(spec, inputs, secrets)
+        self.execute_inner(spec, inputs, secrets, redactor)
             .await
             .map_err(|e| redact_error(redactor, e))
     }
@@ -138,6 +138,7 @@ impl HttpSender {
         spec: &HttpAction,
         inputs: &Value,
         secrets: &[ResolvedSecret],
+        redactor: &Redactor,
     ) -> Result<HttpResult> {
         // The executor listed the spec's references (which parses every template) before
         // resolving; rendering below parses each template again (from the cache) and refuses
@@ -148,6 +149,13 @@ impl HttpSender {
             .map(|s| (s.meta.id.clone(), s.value.expose()))
             .collect();
         let mut req = prepare(spec, &Renderer::new(inputs, &pairs))?;
+        if host_holds_secret(&req.url, secrets, redactor) {
+            return Err(Error::invalid(
+                "url",
+                "the rendered URL's host holds a secret's value; a secret can go in the \
+                 path, the query, a header or the body, never in the scheme, host or port",
+            ));
+        }
         check_allowed_hosts(secrets, &req.carried(), &req.url)?;
 
         let deadline = Instant::now() + Duration::from_millis(spec.timeout_ms);
@@ -196,12 +204,18 @@ impl HttpSender {
                             "{host} redirected to a location that is not an http(s) URL"
                         ))
                     })?;
+                if host_holds_secret(&next, secrets, redactor) {
+                    return Err(Error::denied(format!(
+                        "refused to follow the redirect from {host}: the new URL's host holds \
+                         a secret's value"
+                    )));
+                }
                 req.redirect(status.as_u16(), next, secrets)?;
                 check_allowed_hosts(secrets, &req.carried(), &req.url)?;
                 continue;
             }
             let is_head = req.method == reqwest::Method::HEAD;
-            return read_response(&mut response, spec, &host, is_head).await;
+            return read_response(&mut response, spec, &host, is_head, redactor).await;
         }
     }
 }
@@ -377,6 +391,27 @@ impl Prepared {
     }
 }
 
+/// Whether the host of `url` holds a secret's value in any spelling a URL parser or a
+/// resolver may give it (lower-cased, IDNA, percent-decoded) or any the redactor knows.
+/// A URL parser rewrites a host, and resolvers and libraries print it, in forms that
+/// redaction of the value as written may miss, so no value may ever be part of one.
+fn host_holds_secret(url: &Url, secrets: &[ResolvedSecret], redactor: &Redactor) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.to_ascii_lowercase();
+    let decoded = percent_encoding::percent_decode_str(&host)
+        .decode_utf8_lossy()
+        .to_lowercase();
+    redactor.is_match(host.as_bytes())
+        || redactor.is_match(decoded.as_bytes())
+        || secrets.iter().any(|s| {
+            let value = s.value.expose().trim().to_lowercase();
+            // A value this short is common text; the redactor's forms cover longer ones.
+            value.len() >= 4 && (host.contains(&value) || decoded.contains(&value))
+        })
+}
+
 /// Whether `url` holds `value` raw, percent-encoded or form-encoded (in any part).
 fn contains_value(url: &Url, value: &str) -> bool {
     let text = url.as_str();
@@ -473,11 +508,17 @@ fn redact_error(redactor: &Redactor, e: Error) -> Error {
     }
 }
 
+/// Reads the response: headers as text, and the body (decoded from its
+/// `Content-Encoding`) cut at the spec's cap by [`Redactor::redact_cut`], which reads a
+/// little past the cap so that a secret running across the cut is redacted whole. The
+/// body is redacted here, before it is parsed as JSON (a number parsed to `f64` would
+/// keep a long all-digit value's leading digits where no redaction can find them).
 async fn read_response(
     response: &mut reqwest::Response,
     spec: &HttpAction,
     host: &str,
     is_head: bool,
+    redactor: &Redactor,
 ) -> Result<HttpResult> {
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in response.headers() {
@@ -491,23 +532,15 @@ async fn read_response(
             .or_insert(value);
     }
     let cap = usize::try_from(spec.max_response_bytes).unwrap_or(usize::MAX);
-    let mut bytes: Vec<u8> = Vec::new();
-    let mut truncated = false;
-    if !is_head {
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| describe(&e, host, spec.timeout_ms))?
-        {
-            let room = cap - bytes.len();
-            if chunk.len() > room {
-                bytes.extend_from_slice(&chunk[..room]);
-                truncated = true;
-                break;
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-    }
+    let (bytes, truncated) = if is_head {
+        (Vec::new(), false)
+    } else {
+        let window = read_capped(response, redactor.cut_window(cap), |e| {
+            describe(e, host, spec.timeout_ms)
+        })
+        .await?;
+        redactor.redact_cut(&window, cap)
+    };
     let content_type = headers.get("content-type").cloned().unwrap_or_default();
     let (body, note) = decode_body(bytes, &content_type, truncated);
     Ok(HttpResult {
@@ -517,6 +550,25 @@ async fn read_response(
         truncated,
         note,
     })
+}
+
+/// The body's first `limit` bytes (all of it when shorter), decoded from its
+/// `Content-Encoding` by reqwest as it streams in: the limit counts decoded bytes, and a
+/// body that decompresses without end is read no further.
+pub(super) async fn read_capped(
+    response: &mut reqwest::Response,
+    limit: usize,
+    describe: impl Fn(&reqwest::Error) -> Error,
+) -> Result<Vec<u8>> {
+    let mut bytes: Vec<u8> = Vec::new();
+    while bytes.len() < limit {
+        let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? else {
+            break;
+        };
+        let room = limit - bytes.len();
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    Ok(bytes)
 }
 
 fn decode_body(bytes: Vec<u8>, content_type: &str, truncated: bool) -> (Value, Option<String>) {

@@ -197,7 +197,11 @@ pub fn references(spec: &HttpAction) -> Result<Vec<SecretId>> {
     spec.validate_shape()?;
     let mut all: Vec<SecretId> = Vec::new();
     for_each_template(spec, &mut |field, source| {
-        for id in &parse(field, source)?.secrets {
+        let parsed = parse(field, source)?;
+        if field == "url" {
+            check_url_authority(&parsed)?;
+        }
+        for id in &parsed.secrets {
             if !all.contains(id) {
                 all.push(id.clone());
             }
@@ -205,6 +209,50 @@ pub fn references(spec: &HttpAction) -> Result<Vec<SecretId>> {
         Ok(())
     })?;
     Ok(all)
+}
+
+/// Refuses a URL template that puts a secret in the URL's scheme, host or port (its
+/// userinfo may hold one: it becomes the `Authorization` header). A URL parser
+/// lower-cases and IDNA-encodes a host, resolvers look it up in plain text and libraries
+/// print it in errors and debug lines, so a value there would leave hush in forms its
+/// redaction of the value as written does not all cover.
+fn check_url_authority(parsed: &Parsed) -> Result<()> {
+    if parsed.secrets.is_empty() {
+        return Ok(());
+    }
+    // The template's text with one placeholder character per expression: an input is
+    // percent-encoded when rendered, so it cannot end the authority or add an `@`.
+    let mut text = String::new();
+    let mut secrets_at = Vec::new();
+    for element in &parsed.template.elements {
+        match element {
+            TemplateElement::RawString(raw) => text.push_str(raw),
+            TemplateElement::Comment(_) => {}
+            TemplateElement::Expression(h) if h.name.as_name() == Some("secret") => {
+                secrets_at.push(text.len());
+                text.push('\u{1}');
+            }
+            _ => text.push('\u{2}'),
+        }
+    }
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let end = text[start..]
+        .find(['/', '?', '#', '\\'])
+        .map_or(text.len(), |i| start + i);
+    // The last `@` of the authority ends the userinfo (as URL parsers read it).
+    let host_start = text[start..end].rfind('@').map_or(start, |i| start + i + 1);
+    if secrets_at
+        .iter()
+        .any(|&at| at < start || (host_start..end).contains(&at))
+    {
+        return Err(Error::invalid(
+            "url",
+            "a secret cannot be part of the URL's scheme, host or port (a host is \
+             lower-cased, IDNA-encoded, looked up in DNS and shown in errors); put it in the \
+             path, the query, a header or the body",
+        ));
+    }
+    Ok(())
 }
 
 /// The spec as JSON with every `{{secret "sec_…"}}` written with the secret's name
@@ -517,6 +565,44 @@ mod tests {
             "body":{{"type":"json","value":{{"k":["{{{{secret \"{B}\"}}}}"]}}}}}}"#
         ));
         assert_eq!(references(&s).unwrap(), vec![id(B), id(A)]);
+    }
+
+    #[test]
+    fn a_secret_in_the_url_host_or_port_is_refused_elsewhere_accepted() {
+        let url_spec = |url: &str| {
+            spec(&format!(
+                r#"{{"kind":"send_api_request","method":"GET","url":{}}}"#,
+                serde_json::to_string(url).unwrap()
+            ))
+        };
+        let s = format!(r#"{{{{secret "{A}"}}}}"#);
+        for url in [
+            format!("https://{s}/x"),
+            format!("https://{s}.example.com/x"),
+            format!("https://api-{s}.example.com"),
+            format!("https://api.example.com:{s}/x"),
+            format!("https://u:p@{s}.example.com/x"),
+            format!("https://{{{{inputs.sub}}}}{s}?q=1"),
+            format!("http://x.example{s}#frag"),
+        ] {
+            let err = references(&url_spec(&url)).unwrap_err();
+            assert!(err.message().starts_with("invalid url"), "{url}: {err:?}");
+            assert!(
+                err.message().contains("scheme, host or port"),
+                "{url}: {err:?}"
+            );
+        }
+        for url in [
+            format!("https://api.example.com/{s}"),
+            format!("https://api.example.com/v1?key={s}"),
+            format!("https://api.example.com#{s}"),
+            format!("https://api.example.com\\v1-{s}"),
+            format!("https://user:{s}@api.example.com/x"),
+            format!("https://{s}:{s}@api.example.com/x"),
+            format!("https://{{{{inputs.host}}}}/x/{s}"),
+        ] {
+            assert_eq!(references(&url_spec(&url)).unwrap(), vec![id(A)], "{url}");
+        }
     }
 
     #[test]
