@@ -8,8 +8,9 @@
 //! multicast, broadcast, unspecified, reserved, documentation and benchmarking ranges,
 //! IPv6 ULA, link-local, site-local and discard ranges, cloud metadata addresses, and
 //! every IPv6 form that embeds a forbidden IPv4 address (IPv4-mapped `::ffff:0:0/96`,
-//! IPv4-compatible `::/96`, NAT64 `64:ff9b::/96` and local-use `64:ff9b:1::/48`, 6to4
-//! `2002::/16`, Teredo `2001::/32`).
+//! IPv4-translated `::ffff:0:0:0/96`, IPv4-compatible `::/96`, NAT64 `64:ff9b::/96`, 6to4
+//! `2002::/16`, Teredo `2001::/32`; and, for the addresses no setting opens, local-use
+//! NAT64 `64:ff9b:1::/48` in every RFC 6052 layout and ISATAP interface identifiers).
 //!
 //! Closed under every setting: the known cloud metadata and credential endpoints of
 //! [`METADATA_ENDPOINTS`] (each cited), the names of [`METADATA_HOSTS`], and the whole
@@ -417,6 +418,7 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<Reason> {
     // Forms that embed an IPv4 address in their low (or, for 6to4, high) bits.
     let low32 = Ipv4Addr::from((n & 0xffff_ffff) as u32);
     let embedded = if in6(n, Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96)
+        || in6(n, Ipv6Addr::new(0, 0, 0, 0, 0xffff, 0, 0, 0), 96)
         || in6(n, Ipv6Addr::UNSPECIFIED, 96)
         || in6(n, Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 96)
     {
@@ -436,8 +438,19 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<Reason> {
         let server = Ipv4Addr::from(((n >> 64) & 0xffff_ffff) as u32);
         return forbidden_v4(client).or_else(|| forbidden_v4(server));
     }
-    // Local-use NAT64 (RFC 8215) is private, but what it reaches may never be.
+    // Local-use NAT64 (RFC 8215) is private, but what it reaches may never be: the IPv4
+    // address sits where RFC 6052 puts it for the operator's prefix length (/48 to /96).
     if in6(n, Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0), 48)
+        && let Some(reason) = rfc6052_candidates(n)
+            .into_iter()
+            .filter_map(forbidden_v4)
+            .find(|r| r.never_allowed())
+    {
+        return Some(reason);
+    }
+    // An ISATAP interface identifier (`::0:5efe:a.b.c.d`, `::200:5efe:a.b.c.d`) under any
+    // prefix is relayed to the IPv4 address it embeds.
+    if matches!((n >> 32) & 0xfdff_ffff, 0x0000_5efe)
         && let Some(reason) = forbidden_v4(low32).filter(|r| r.never_allowed())
     {
         return Some(reason);
@@ -486,6 +499,19 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<Reason> {
         .iter()
         .find(|(net, prefix, _)| in6(n, *net, *prefix))
         .map(|(_, _, reason)| *reason)
+}
+
+/// The IPv4 addresses an RFC 6052 address of prefix length 48, 56, 64 or 96 embeds (the
+/// octet of bits 64..72 is skipped).
+fn rfc6052_candidates(n: u128) -> [Ipv4Addr; 4] {
+    let byte = |i: u32| ((n >> (120 - 8 * i)) & 0xff) as u8;
+    let at = |idx: [u32; 4]| Ipv4Addr::new(byte(idx[0]), byte(idx[1]), byte(idx[2]), byte(idx[3]));
+    [
+        at([6, 7, 9, 10]),
+        at([7, 9, 10, 11]),
+        at([9, 10, 11, 12]),
+        at([12, 13, 14, 15]),
+    ]
 }
 
 /// Why `ip` is forbidden by default, or `None` for a public address.
@@ -757,7 +783,27 @@ mod tests {
             IpAddr::V6(Ipv6Addr::new(
                 0x2001, 0, hi, lo, 0x8000, 0x63bf, 0xf7f7, 0xf7f7,
             )),
+            IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0xffff, 0, hi, lo)),
+            IpAddr::V6(Ipv6Addr::new(0x2600, 0x1f18, 0, 0, 0, 0x5efe, hi, lo)),
+            IpAddr::V6(Ipv6Addr::new(0x2600, 0x1f18, 0, 0, 0x200, 0x5efe, hi, lo)),
         ]
+        .into_iter()
+        .chain([48, 56, 64].map(|len| IpAddr::V6(local_nat64(v4, len))))
+        .collect()
+    }
+
+    /// `v4` in the local-use NAT64 prefix `64:ff9b:1::/len`, laid out as RFC 6052 says.
+    fn local_nat64(v4: Ipv4Addr, len: usize) -> Ipv6Addr {
+        let mut bytes = Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0).octets();
+        let mut at = len / 8;
+        for b in v4.octets() {
+            if at == 8 {
+                at += 1; // bits 64..72 stay zero
+            }
+            bytes[at] = b;
+            at += 1;
+        }
+        Ipv6Addr::from(bytes)
     }
 
     /// Every policy there is, from closed to everything opened at once.
@@ -842,7 +888,7 @@ mod tests {
         let mut cases = spellings("169.254.1.1".parse().unwrap());
         cases.extend(spellings("169.254.169.253".parse().unwrap()));
         cases.push(ip("fe80::1"));
-        cases.push(ip("fe80::5efe:a9fe:a9fe"));
+        cases.push(ip("fe80::5efe:a9fe:101"));
         for (name, policy) in every_policy() {
             for addr in &cases {
                 let err = policy
