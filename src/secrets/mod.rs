@@ -429,6 +429,8 @@ impl SecretStore {
                     .await?;
                 if again[0].is_none() {
                     Err(not_member(org, actor))
+                } else if let Err(e) = self.check_principals_exist(org, &meta.grants).await {
+                    Err(e)
                 } else {
                     Err(Error::conflict(format!(
                         "a secret named {:?} already exists in org {org}",
@@ -454,8 +456,6 @@ impl SecretStore {
         }
         let bytes = got.next().flatten().ok_or_else(|| not_member(org, actor))?;
         parse_user(&bytes)
-                } else if let Err(e) = self.check_principals_exist(org, &meta.grants).await {
-                    Err(e)
     }
 
     /// One page of the org's secrets, in name order. Any member may list; values are
@@ -733,8 +733,10 @@ impl SecretStore {
             actor,
             id,
             AuditAction::SecretSetAccess,
-            &[],
-            |old, _, txn| {
+            &principals,
+            |old, found, txn| {
+                check_found(org, &grants, found)?;
+                let txn = expect_principals(txn, &grants, found);
                 let mut new = Self::touched(old, actor);
                 new.access = access;
                 new.grants = grants.clone();
@@ -777,10 +779,8 @@ impl SecretStore {
             actor,
             id,
             AuditAction::SecretSetAllowedHosts,
-            &principals,
-            |old, found, txn| {
-                check_found(org, &grants, found)?;
-                let txn = expect_principals(txn, &grants, found);
+            &[],
+            |old, _, txn| {
                 let mut new = Self::touched(old, actor);
                 new.allowed_hosts = hosts.clone();
                 let list = |h: &[HostPattern]| {
