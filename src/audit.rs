@@ -39,6 +39,8 @@ pub enum AuditAction {
     SecretSetAccess,
     /// A secret's allowed hosts changed.
     SecretSetAllowedHosts,
+    /// The components a secret may be revealed to changed.
+    SecretSetRevealComponents,
     /// A secret was deleted.
     SecretDelete,
     /// Secrets were resolved for a run.

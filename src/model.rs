@@ -126,6 +126,29 @@ identifier!(
         && s[4..].bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_'))
 );
 
+identifier!(
+    /// A Run Code component's id: `sha256:` and the 64 lower-case hex digits of its bytes'
+    /// SHA-256 (what `hush component add` prints).
+    ComponentId, "component id", "'sha256:' followed by 64 lower-case hex digits",
+    |s| s.len() == 71 && s.starts_with("sha256:")
+        && s[7..].bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+);
+
+impl ComponentId {
+    /// The id of a component with the hex SHA-256 `hex` (64 lower-case hex digits).
+    ///
+    /// # Errors
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) when `hex` is not such a digest.
+    pub fn from_hex(hex: &str) -> Result<Self> {
+        Self::parse(&format!("sha256:{hex}"))
+    }
+
+    /// The 64 hex digits, without `sha256:`.
+    pub fn hex(&self) -> &str {
+        &self.0[7..]
+    }
+}
+
 impl SecretId {
     /// A fresh random id.
     pub fn generate() -> Self {
@@ -153,6 +176,23 @@ mod tests {
         assert!(UserId::parse("alice@example.com").is_ok());
         assert!(UserId::parse("al{ice}").is_err());
         assert!(GroupId::parse(&"g".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn component_ids_are_sha256_and_lower_case_hex() {
+        let hex = "0123456789abcdef".repeat(4);
+        let id = ComponentId::from_hex(&hex).unwrap();
+        assert_eq!(id.as_str(), format!("sha256:{hex}"));
+        assert_eq!(id.hex(), hex);
+        for bad in [
+            hex.clone(),
+            format!("sha256:{}", hex.to_uppercase()),
+            format!("sha256:{}", &hex[1..]),
+            format!("sha512:{hex}"),
+            "/dev/zero".to_owned(),
+        ] {
+            assert!(ComponentId::parse(&bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -769,3 +769,98 @@ async fn the_cli_refuses_to_delete_a_referenced_secret_unless_forced() {
             .unwrap();
     assert_eq!(cell, vec![None]);
 }
+
+#[tokio::test]
+async fn reveal_components_are_set_by_managers_only_checked_and_audited() {
+    let c = Ctx::start().await;
+    let mia = user_token(&c.h, "mia").await;
+    let max = user_token(&c.h, "max").await;
+    let id = c.h.create("mia", team("Reveal key", VALUE)).await.id;
+    let path = format!("/v1/secrets/{id}");
+    let component = format!("sha256:{}", "ab".repeat(32));
+    let (status, shown) = c.api.get(&path, &max).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["reveal_components"], json!([]), "none by default");
+
+    // max may Use the team key but not decide who sees it.
+    let got = c
+        .api
+        .json(Method::PATCH, &path, &max, &json!({"reveal_components": [component]}))
+        .await;
+    assert_error(&got, StatusCode::FORBIDDEN, "denied");
+    // Ids are sha256 digests, never paths; a bad list changes nothing.
+    for bad in [
+        json!({"reveal_components": ["/dev/zero"]}),
+        json!({"reveal_components": [format!("sha256:{}", "AB".repeat(32))]}),
+        json!({"reveal_components": [component, component]}),
+        json!({"reveal_components": [component], "name": ""}),
+    ] {
+        let got = c.api.json(Method::PATCH, &path, &mia, &bad).await;
+        assert_error(&got, StatusCode::BAD_REQUEST, "invalid");
+    }
+    let (_, shown) = c.api.get(&path, &mia).await;
+    assert_eq!(shown["reveal_components"], json!([]), "{shown}");
+
+    let (status, meta) = c
+        .api
+        .json(Method::PATCH, &path, &mia, &json!({"reveal_components": [component]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{meta}");
+    assert_eq!(meta["reveal_components"], json!([component]));
+    let (status, meta) = c
+        .api
+        .json(Method::PATCH, &path, &mia, &json!({"reveal_components": []}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{meta}");
+    assert_eq!(meta["reveal_components"], json!([]));
+
+    let trail = c.audit().await;
+    let changes: Vec<_> = trail
+        .iter()
+        .filter(|(a, _, _)| *a == AuditAction::SecretSetRevealComponents)
+        .collect();
+    assert_eq!(changes.len(), 3, "two changes and one refusal: {trail:#?}");
+    assert!(
+        changes
+            .iter()
+            .any(|(_, actor, detail)| actor.as_deref() == Some("mia")
+                && detail.as_deref() == Some(&*format!("[] -> [{component}]"))),
+        "{changes:#?}"
+    );
+}
+
+#[tokio::test]
+async fn the_api_and_saved_actions_take_only_added_components_never_a_server_path() {
+    let c = Ctx::start().await;
+    let mia = user_token(&c.h, "mia").await;
+    let dir = tempfile::tempdir().unwrap();
+    let on_disk = dir.path().join("x.wasm");
+    std::fs::write(&on_disk, b"\0asm\x0d\0\x01\0secret-file-head").unwrap();
+    for component in [
+        "/dev/zero",
+        "/etc/passwd",
+        on_disk.to_str().unwrap(),
+        "no-such-file.wasm",
+        hush::guests::ECHO,
+    ] {
+        let spec = json!({"kind": "run_code", "name": "p", "component": component});
+        for (method, route, body) in [
+            (Method::POST, "/v1/runs?wait=true", json!({"action": spec})),
+            (Method::POST, "/v1/runs", json!({"action": spec})),
+            (Method::PUT, "/v1/actions/act_path", json!({"spec": spec})),
+        ] {
+            let got = c.api.json(method, route, &mia, &body).await;
+            assert_error(&got, StatusCode::BAD_REQUEST, "invalid");
+            let message = got.1["error"]["message"].as_str().unwrap();
+            // One answer for every path: nothing says whether a file exists or what it holds.
+            assert!(
+                message.contains("sha256:") && message.contains("hush component add"),
+                "{component}: {message}"
+            );
+            assert!(!message.contains("secret-file-head") && !message.contains("root:"));
+        }
+    }
+    let (status, list) = c.api.get("/v1/actions", &mia).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!list.to_string().contains("act_path"), "nothing saved: {list}");
+}

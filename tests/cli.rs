@@ -747,6 +747,8 @@ fn the_demo_walks_through_the_store_and_a_send_api_request_and_shows_refusals() 
         "127.0.0.1 is a loopback address",
         "it is exactly the stored value: yes",
         "\"authorization\": \"Bearer [REDACTED:Stripe key]\"",
+        "\"signature_header\": \"t=1700000000,v1=",
+        "only the components its managers approved may reveal it",
     ] {
         assert!(
             text.contains(expect),

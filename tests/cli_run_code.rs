@@ -145,15 +145,17 @@ fn transform_json_added_by_hash_totals_line_items() {
 }
 
 #[test]
-fn hmac_sign_reveals_its_key_to_sign_and_the_key_stays_redacted() {
+fn hmac_sign_signs_with_a_key_it_never_sees() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let id = setup(d, "Webhook key");
     let spec = example(d, "hmac-sign.json", hush::guests::HMAC_SIGN, Some(&id));
+    // The example binds its key without "reveal": the host signs.
+    assert!(!std::fs::read_to_string(&spec).unwrap().contains("reveal"));
     let record = run(
         d,
         &spec,
-        json!({"payload": "order 42 paid", "timestamp": 1700000000, "demo_redaction": true}),
+        json!({"payload": "order 42 paid", "timestamp": 1700000000}),
         &[],
     );
     assert_eq!(record["status"], "succeeded", "{record}");
@@ -161,14 +163,85 @@ fn hmac_sign_reveals_its_key_to_sign_and_the_key_stays_redacted() {
     mac.update(b"1700000000.order 42 paid");
     let expected = hex::encode(mac.finalize().into_bytes());
     assert_eq!(record["result"]["signature_hex"], expected, "{record}");
-    // The key it revealed (and wrote out on purpose) is redacted in output and logs.
-    assert_eq!(record["result"]["demo_key"], "[REDACTED:Webhook key]");
-    let logs = record["logs"].to_string();
-    assert!(logs.contains("the key is [REDACTED:Webhook key]"), "{logs}");
-    assert!(
-        logs.contains("stdout: demo_redaction (stdout): [REDACTED:Webhook key]"),
-        "{logs}"
+    assert_eq!(
+        record["result"]["signature_header"],
+        format!("t=1700000000,v1={expected}")
     );
+}
+
+/// `hush run` of a spec that binds `key` with `"reveal": true` to the hostile guest.
+fn reveal_spec(d: &Path, secret: &str) -> String {
+    let path = d.join("reveal.json");
+    let spec = json!({"kind": "run_code", "name": "reveal", "component": hush::guests::HOSTILE,
+        "secrets": {"key": {"id": secret, "reveal": true}}});
+    std::fs::write(&path, spec.to_string()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn reveal_runs_only_in_a_component_the_secrets_managers_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let id = setup(d, "Reveal key");
+    hush(d, &["user", "add", "--org", "acme", "bob"], &[]);
+    let component = format!(
+        "sha256:{}",
+        hush::actions::code::content_hash(&std::fs::read(hush::guests::HOSTILE).unwrap())
+    );
+    let spec = reveal_spec(d, &id);
+    let inputs = json!({"attack": "print_secret"}).to_string();
+    let attempt = |who: &str| {
+        hush(
+            d,
+            &["run", &spec, "--org", "acme", "--as", who, "--inputs", &inputs, "--json"],
+            &[],
+        )
+    };
+
+    // Use (the secret is team) does not let the spec's author reveal it.
+    let out = attempt("bob");
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["status"], "failed", "{record}");
+    assert_eq!(record["error"]["code"], "denied", "{record}");
+    let message = record["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"Reveal key\"") && message.contains(&component),
+        "{message}"
+    );
+    let logs = record["logs"].to_string();
+    assert!(
+        !logs.contains("stdout:") && !logs.contains("info:"),
+        "the guest never ran: {logs}"
+    );
+
+    // Only a manager may approve a component; bob (Use only) may not.
+    let set = |who: &str, extra: &[&str]| {
+        let mut args = vec!["secret", "set-reveal-components", "--org", "acme", "--as", who, &id];
+        args.extend_from_slice(extra);
+        hush(d, &args, &[])
+    };
+    let refused = set("bob", &["--component", &component]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Manage"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let approved = set("mia", &["--component", &component]);
+    assert!(approved.status.success(), "{approved:?}");
+    let shown = ok(d, &["secret", "show", "--org", "acme", "--as", "bob", &id, "--json"], &[]);
+    assert_eq!(shown["reveal_components"], json!([component]), "{shown}");
+
+    // Approved, the same run reveals (and the value stays redacted).
+    let out = attempt("bob");
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert_eq!(record["result"]["raw"], "[REDACTED:Reveal key]", "{record}");
+
+    // Cleared, it is refused again at the very next run.
+    assert!(set("mia", &[]).status.success());
+    let record: Value = serde_json::from_slice(&attempt("bob").stdout).unwrap();
+    assert_eq!(record["error"]["code"], "denied", "{record}");
 }
 
 /// A target on its own thread that answers with the Authorization header it received.
@@ -233,4 +306,55 @@ fn call_api_attaches_its_key_without_revealing_it() {
             .contains("loopback"),
         "{record}"
     );
+}
+
+#[test]
+fn component_files_are_read_only_when_regular_and_never_past_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, "Unused");
+    let big = d.join("big.wasm");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(hush::actions::code::MAX_COMPONENT_BYTES as u64 + 1)
+        .unwrap();
+    let big = big.to_str().unwrap().to_owned();
+    let dir_path = d.to_str().unwrap().to_owned();
+    for (file, expect) in [
+        ("/dev/zero", "not a regular file"),
+        (dir_path.as_str(), "not a regular file"),
+        (big.as_str(), "larger than"),
+    ] {
+        let out = hush(
+            d,
+            &["component", "add", "--org", "acme", "--as", "mia", file],
+            &[],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {err}");
+        assert!(err.contains(expect), "{file}: {err}");
+
+        let spec = d.join("path.json");
+        std::fs::write(
+            &spec,
+            json!({"kind": "run_code", "name": "p", "component": file}).to_string(),
+        )
+        .unwrap();
+        let record = run_failed(d, spec.to_str().unwrap());
+        assert!(
+            record["error"]["message"].as_str().unwrap().contains(expect),
+            "{file}: {record}"
+        );
+    }
+}
+
+/// `hush run --json` of a spec that fails: the record.
+fn run_failed(d: &Path, spec: &str) -> Value {
+    let out = hush(
+        d,
+        &["run", spec, "--org", "acme", "--as", "mia", "--json"],
+        &[],
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
 }

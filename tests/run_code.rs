@@ -539,6 +539,7 @@ async fn a_trap_and_a_panic_carrying_a_revealed_secret_fail_redacted() {
     let h = Harness::new(Kind::Redis).await;
     let (_, executor) = runtime(&h, NetworkPolicy::closed());
     let s = h.create("mia", team("Panic key", VALUE)).await;
+    h.approve_reveal(&s.id, guests::HOSTILE).await;
     let action = spec(
         guests::HOSTILE,
         json!({"secrets": {"key": {"id": s.id.as_str(), "reveal": true}}}),
@@ -573,6 +574,7 @@ async fn a_revealed_secret_printed_in_every_encoding_is_redacted_everywhere() {
     let h = Harness::new(Kind::Redis).await;
     let (_, executor) = runtime(&h, NetworkPolicy::closed());
     let s = h.create("mia", team("Printed key", VALUE)).await;
+    h.approve_reveal(&s.id, guests::HOSTILE).await;
     let action = spec(
         guests::HOSTILE,
         json!({"secrets": {"key": {"id": s.id.as_str(), "reveal": true}}}),
@@ -701,6 +703,7 @@ async fn a_revealed_secret_sent_by_the_guest_itself_is_held_to_its_allowed_hosts
     let mut new = team("Revealed stripe", VALUE);
     new.allowed_hosts = vec![HostPattern::parse("api.stripe.com").unwrap()];
     let s = h.create("mia", new).await;
+    h.approve_reveal(&s.id, guests::HOSTILE).await;
     let action = spec(
         guests::HOSTILE,
         json!({"secrets": {"key": {"id": s.id.as_str(), "reveal": true}}, "allowed_hosts": ["127.0.0.1"]}),
@@ -725,6 +728,7 @@ async fn a_revealed_secret_sent_by_the_guest_itself_is_held_to_its_allowed_hosts
     let free = h
         .create("mia", team("Free key", "free_value_0123456789"))
         .await;
+    h.approve_reveal(&free.id, guests::HOSTILE).await;
     let action = spec(
         guests::HOSTILE,
         json!({"secrets": {"key": {"id": free.id.as_str(), "reveal": true}}, "allowed_hosts": ["127.0.0.1"]}),
@@ -733,4 +737,158 @@ async fn a_revealed_secret_sent_by_the_guest_itself_is_held_to_its_allowed_hosts
     let record = run_as(&h, &executor, "mia", action, input).await;
     assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
     assert_eq!(t.seen.lock().unwrap().len(), 1);
+}
+
+/// A team secret allowed only on api.stripe.com, bound as `key` with `"reveal": true` to
+/// the hostile guest, and a free secret bound as `other`.
+async fn revealing_action(h: &Harness, name: &str) -> (CodeAction, hush::model::SecretId) {
+    let mut new = team(name, VALUE);
+    new.allowed_hosts = vec![HostPattern::parse("api.stripe.com").unwrap()];
+    let s = h.create("mia", new).await;
+    let other = h
+        .create("mia", team(&format!("{name} other"), "other_value_0123456789"))
+        .await;
+    let action = spec(
+        guests::HOSTILE,
+        json!({"secrets": {"key": {"id": s.id.as_str(), "reveal": true}, "other": other.id.as_str()},
+               "allowed_hosts": ["127.0.0.1"]}),
+    );
+    (action, s.id)
+}
+
+#[tokio::test]
+async fn reveal_is_refused_before_anything_runs_unless_the_secrets_managers_approved_the_component()
+{
+    let h = Harness::new(Kind::Redis).await;
+    let t = target().await;
+    let (_, executor) = runtime(&h, loopback_only());
+    let (action, id) = revealing_action(&h, "Unapproved key").await;
+    let component = format!(
+        "sha256:{}",
+        hush::actions::code::content_hash(&std::fs::read(guests::HOSTILE).unwrap())
+    );
+    // mia created the secret and max may Use it (team): neither wrote "reveal" into a
+    // spec and saw the value, whatever the guest does first.
+    let attacks = [
+        json!({"attack": "smuggle", "url": t.url("/first"), "how": "nothing"}),
+        json!({"attack": "print_secret"}),
+    ];
+    for (actor, input) in ["mia", "max"].iter().flat_map(|a| attacks.iter().map(move |i| (*a, i.clone()))) {
+        let record = run_as(&h, &executor, actor, action.clone(), input).await;
+        let (code, message) = error_of(&record);
+        assert_eq!(code, "denied", "{message}");
+        assert!(
+            message.contains("\"Unapproved key\"")
+                && message.contains(id.as_str())
+                && message.contains(&component),
+            "{message}"
+        );
+        // The executor's own lines only: the guest printed and logged nothing.
+        assert!(
+            record
+                .logs
+                .iter()
+                .all(|l| l.starts_with("resolved ") || l.starts_with("failed: ")),
+            "nothing ran: {:?}",
+            record.logs
+        );
+        assert_clean(&record, VALUE);
+    }
+    assert!(t.seen.lock().unwrap().is_empty(), "the guest never ran");
+
+    // Approving another component does not approve this one.
+    h.secrets
+        .set_reveal_components(
+            &h.org,
+            &user("mia"),
+            &id,
+            vec![hush::model::ComponentId::from_hex(&"ab".repeat(32)).unwrap()],
+        )
+        .await
+        .unwrap();
+    let record = run_as(&h, &executor, "max", action.clone(), json!({"attack": "print_secret"})).await;
+    assert_eq!(error_of(&record).0, "denied");
+
+    // A member with Use only cannot approve it.
+    let e = h
+        .secrets
+        .set_reveal_components(
+            &h.org,
+            &user("max"),
+            &id,
+            vec![hush::model::ComponentId::parse(&component).unwrap()],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), hush::error::ErrorKind::Denied, "{e}");
+
+    // Approved by a manager, it runs; the approval is audited.
+    h.approve_reveal(&id, guests::HOSTILE).await;
+    let record = run_as(&h, &executor, "max", action, json!({"attack": "print_secret"})).await;
+    assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
+    assert_clean(&record, VALUE);
+    let audit = h.audit.list(&h.org, None, 500).await.unwrap().entries;
+    assert!(
+        audit.iter().any(|e| format!("{e:?}").contains("SecretSetRevealComponents")
+            && format!("{e:?}").contains(&component)),
+        "{audit:#?}"
+    );
+}
+
+#[tokio::test]
+async fn once_revealed_every_call_is_held_to_the_secrets_allowed_hosts_whatever_it_carries() {
+    let h = Harness::new(Kind::Redis).await;
+    let t = target().await;
+    let (_, executor) = runtime(&h, loopback_only());
+    let (action, id) = revealing_action(&h, "Smuggled key").await;
+    h.approve_reveal(&id, guests::HOSTILE).await;
+    // The name of an attached query parameter, the prefix of an attached header, the
+    // basic-auth user name, a reversed copy, or nothing of it at all: the run revealed
+    // the value, so it may call only the hosts the secret is allowed on.
+    for how in ["query_name", "header_prefix", "basic_user", "reversed", "nothing"] {
+        let input = json!({"attack": "smuggle", "url": t.url("/steal"), "how": how});
+        let record = run_as(&h, &executor, "max", action.clone(), input).await;
+        let (_, message) = error_of(&record);
+        assert!(
+            message.contains("\"Smuggled key\"")
+                && message.contains("may not be sent to 127.0.0.1")
+                && message.contains("revealed"),
+            "{how}: {message}"
+        );
+        assert_clean(&record, VALUE);
+    }
+    assert!(
+        t.seen.lock().unwrap().is_empty(),
+        "nothing reached the target"
+    );
+    // Without a reveal, the same guest may attach `other` to the same host.
+    let input = json!({"attack": "attach_secret", "url": t.url("/ok"), "bearer": false, "basic_user": "acct"});
+    let plain = spec(
+        guests::HOSTILE,
+        json!({"secrets": {"key": action.secrets["other"].id.as_str()}, "allowed_hosts": ["127.0.0.1"]}),
+    );
+    let record = run_as(&h, &executor, "max", plain, input).await;
+    assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
+    assert_eq!(t.seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_guest_signs_with_hmac_sha256_and_sha512_without_the_value_entering_it() {
+    use hmac::{Hmac, Mac};
+    let h = Harness::new(Kind::Redis).await;
+    let (_, executor) = runtime(&h, NetworkPolicy::closed());
+    let s = h.create("mia", team("Signing key", VALUE)).await;
+    // No reveal in the binding, and no approval.
+    let action = spec(guests::HOSTILE, json!({"secrets": {"key": s.id.as_str()}}));
+    let data = "order 42 paid";
+    let record = run_as(&h, &executor, "max", action, json!({"attack": "hmac", "data": data})).await;
+    assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
+    let out = record.result.clone().unwrap();
+    let mut m256 = Hmac::<sha2::Sha256>::new_from_slice(VALUE.as_bytes()).unwrap();
+    m256.update(data.as_bytes());
+    let mut m512 = Hmac::<sha2::Sha512>::new_from_slice(VALUE.as_bytes()).unwrap();
+    m512.update(data.as_bytes());
+    assert_eq!(out["sha256"], hex::encode(m256.finalize().into_bytes()), "{out}");
+    assert_eq!(out["sha512"], hex::encode(m512.finalize().into_bytes()), "{out}");
+    assert_clean(&record, VALUE);
 }

@@ -1133,6 +1133,30 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
         json!(["127.0.0.1", "api.stripe.com"])
     );
 
+    // ---- components that may reveal the value ----
+    page.key_menu(&id, "reveal").await;
+    page.wait(
+        "the reveal dialog",
+        "document.getElementById('reveal-dialog').open",
+    )
+    .await;
+    assert_eq!(
+        page.js("return document.getElementById('reveal-components').value")
+            .await,
+        json!("")
+    );
+    let component = format!("sha256:{}", "0f".repeat(32));
+    page.fill("#reveal-components", &component).await;
+    page.shot("14b-reveal-components").await;
+    page.click("#reveal-form button[type=submit]").await;
+    page.wait(
+        "the reveal dialog closed",
+        "!document.getElementById('reveal-dialog').open",
+    )
+    .await;
+    let (_, meta) = api.get(&format!("/v1/secrets/{id}"), &token).await;
+    assert_eq!(meta["reveal_components"], json!([component]));
+
     // ---- delete: the references first, then with force ----
     page.key_menu(&id, "delete").await;
     page.wait(

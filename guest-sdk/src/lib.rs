@@ -9,8 +9,10 @@
 //! - [`Ctx::secret`] gives a [`Secret`]: an opaque handle to a secret bound to the action
 //!   by its spec. Attach it to an HTTP request with [`Request::bearer`],
 //!   [`Request::header_secret`], [`Request::query_secret`] or [`Request::basic_auth`]:
-//!   the host inserts the value, which never enters the guest. [`Secret::reveal`] returns
-//!   the plaintext only when the binding says `"reveal": true`.
+//!   the host inserts the value, which never enters the guest. [`Secret::hmac_sha256`] and
+//!   [`Secret::hmac_sha512`] sign with it, in the host. [`Secret::reveal`] returns the
+//!   plaintext only when the binding says `"reveal": true` and the secret's managers
+//!   approved the component to reveal it.
 //! - [`Ctx::http`] gives [`Http`], whose requests the host makes for the action (allowed
 //!   hosts, network policy and call caps enforced) and answers with a [`Response`].
 //! - [`Ctx::log`] gives [`Log`], whose lines go to the run's (redacted) logs.
@@ -140,9 +142,12 @@ impl Secret {
 
     /// The plaintext value.
     ///
-    /// Only for bindings with `"reveal": true` in the action's spec; most actions never
-    /// need it. A revealed value is still redacted from the run's output, logs and
-    /// errors, but only in the encodings the host knows: see the SDK's README.
+    /// Only for bindings with `"reveal": true` in the action's spec, in a component the
+    /// secret's managers approved (`hush secret set-reveal-components`); most actions
+    /// never need it: attach the secret to a request, or sign with [`Secret::hmac_sha256`].
+    /// A revealed value is still redacted from the run's output, logs and errors, but
+    /// only in the encodings the host knows; and once a value is revealed, every HTTP
+    /// call of the run is held to that secret's allowed hosts.
     ///
     /// # Errors
     ///
@@ -151,6 +156,23 @@ impl Secret {
         self.inner
             .reveal()
             .map_err(|message| Error::new("reveal_denied", message))
+    }
+
+    /// HMAC-SHA256 of `data`, keyed with the secret's value, computed by the host: the
+    /// value never enters the guest, and no reveal is needed.
+    pub fn hmac_sha256(&self, data: &[u8]) -> [u8; 32] {
+        self.inner
+            .hmac_sha256(data)
+            .try_into()
+            .expect("the host returns 32 bytes of HMAC-SHA256")
+    }
+
+    /// HMAC-SHA512 of `data`, keyed with the secret's value, computed by the host.
+    pub fn hmac_sha512(&self, data: &[u8]) -> [u8; 64] {
+        self.inner
+            .hmac_sha512(data)
+            .try_into()
+            .expect("the host returns 64 bytes of HMAC-SHA512")
     }
 }
 

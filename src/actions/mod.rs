@@ -23,12 +23,34 @@ pub enum Action {
 }
 
 impl Action {
-    /// Parses and validates a spec of either kind from JSON.
+    /// Parses and validates a spec of either kind from JSON, as the API, saved actions
+    /// and the queue take it: a Run Code component must be a `sha256:` id of a component
+    /// added to the org, never a path on the server's disk.
     ///
     /// # Errors
     /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the field that is wrong, or
     /// `kind` when it is missing or unknown.
     pub fn from_json(text: &str) -> Result<Self> {
+        let action = Self::from_local_json(text)?;
+        if let Action::RunCode(spec) = &action
+            && let code::ComponentRef::Path(_) = spec.component
+        {
+            return Err(Error::invalid(
+                "component",
+                "give `sha256:…` from `hush component add`: a path to a .wasm file is read \
+                 only by `hush run`, on the machine that runs it",
+            ));
+        }
+        Ok(action)
+    }
+
+    /// Parses and validates a spec as [`Action::from_json`] does, but also takes a Run
+    /// Code component as a path to a local `.wasm` file: for `hush run` alone, whose
+    /// user owns the machine it reads.
+    ///
+    /// # Errors
+    /// As [`Action::from_json`], but for the component.
+    pub fn from_local_json(text: &str) -> Result<Self> {
         #[derive(serde::Deserialize)]
         struct Kind {
             kind: Option<String>,

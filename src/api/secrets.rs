@@ -21,7 +21,7 @@ use super::ApiState;
 use super::auth::{ActorQuery, Caller, actor_for};
 use super::error::{ApiError, ApiJson, ApiQuery};
 use crate::actions::saved::SecretDeletion;
-use crate::model::SecretId;
+use crate::model::{ComponentId, SecretId};
 use crate::secrets::{
     Access, Filter, Grant, HostPattern, NewSecret, SecretMeta, SecretPage, SecretValue, model,
     name_key,
@@ -88,6 +88,9 @@ pub struct Patch {
     /// Replaces the allowed hosts (empty: any host).
     #[serde(default)]
     allowed_hosts: Option<Vec<HostPattern>>,
+    /// Replaces the components (`sha256:…`) that may reveal the value (empty: none).
+    #[serde(default)]
+    reveal_components: Option<Vec<ComponentId>>,
 }
 
 /// The body of `PUT /v1/secrets/{id}/value`.
@@ -170,8 +173,8 @@ async fn show(
 }
 
 /// `PATCH /v1/secrets/{id}`: every field is checked before any is applied; then each is
-/// its own audited change, in the order access and grants, allowed hosts, description,
-/// name. Answers the metadata after the last.
+/// its own audited change, in the order access and grants, allowed hosts, reveal
+/// components, description, name. Answers the metadata after the last.
 async fn update(
     State(state): State<ApiState>,
     caller: Caller,
@@ -185,9 +188,10 @@ async fn update(
         && body.access.is_none()
         && body.grants.is_none()
         && body.allowed_hosts.is_none()
+        && body.reveal_components.is_none()
     {
         return Err(ApiError::invalid(
-            "the body changes nothing: give at least one of name, description, access, grants, allowed_hosts",
+            "the body changes nothing: give at least one of name, description, access, grants, allowed_hosts, reveal_components",
         ));
     }
     if let Some(name) = &body.name {
@@ -201,6 +205,9 @@ async fn update(
     }
     if let Some(hosts) = &body.allowed_hosts {
         crate::secrets::check_hosts(hosts)?;
+    }
+    if let Some(components) = &body.reveal_components {
+        crate::secrets::check_reveal_components(components)?;
     }
     let org = &caller.0.org;
     let actor = actor_for(&state, &caller, query.actor.as_deref()).await?;
@@ -226,6 +233,11 @@ async fn update(
     }
     if let Some(hosts) = body.allowed_hosts {
         meta = store.set_allowed_hosts(org, &actor, &id, hosts).await?;
+    }
+    if let Some(components) = body.reveal_components {
+        meta = store
+            .set_reveal_components(org, &actor, &id, components)
+            .await?;
     }
     if let Some(description) = &body.description {
         meta = store

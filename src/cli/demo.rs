@@ -317,8 +317,8 @@ async fn send_api_request(
 }
 
 /// Run Code: alice adds two example components; carol runs one that attaches the secret
-/// to a request without ever holding it, and one that reveals it to sign a payload (and,
-/// for the demo, prints it: the record shows it redacted).
+/// to a request without ever holding it, and one that has the host sign a payload with
+/// it; then tries to reveal it to code, which its managers never approved.
 async fn run_code(
     hush: &crate::app::Hush,
     org: &OrgId,
@@ -390,18 +390,15 @@ async fn run_code(
             .unwrap_or("(nothing)")
     );
 
-    step("carol runs hmac-sign: the binding says reveal, so the guest may read the key to sign");
+    step("carol runs hmac-sign: the host signs the payload with the key; the guest never sees it");
     let record = run_code(
         2,
         serde_json::json!({"kind": "run_code", "name": "Sign payload", "component": components[1],
-            "secrets": {"signing_key": {"id": id.as_str(), "reveal": true}}}),
-        serde_json::json!({"payload": {"order": 42, "status": "paid"}, "timestamp": 1_700_000_000,
-            "demo_redaction": true}),
+            "secrets": {"signing_key": id.as_str()}}),
+        serde_json::json!({"payload": {"order": 42, "status": "paid"}, "timestamp": 1_700_000_000}),
     )
     .await?;
-    println!(
-        "   the run record (the guest printed and returned the key on purpose; it is redacted):"
-    );
+    println!("   the run record:");
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "status": record.status, "result": record.result, "logs": record.logs,
         "secrets_used": record.secrets_used, "error": record.error,
@@ -410,6 +407,18 @@ async fn run_code(
     for line in json.lines() {
         println!("     {line}");
     }
+
+    step(
+        "carol binds the key with \"reveal\": true to see it in code: Use is not enough, the key's managers must approve the component",
+    );
+    let record = run_code(
+        3,
+        serde_json::json!({"kind": "run_code", "name": "Sign payload", "component": components[1],
+            "secrets": {"signing_key": {"id": id.as_str(), "reveal": true}}}),
+        serde_json::json!({"payload": "x"}),
+    )
+    .await?;
+    println!("   {:?}: {}", record.status, error_of(&record));
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use crate::app::Hush;
 use crate::config::Config;
 use crate::directory::Role;
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{GroupId, OrgId, UserId};
+use crate::model::{ComponentId, GroupId, OrgId, UserId};
 use crate::secrets::model::MAX_VALUE_BYTES;
 use crate::secrets::{Access, Filter, Grant, HostPattern, NewSecret, SecretValue};
 
@@ -294,6 +294,17 @@ enum SecretCommand {
         #[arg(long = "allowed-host", value_name = "HOST")]
         allowed_hosts: Vec<String>,
     },
+    /// Set the Run Code components that may reveal the value to their code (none given:
+    /// none may; every other component attaches it to requests without seeing it).
+    SetRevealComponents {
+        #[command(flatten)]
+        actor: Actor,
+        /// Secret id (sec_…) or name.
+        secret: String,
+        /// A component id, `sha256:…` as `hush component add` prints it (repeatable).
+        #[arg(long = "component", value_name = "SHA256")]
+        components: Vec<String>,
+    },
     /// Delete a secret key (refused while saved actions use it, unless --force).
     Delete {
         #[command(flatten)]
@@ -473,12 +484,7 @@ async fn run(command: Command, out: &Out) -> Result<()> {
             actor,
             file,
         }) => {
-            let bytes = std::fs::read(&file).map_err(|e| {
-                Error::invalid(
-                    "component",
-                    format!("cannot read {}: {}", file.display(), e.kind()),
-                )
-            })?;
+            let bytes = crate::actions::code::read_component_file(&file).await?;
             let hush = open().await?;
             let code = hush.code_runtime(crate::actions::http::HttpSender::new(
                 crate::actions::http::NetworkPolicy::closed(),
@@ -717,6 +723,21 @@ async fn run_secret(cmd: SecretCommand, out: &Out) -> Result<()> {
             let id = hush.secrets.find(&o, &secret).await?;
             let meta = hush.secrets.set_allowed_hosts(&o, &a, &id, h).await?;
             out.secret(&meta, "allowed hosts updated for");
+        }
+        SecretCommand::SetRevealComponents {
+            actor,
+            secret,
+            components,
+        } => {
+            let (o, a) = (org(&actor.org)?, user(&actor.actor)?);
+            let c = components
+                .iter()
+                .map(|c| ComponentId::parse_field("component", c))
+                .collect::<Result<Vec<_>>>()?;
+            let hush = open().await?;
+            let id = hush.secrets.find(&o, &secret).await?;
+            let meta = hush.secrets.set_reveal_components(&o, &a, &id, c).await?;
+            out.secret(&meta, "reveal components updated for");
         }
         SecretCommand::Delete {
             actor,

@@ -112,6 +112,15 @@ impl Out {
                     hosts.join(", ")
                 }
             ));
+            let reveal: Vec<&str> = meta.reveal_components.iter().map(|c| c.as_str()).collect();
+            lines.push(format!(
+                "revealed to:   {}",
+                if reveal.is_empty() {
+                    "no component".into()
+                } else {
+                    reveal.join(", ")
+                }
+            ));
             lines.push(format!(
                 "created:       {} by {}",
                 time(&meta.created_at),

@@ -44,7 +44,7 @@ pub async fn run(args: RunArgs, out: &Out) -> Result<()> {
             format!("cannot read {}: {}", args.action.display(), e.kind()),
         )
     })?;
-    let action = Action::from_json(&text)?;
+    let action = Action::from_local_json(&text)?;
     let inputs_text = match (&args.inputs, &args.inputs_file) {
         (Some(text), _) => text.clone(),
         (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {

@@ -73,6 +73,7 @@ mod tests {
             access,
             grants: grants.iter().map(|g| g.parse::<Grant>().unwrap()).collect(),
             allowed_hosts: vec![],
+            reveal_components: vec![],
             created_by: user("creator"),
             created_at: now(),
             updated_by: user("creator"),

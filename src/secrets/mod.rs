@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::directory::UserRecord;
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{OrgId, RunId, SecretId, UserId, now};
+use crate::model::{ComponentId, OrgId, RunId, SecretId, UserId, now};
 use crate::redact::Lease;
 use crate::store::{Backend, Commit, Table, Txn, retry_on_conflict};
 
@@ -247,6 +247,30 @@ pub(crate) fn check_hosts(hosts: &[HostPattern]) -> Result<()> {
     Ok(())
 }
 
+/// Checks a list of components a secret may be revealed to: at most
+/// [`model::MAX_REVEAL_COMPONENTS`], none twice.
+pub(crate) fn check_reveal_components(components: &[ComponentId]) -> Result<()> {
+    if components.len() > model::MAX_REVEAL_COMPONENTS {
+        return Err(Error::invalid(
+            "reveal_components",
+            format!(
+                "{} components; the limit is {}",
+                components.len(),
+                model::MAX_REVEAL_COMPONENTS
+            ),
+        ));
+    }
+    for (i, c) in components.iter().enumerate() {
+        if components[..i].contains(c) {
+            return Err(Error::invalid(
+                "reveal_components",
+                format!("{c} is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn describe_grants(access: Access, grants: &[Grant]) -> String {
     let access = match access {
         Access::Team => "team",
@@ -392,6 +416,7 @@ impl SecretStore {
             access: new.access,
             grants: new.grants,
             allowed_hosts: new.allowed_hosts,
+            reveal_components: Vec::new(),
             created_by: actor.clone(),
             created_at: at,
             updated_by: actor.clone(),
@@ -799,6 +824,53 @@ impl SecretStore {
         )
         .await
         .map(|m| m.expect("set-allowed-hosts returns metadata"))
+    }
+
+    /// Sets the Run Code components that may reveal the value (empty: none may). Only a
+    /// component on this list runs a binding that says `"reveal": true`; every other
+    /// component uses the secret without seeing it.
+    ///
+    /// # Errors
+    /// [`Invalid`](ErrorKind::Invalid) for more than
+    /// [`MAX_REVEAL_COMPONENTS`](model::MAX_REVEAL_COMPONENTS) or a duplicate;
+    /// [`Denied`](ErrorKind::Denied) without Manage.
+    pub async fn set_reveal_components(
+        &self,
+        org: &OrgId,
+        actor: &UserId,
+        id: &SecretId,
+        components: Vec<ComponentId>,
+    ) -> Result<SecretMeta> {
+        check_reveal_components(&components)?;
+        self.manage(
+            org,
+            actor,
+            id,
+            AuditAction::SecretSetRevealComponents,
+            &[],
+            |old, _, txn| {
+                let mut new = Self::touched(old, actor);
+                new.reveal_components = components.clone();
+                let list = |c: &[ComponentId]| {
+                    c.iter()
+                        .map(ComponentId::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let detail = format!(
+                    "[{}] -> [{}]",
+                    list(&old.reveal_components),
+                    list(&components)
+                );
+                Ok((
+                    Some(new.clone()),
+                    txn.put(Table::Secrets, id.as_str(), to_bytes(&new)),
+                    detail,
+                ))
+            },
+        )
+        .await
+        .map(|m| m.expect("set-reveal-components returns metadata"))
     }
 
     /// Sets or clears (`None` or empty) a secret's description.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::model::{GroupId, SecretId, Timestamp, UserId};
+use crate::model::{ComponentId, GroupId, SecretId, Timestamp, UserId};
 
 /// The shortest value hush accepts: shorter values cannot be redacted reliably.
 pub const MIN_VALUE_BYTES: usize = 8;
@@ -23,6 +23,8 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 pub const MAX_ALLOWED_HOSTS: usize = 50;
 /// The most grants per secret.
 pub const MAX_GRANTS: usize = 200;
+/// The most components one secret may be revealed to.
+pub const MAX_REVEAL_COMPONENTS: usize = 50;
 
 /// A decrypted (or about-to-be-encrypted) secret value.
 pub struct SecretValue(Zeroizing<String>);
@@ -276,6 +278,10 @@ pub struct SecretMeta {
     /// Hosts the value may be sent to; empty means any host.
     #[serde(default)]
     pub allowed_hosts: Vec<HostPattern>,
+    /// The Run Code components its managers approved to reveal the value (a binding's
+    /// `"reveal": true` runs only in one of these); empty: none may.
+    #[serde(default)]
+    pub reveal_components: Vec<ComponentId>,
     /// Who created it.
     pub created_by: UserId,
     /// When.

@@ -164,6 +164,26 @@ impl Harness {
             .unwrap()
     }
 
+    /// Approves the component built at `path` to reveal secret `id` (as its creator `mia`
+    /// or an admin, who hold Manage); returns the component's id.
+    pub async fn approve_reveal(&self, id: &SecretId, path: &str) -> hush::model::ComponentId {
+        let bytes = std::fs::read(path).unwrap();
+        let component =
+            hush::model::ComponentId::from_hex(&hush::actions::code::content_hash(&bytes)).unwrap();
+        let meta = self
+            .secrets
+            .show(&self.org, &user("ada"), id)
+            .await
+            .unwrap();
+        let mut list = meta.reveal_components;
+        list.push(component.clone());
+        self.secrets
+            .set_reveal_components(&self.org, &user("ada"), id, list)
+            .await
+            .unwrap();
+        component
+    }
+
     /// Resolves one secret for `actor` and returns its plaintext.
     pub async fn use_as(&self, actor: &str, id: &SecretId) -> hush::Result<String> {
         let got = self

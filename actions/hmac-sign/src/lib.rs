@@ -1,14 +1,12 @@
-//! Example action `hmac-sign`: reveals the secret bound as `signing_key` (its binding must
-//! say `"reveal": true`) to sign the input payload with HMAC-SHA256, webhook style. Asked
-//! to (`demo_redaction`), it also writes the key to its log and output, to show that the
-//! host redacts a revealed value; it never does so otherwise.
+//! Example action `hmac-sign`: signs the input payload with HMAC-SHA256, webhook style,
+//! keyed with the secret bound as `signing_key`. The host computes the HMAC
+//! ([`hush_guest::Secret::hmac_sha256`]), so the key never enters this component: its
+//! binding needs no `"reveal"`, and no approval from the secret's managers.
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use hush_guest::{Ctx, Error};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::Sha256;
 
 #[derive(Deserialize)]
 struct Input {
@@ -16,9 +14,6 @@ struct Input {
     payload: Value,
     /// Signed as `<timestamp>.<payload>` when given (replay protection, as Stripe does).
     timestamp: Option<u64>,
-    /// Log and return the key too, so the run shows it redacted.
-    #[serde(default)]
-    demo_redaction: bool,
 }
 
 #[derive(Serialize)]
@@ -29,12 +24,10 @@ struct Output {
     signature_base64: String,
     /// A ready-made header value: `t=<timestamp>,v1=<hex>` or `v1=<hex>`.
     signature_header: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    demo_key: Option<String>,
 }
 
 fn run(input: Input, ctx: &Ctx) -> Result<Output, Error> {
-    let key = ctx.secret("signing_key")?.reveal()?;
+    let key = ctx.secret("signing_key")?;
     let payload = match &input.payload {
         Value::String(s) => s.clone(),
         other => serde_json::to_string(other)?,
@@ -44,10 +37,7 @@ fn run(input: Input, ctx: &Ctx) -> Result<Output, Error> {
         None => payload,
     };
 
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
-        .map_err(|e| Error::new("bad_key", e.to_string()))?;
-    mac.update(signed.as_bytes());
-    let signature = mac.finalize().into_bytes();
+    let signature = key.hmac_sha256(signed.as_bytes());
     let signature_hex = hex::encode(signature);
     let signature_header = match input.timestamp {
         Some(t) => format!("t={t},v1={signature_hex}"),
@@ -57,19 +47,12 @@ fn run(input: Input, ctx: &Ctx) -> Result<Output, Error> {
         "signed {} bytes: {signature_header}",
         signed.len()
     ));
-
-    let demo_key = input.demo_redaction.then(|| {
-        ctx.log().warn(&format!("demo_redaction: the key is {key}"));
-        println!("demo_redaction (stdout): {key}");
-        key.clone()
-    });
     Ok(Output {
         algorithm: "HMAC-SHA256",
         signed_bytes: signed.len(),
         signature_base64: base64::engine::general_purpose::STANDARD.encode(signature),
         signature_hex,
         signature_header,
-        demo_key,
     })
 }
 

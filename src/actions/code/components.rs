@@ -16,7 +16,7 @@ use super::host::{ActionPre, RunState};
 use super::spec::ComponentRef;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::{Error, Result};
-use crate::model::{OrgId, UserId};
+use crate::model::{ComponentId, OrgId, UserId};
 use crate::store::{Backend, Commit, Table, Txn};
 
 /// The largest component accepted, in bytes (64 MiB).
@@ -123,7 +123,7 @@ impl Components {
         Ok(hash)
     }
 
-    /// The compiled component `reference` names, for a run in `org`.
+    /// The compiled component `reference` names, for a run in `org`, with its id.
     ///
     /// # Errors
     /// [`NotFound`](crate::error::ErrorKind::NotFound) for a hash the org has not added or
@@ -133,13 +133,13 @@ impl Components {
         &self,
         org: &OrgId,
         reference: &ComponentRef,
-    ) -> Result<(Arc<ActionPre<RunState>>, Source)> {
-        match reference {
+    ) -> Result<(Arc<ActionPre<RunState>>, Source, ComponentId)> {
+        let (hash, loaded) = match reference {
             ComponentRef::Stored(hash) => {
                 let key = (org.clone(), hash.clone());
                 let known = self.present.lock().expect("components lock").contains(&key);
                 if known && let Some(pre) = self.cached(hash) {
-                    return Ok((pre, Source::Memory));
+                    return Ok((pre, Source::Memory, ComponentId::from_hex(hash)?));
                 }
                 let got = self.backend.read(org, &[(Table::Components, hash)]).await?;
                 let Some(bytes) = got.into_iter().next().flatten() else {
@@ -153,19 +153,16 @@ impl Components {
                     )));
                 }
                 self.present.lock().expect("components lock").insert(key);
-                self.prepare(hash, &bytes)
+                (hash.clone(), self.prepare(hash, &bytes)?)
             }
             ComponentRef::Path(path) => {
-                let bytes = tokio::fs::read(path).await.map_err(|e| {
-                    Error::not_found(format!(
-                        "component file {} could not be read: {e}",
-                        path.display()
-                    ))
-                })?;
+                let bytes = read_component_file(path).await?;
                 let hash = content_hash(&bytes);
-                self.prepare(&hash, &bytes)
+                let loaded = self.prepare(&hash, &bytes)?;
+                (hash, loaded)
             }
-        }
+        };
+        Ok((loaded.0, loaded.1, ComponentId::from_hex(&hash)?))
     }
 
     fn cached(&self, hash: &str) -> Option<Arc<ActionPre<RunState>>> {
@@ -274,6 +271,43 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+/// Reads a component file for `hush run`: a regular file of at most
+/// [`MAX_COMPONENT_BYTES`], read no further than that (a device such as `/dev/zero`, a
+/// FIFO or a directory is refused before any read).
+pub async fn read_component_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let unreadable = |e: std::io::Error| {
+        Error::not_found(format!(
+            "component file {} could not be read: {}",
+            path.display(),
+            e.kind()
+        ))
+    };
+    let file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+    let meta = file.metadata().await.map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(Error::invalid(
+            "component",
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_COMPONENT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(unreadable)?;
+    if bytes.len() > MAX_COMPONENT_BYTES {
+        return Err(Error::invalid(
+            "component",
+            format!(
+                "{} is larger than {MAX_COMPONENT_BYTES} bytes",
+                path.display()
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// wasmtime's errors read best as their chain, on one line.

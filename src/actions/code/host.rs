@@ -2,13 +2,16 @@
 //! `http` and `log`, and the capture of stdout and stderr. Each call sorts its failures
 //! into guest-caused (an error value the guest sees) and limit breaches (a trap that ends
 //! the run). A plaintext leaves this file only inside a request sent to an allowed host,
-//! or through `reveal` for a binding that allows it; never in an error or a log.
+//! or through `reveal` for a binding of an approved component; never in an error or a
+//! log. The HMAC operations key with a value without handing it over.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::{Sha256, Sha512};
 use base64::engine::general_purpose::STANDARD;
 use reqwest::header::{HeaderName, HeaderValue};
 use url::Url;
@@ -55,7 +58,12 @@ pub(super) struct BoundSecret {
     pub id: SecretId,
     pub name: String,
     pub value: Zeroizing<String>,
+    /// The binding says `"reveal": true` and the component is one the secret's managers
+    /// approved (checked before the run starts).
     pub reveal: bool,
+    /// The guest has called `reveal`: from then on every call it makes is held to this
+    /// secret's allowed hosts, whatever it carries.
+    pub revealed: bool,
     pub allowed_hosts: Vec<HostPattern>,
 }
 
@@ -171,21 +179,55 @@ impl wit_secrets::Host for RunState {
     }
 }
 
+impl RunState {
+    /// The bound secret a guest handle names.
+    fn bound(&self, handle: &Resource<BoundRef>) -> wasmtime::Result<&BoundSecret> {
+        let binding = &self.table.get(handle)?.binding;
+        Ok(&self.bindings[binding])
+    }
+}
+
 impl wit_secrets::HostSecret for RunState {
     fn binding(&mut self, handle: Resource<BoundRef>) -> wasmtime::Result<String> {
         Ok(self.table.get(&handle)?.binding.clone())
     }
 
     fn reveal(&mut self, handle: Resource<BoundRef>) -> wasmtime::Result<Result<String, String>> {
-        let binding = &self.table.get(&handle)?.binding;
-        let secret = &self.bindings[binding];
+        let binding = self.table.get(&handle)?.binding.clone();
+        let secret = self
+            .bindings
+            .get_mut(&binding)
+            .expect("a handle names a bound secret");
         if !secret.reveal {
             return Ok(Err(format!(
                 "secret {binding:?} may not be revealed: its binding does not say \"reveal\": true \
-                 (attach it to a request instead)"
+                 (attach it to a request, or use its HMAC operations, instead)"
             )));
         }
+        secret.revealed = true;
         Ok(Ok(secret.value.as_str().to_owned()))
+    }
+
+    fn hmac_sha256(
+        &mut self,
+        handle: Resource<BoundRef>,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Vec<u8>> {
+        let key = self.bound(&handle)?.value.as_bytes();
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
+        mac.update(&data);
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+
+    fn hmac_sha512(
+        &mut self,
+        handle: Resource<BoundRef>,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Vec<u8>> {
+        let key = self.bound(&handle)?.value.as_bytes();
+        let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(key).expect("HMAC takes any key");
+        mac.update(&data);
+        Ok(mac.finalize().into_bytes().to_vec())
     }
 
     fn drop(&mut self, handle: Resource<BoundRef>) -> wasmtime::Result<()> {
@@ -379,8 +421,7 @@ impl RunState {
             )));
         }
         guard::check_url(self.http.policy(), &url).map_err(|e| not_allowed(e.message().into()))?;
-        self.check_revealed_values(&request, &host)
-            .map_err(not_allowed)?;
+        self.check_revealed_hosts(&host).map_err(not_allowed)?;
         for (binding, _) in &request.attached {
             let secret = &self.bindings[binding];
             let allowed = &secret.allowed_hosts;
@@ -443,47 +484,26 @@ impl RunState {
 }
 
 impl RunState {
-    /// A revealed value the guest put into the request itself (URL, a header, the body),
-    /// in any encoding the redactor knows, is held to its secret's allowed hosts too.
-    fn check_revealed_values(&self, request: &PendingRequest, host: &str) -> Result<(), String> {
-        let barred: Vec<&BoundSecret> = self
-            .bindings
-            .values()
-            .filter(|s| s.reveal && !s.allowed_hosts.is_empty())
-            .filter(|s| !s.allowed_hosts.iter().any(|p| p.matches(host)))
-            .collect();
-        if barred.is_empty() {
+    /// Once a value is revealed, the guest may hold it in any form (reversed, encrypted,
+    /// split), so no look at a request's bytes can find it: every call the guest makes
+    /// from then on, whatever it carries, must go to a host that secret is allowed on.
+    fn check_revealed_hosts(&self, host: &str) -> Result<(), String> {
+        let barred = self.bindings.values().find(|s| {
+            s.revealed
+                && !s.allowed_hosts.is_empty()
+                && !s.allowed_hosts.iter().any(|p| p.matches(host))
+        });
+        let Some(s) = barred else {
             return Ok(());
-        }
-        let mut parts: Vec<&[u8]> = vec![request.url.as_bytes()];
-        for (name, value) in &request.headers {
-            parts.push(name.as_bytes());
-            parts.push(value.as_bytes());
-        }
-        if let Some(body) = &request.body {
-            parts.push(body);
-        }
-        for part in parts {
-            let redacted = self.redactor.redact_bytes(part);
-            if redacted.as_ref() == part {
-                continue;
-            }
-            let text = String::from_utf8_lossy(&redacted);
-            if let Some(s) = barred
-                .iter()
-                .find(|s| text.contains(&format!("[REDACTED:{}]", s.name)))
-            {
-                let list: Vec<&str> = s.allowed_hosts.iter().map(|p| p.as_str()).collect();
-                return Err(format!(
-                    "secret {:?} ({}) may not be sent to {host}: it is allowed only on {} \
-                     (the request carries its revealed value)",
-                    s.name,
-                    s.id,
-                    list.join(", ")
-                ));
-            }
-        }
-        Ok(())
+        };
+        let list: Vec<&str> = s.allowed_hosts.iter().map(|p| p.as_str()).collect();
+        Err(format!(
+            "secret {:?} ({}) may not be sent to {host}: it is allowed only on {}, and this \
+             run revealed it, so every call it makes is held to those hosts",
+            s.name,
+            s.id,
+            list.join(", ")
+        ))
     }
 }
 

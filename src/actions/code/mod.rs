@@ -31,15 +31,15 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use zeroize::Zeroizing;
 
-pub use components::{MAX_COMPONENT_BYTES, Source, content_hash};
+pub use components::{MAX_COMPONENT_BYTES, Source, content_hash, read_component_file};
 pub use sandbox::{Breach, Outcome};
 pub use spec::{Binding, CodeAction, ComponentRef, Limits};
 
 use crate::actions::http::HttpSender;
 use crate::error::{Error, Result};
-use crate::model::{LiveLog, OrgId, UserId};
+use crate::model::{ComponentId, LiveLog, OrgId, UserId};
 use crate::redact::Redactor;
-use crate::secrets::ResolvedSecret;
+use crate::secrets::{ResolvedSecret, SecretMeta};
 use crate::store::Backend;
 
 /// How often the epoch ticks: the granularity of timeouts and of yielding.
@@ -157,7 +157,7 @@ impl CodeRuntime {
     /// # Errors
     /// As [`CodeRuntime::execute`] does for its component.
     pub async fn warm(&self, org: &OrgId, reference: &ComponentRef) -> Result<Source> {
-        self.components.load(org, reference).await.map(|(_, s)| s)
+        self.components.load(org, reference).await.map(|(_, s, _)| s)
     }
 
     /// Runs `spec` on `inputs` with the resolved `secrets` it binds. Everything in the
@@ -172,28 +172,26 @@ impl CodeRuntime {
         redactor: Arc<Redactor>,
         live: Option<LiveLog>,
     ) -> Outcome {
-        let pre = match self.components.load(org, &spec.component).await {
-            Ok((pre, _)) => pre,
-            Err(e) => {
-                return Outcome {
-                    result: Err(e),
-                    logs: Vec::new(),
-                    live_sent: 0,
-                };
-            }
+        let fail = |e: Error| Outcome {
+            result: Err(e),
+            logs: Vec::new(),
+            live_sent: 0,
+        };
+        let (pre, _, component) = match self.components.load(org, &spec.component).await {
+            Ok(loaded) => loaded,
+            Err(e) => return fail(e),
         };
         let mut bindings = BTreeMap::new();
         for (name, binding) in &spec.secrets {
             let Some(s) = secrets.iter().find(|s| s.meta.id == binding.id) else {
-                return Outcome {
-                    result: Err(Error::internal(format!(
-                        "secret {} bound as {name:?} was not resolved",
-                        binding.id
-                    ))),
-                    logs: Vec::new(),
-                    live_sent: 0,
-                };
+                return fail(Error::internal(format!(
+                    "secret {} bound as {name:?} was not resolved",
+                    binding.id
+                )));
             };
+            if binding.reveal && !s.meta.reveal_components.contains(&component) {
+                return fail(reveal_not_approved(&s.meta, name, &component));
+            }
             bindings.insert(
                 name.clone(),
                 host::BoundSecret {
@@ -201,6 +199,7 @@ impl CodeRuntime {
                     name: s.meta.name.clone(),
                     value: Zeroizing::new(s.value.expose().to_owned()),
                     reveal: binding.reveal,
+                    revealed: false,
                     allowed_hosts: s.meta.allowed_hosts.clone(),
                 },
             );
@@ -219,4 +218,16 @@ impl CodeRuntime {
         )
         .await
     }
+}
+
+/// The refusal of a binding that asks to reveal a secret to a component its managers
+/// have not approved: names the secret, the binding and the component, never a value.
+fn reveal_not_approved(meta: &SecretMeta, binding: &str, component: &ComponentId) -> Error {
+    Error::denied(format!(
+        "secret {:?} ({}) may not be revealed to component {component} (bound as {binding:?} \
+         with \"reveal\": true): only the components its managers approved may reveal it \
+         (hush secret set-reveal-components); attach it to requests or use its HMAC \
+         operations instead",
+        meta.name, meta.id
+    ))
 }

@@ -1,5 +1,6 @@
 // The secret keys view: the filtered list, the Create Secret Key form, and each key's
-// menu (insert reference, rename, edit value, permissions, allowed hosts, delete).
+// menu (insert reference, rename, edit value, permissions, allowed hosts, components that
+// may reveal it, delete).
 //
 // A value is read from its field once, the field is cleared at once, and the value goes
 // out in the request body; no answer holds it, and the page keeps no copy.
@@ -32,6 +33,7 @@ export function initSecrets() {
   $('value-form').addEventListener('submit', submitValue);
   $('permissions-form').addEventListener('submit', submitPermissions);
   $('hosts-form').addEventListener('submit', submitHosts);
+  $('reveal-form').addEventListener('submit', submitReveal);
   $('delete-form').addEventListener('submit', submitDelete);
   $('reference-form').addEventListener('submit', copyReference);
   for (const radio of document.querySelectorAll('#permissions-form [name=access]')) {
@@ -199,6 +201,7 @@ function operate(op, id) {
     value: openValue,
     permissions: openPermissions,
     hosts: openHosts,
+    reveal: openReveal,
     delete: openDelete,
   })[op]();
 }
@@ -419,6 +422,28 @@ async function submitHosts(event) {
     await refreshAfter(`Allowed hosts of ${meta.name} saved.`);
   } catch (e) {
     showError($('hosts-error'), e.message);
+  }
+}
+
+// ---- components that may reveal the value ----
+
+function openReveal() {
+  $('reveal-title').textContent = `Components that may reveal ${current.name}`;
+  $('reveal-components').value = (current.reveal_components || []).join('\n');
+  showError($('reveal-error'), '');
+  openDialog($('reveal-dialog'), $('reveal-components'));
+}
+
+async function submitReveal(event) {
+  event.preventDefault();
+  try {
+    const meta = await call('PATCH', `/v1/secrets/${current.id}`, {
+      body: { reveal_components: hostsFrom($('reveal-components').value) }, actor: true,
+    });
+    $('reveal-dialog').close();
+    await refreshAfter(`Components that may reveal ${meta.name} saved.`);
+  } catch (e) {
+    showError($('reveal-error'), e.message);
   }
 }
 

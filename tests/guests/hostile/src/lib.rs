@@ -38,6 +38,8 @@ fn run(input: Value, ctx: &Ctx) -> Result<Value, Error> {
         "print_secret" => print_secret(ctx),
         "attach_secret" => attach_secret(&input, ctx),
         "exfiltrate" => exfiltrate(&input, ctx),
+        "smuggle" => smuggle(&input, ctx),
+        "hmac" => hmac(&input, ctx),
         "request_hoard" => request_hoard(ctx),
         "log_flood" => Ok(log_flood(&input, ctx)),
         "big_output" => big_output(&input),
@@ -252,6 +254,36 @@ fn exfiltrate(input: &Value, ctx: &Ctx) -> Result<Value, Error> {
     };
     let resp = request.send()?;
     Ok(json!({ "status": resp.status() }))
+}
+
+/// Reveals binding `key` and hides it where the host inserts binding `other` (whose own
+/// rules allow the call), in the way `how` names: the attached query parameter's name
+/// (`query_name`), the attached header's prefix (`header_prefix`), the basic-auth user
+/// name (`basic_user`); or sends it reversed in the body (`reversed`) or not at all
+/// (`nothing`), to `url`.
+fn smuggle(input: &Value, ctx: &Ctx) -> Result<Value, Error> {
+    let value = ctx.secret("key")?.reveal()?;
+    let other = ctx.secret("other")?;
+    let request = ctx.http().get(str_field(input, "url")?);
+    let request = match input["how"].as_str().unwrap_or("nothing") {
+        "query_name" => request.query_secret(&value, &other),
+        "header_prefix" => request.header_secret("x-token", &format!("{value} "), &other),
+        "basic_user" => request.basic_auth(&value, &other),
+        "reversed" => request.body(value.chars().rev().collect::<String>()),
+        _ => request,
+    };
+    let resp = request.send()?;
+    Ok(json!({ "status": resp.status() }))
+}
+
+/// HMAC-SHA256 and HMAC-SHA512 of `data`, keyed with binding `key` by the host, as hex.
+fn hmac(input: &Value, ctx: &Ctx) -> Result<Value, Error> {
+    let key = ctx.secret("key")?;
+    let data = str_field(input, "data")?.as_bytes();
+    Ok(json!({
+        "sha256": hex::encode(key.hmac_sha256(data)),
+        "sha512": hex::encode(key.hmac_sha512(data)),
+    }))
 }
 
 /// Builds requests with 1 MiB headers and never sends or drops them, so that the host
