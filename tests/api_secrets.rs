@@ -785,7 +785,12 @@ async fn reveal_components_are_set_by_managers_only_checked_and_audited() {
     // max may Use the team key but not decide who sees it.
     let got = c
         .api
-        .json(Method::PATCH, &path, &max, &json!({"reveal_components": [component]}))
+        .json(
+            Method::PATCH,
+            &path,
+            &max,
+            &json!({"reveal_components": [component]}),
+        )
         .await;
     assert_error(&got, StatusCode::FORBIDDEN, "denied");
     // Ids are sha256 digests, never paths; a bad list changes nothing.
@@ -803,13 +808,23 @@ async fn reveal_components_are_set_by_managers_only_checked_and_audited() {
 
     let (status, meta) = c
         .api
-        .json(Method::PATCH, &path, &mia, &json!({"reveal_components": [component]}))
+        .json(
+            Method::PATCH,
+            &path,
+            &mia,
+            &json!({"reveal_components": [component]}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{meta}");
     assert_eq!(meta["reveal_components"], json!([component]));
     let (status, meta) = c
         .api
-        .json(Method::PATCH, &path, &mia, &json!({"reveal_components": []}))
+        .json(
+            Method::PATCH,
+            &path,
+            &mia,
+            &json!({"reveal_components": []}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{meta}");
     assert_eq!(meta["reveal_components"], json!([]));
@@ -862,5 +877,8 @@ async fn the_api_and_saved_actions_take_only_added_components_never_a_server_pat
     }
     let (status, list) = c.api.get("/v1/actions", &mia).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(!list.to_string().contains("act_path"), "nothing saved: {list}");
+    assert!(
+        !list.to_string().contains("act_path"),
+        "nothing saved: {list}"
+    );
 }

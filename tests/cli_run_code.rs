@@ -193,7 +193,9 @@ fn reveal_runs_only_in_a_component_the_secrets_managers_approved() {
     let attempt = |who: &str| {
         hush(
             d,
-            &["run", &spec, "--org", "acme", "--as", who, "--inputs", &inputs, "--json"],
+            &[
+                "run", &spec, "--org", "acme", "--as", who, "--inputs", &inputs, "--json",
+            ],
             &[],
         )
     };
@@ -216,7 +218,15 @@ fn reveal_runs_only_in_a_component_the_secrets_managers_approved() {
 
     // Only a manager may approve a component; bob (Use only) may not.
     let set = |who: &str, extra: &[&str]| {
-        let mut args = vec!["secret", "set-reveal-components", "--org", "acme", "--as", who, &id];
+        let mut args = vec![
+            "secret",
+            "set-reveal-components",
+            "--org",
+            "acme",
+            "--as",
+            who,
+            &id,
+        ];
         args.extend_from_slice(extra);
         hush(d, &args, &[])
     };
@@ -229,7 +239,13 @@ fn reveal_runs_only_in_a_component_the_secrets_managers_approved() {
     );
     let approved = set("mia", &["--component", &component]);
     assert!(approved.status.success(), "{approved:?}");
-    let shown = ok(d, &["secret", "show", "--org", "acme", "--as", "bob", &id, "--json"], &[]);
+    let shown = ok(
+        d,
+        &[
+            "secret", "show", "--org", "acme", "--as", "bob", &id, "--json",
+        ],
+        &[],
+    );
     assert_eq!(shown["reveal_components"], json!([component]), "{shown}");
 
     // Approved, the same run reveals (and the value stays redacted).
@@ -342,7 +358,10 @@ fn component_files_are_read_only_when_regular_and_never_past_the_cap() {
         .unwrap();
         let record = run_failed(d, spec.to_str().unwrap());
         assert!(
-            record["error"]["message"].as_str().unwrap().contains(expect),
+            record["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(expect),
             "{file}: {record}"
         );
     }

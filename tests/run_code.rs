@@ -746,7 +746,10 @@ async fn revealing_action(h: &Harness, name: &str) -> (CodeAction, hush::model::
     new.allowed_hosts = vec![HostPattern::parse("api.stripe.com").unwrap()];
     let s = h.create("mia", new).await;
     let other = h
-        .create("mia", team(&format!("{name} other"), "other_value_0123456789"))
+        .create(
+            "mia",
+            team(&format!("{name} other"), "other_value_0123456789"),
+        )
         .await;
     let action = spec(
         guests::HOSTILE,
@@ -773,7 +776,10 @@ async fn reveal_is_refused_before_anything_runs_unless_the_secrets_managers_appr
         json!({"attack": "smuggle", "url": t.url("/first"), "how": "nothing"}),
         json!({"attack": "print_secret"}),
     ];
-    for (actor, input) in ["mia", "max"].iter().flat_map(|a| attacks.iter().map(move |i| (*a, i.clone()))) {
+    for (actor, input) in ["mia", "max"]
+        .iter()
+        .flat_map(|a| attacks.iter().map(move |i| (*a, i.clone())))
+    {
         let record = run_as(&h, &executor, actor, action.clone(), input).await;
         let (code, message) = error_of(&record);
         assert_eq!(code, "denied", "{message}");
@@ -806,7 +812,14 @@ async fn reveal_is_refused_before_anything_runs_unless_the_secrets_managers_appr
         )
         .await
         .unwrap();
-    let record = run_as(&h, &executor, "max", action.clone(), json!({"attack": "print_secret"})).await;
+    let record = run_as(
+        &h,
+        &executor,
+        "max",
+        action.clone(),
+        json!({"attack": "print_secret"}),
+    )
+    .await;
     assert_eq!(error_of(&record).0, "denied");
 
     // A member with Use only cannot approve it.
@@ -824,13 +837,22 @@ async fn reveal_is_refused_before_anything_runs_unless_the_secrets_managers_appr
 
     // Approved by a manager, it runs; the approval is audited.
     h.approve_reveal(&id, guests::HOSTILE).await;
-    let record = run_as(&h, &executor, "max", action, json!({"attack": "print_secret"})).await;
+    let record = run_as(
+        &h,
+        &executor,
+        "max",
+        action,
+        json!({"attack": "print_secret"}),
+    )
+    .await;
     assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
     assert_clean(&record, VALUE);
     let audit = h.audit.list(&h.org, None, 500).await.unwrap().entries;
     assert!(
-        audit.iter().any(|e| format!("{e:?}").contains("SecretSetRevealComponents")
-            && format!("{e:?}").contains(&component)),
+        audit
+            .iter()
+            .any(|e| format!("{e:?}").contains("SecretSetRevealComponents")
+                && format!("{e:?}").contains(&component)),
         "{audit:#?}"
     );
 }
@@ -845,7 +867,13 @@ async fn once_revealed_every_call_is_held_to_the_secrets_allowed_hosts_whatever_
     // The name of an attached query parameter, the prefix of an attached header, the
     // basic-auth user name, a reversed copy, or nothing of it at all: the run revealed
     // the value, so it may call only the hosts the secret is allowed on.
-    for how in ["query_name", "header_prefix", "basic_user", "reversed", "nothing"] {
+    for how in [
+        "query_name",
+        "header_prefix",
+        "basic_user",
+        "reversed",
+        "nothing",
+    ] {
         let input = json!({"attack": "smuggle", "url": t.url("/steal"), "how": how});
         let record = run_as(&h, &executor, "max", action.clone(), input).await;
         let (_, message) = error_of(&record);
@@ -881,14 +909,29 @@ async fn a_guest_signs_with_hmac_sha256_and_sha512_without_the_value_entering_it
     // No reveal in the binding, and no approval.
     let action = spec(guests::HOSTILE, json!({"secrets": {"key": s.id.as_str()}}));
     let data = "order 42 paid";
-    let record = run_as(&h, &executor, "max", action, json!({"attack": "hmac", "data": data})).await;
+    let record = run_as(
+        &h,
+        &executor,
+        "max",
+        action,
+        json!({"attack": "hmac", "data": data}),
+    )
+    .await;
     assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
     let out = record.result.clone().unwrap();
     let mut m256 = Hmac::<sha2::Sha256>::new_from_slice(VALUE.as_bytes()).unwrap();
     m256.update(data.as_bytes());
     let mut m512 = Hmac::<sha2::Sha512>::new_from_slice(VALUE.as_bytes()).unwrap();
     m512.update(data.as_bytes());
-    assert_eq!(out["sha256"], hex::encode(m256.finalize().into_bytes()), "{out}");
-    assert_eq!(out["sha512"], hex::encode(m512.finalize().into_bytes()), "{out}");
+    assert_eq!(
+        out["sha256"],
+        hex::encode(m256.finalize().into_bytes()),
+        "{out}"
+    );
+    assert_eq!(
+        out["sha512"],
+        hex::encode(m512.finalize().into_bytes()),
+        "{out}"
+    );
     assert_clean(&record, VALUE);
 }

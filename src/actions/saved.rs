@@ -75,7 +75,7 @@ pub struct ActionPage {
 #[derive(Debug)]
 pub enum SecretDeletion {
     /// The secret is deleted (and its reference index entry with it).
-    Deleted(SecretMeta),
+    Deleted(Box<SecretMeta>),
     /// Nothing changed: these saved actions refer to the secret.
     Referenced(Vec<ActionId>),
 }
@@ -496,7 +496,7 @@ impl SavedActions {
             )
             .await;
         match deleted {
-            Ok(meta) => Ok(SecretDeletion::Deleted(meta)),
+            Ok(meta) => Ok(SecretDeletion::Deleted(Box::new(meta))),
             Err(e) if e.kind() == ErrorKind::Conflict => {
                 match referenced.lock().expect("reference list").take() {
                     Some(list) => Ok(SecretDeletion::Referenced(list)),

@@ -752,7 +752,7 @@ async fn run_secret(cmd: SecretCommand, out: &Out) -> Result<()> {
                 .delete_secret(&hush.secrets, &o, &a, &id, force)
                 .await?
             {
-                SecretDeletion::Deleted(meta) => meta,
+                SecretDeletion::Deleted(meta) => *meta,
                 SecretDeletion::Referenced(actions) => {
                     let actions: Vec<String> = actions.iter().map(ToString::to_string).collect();
                     return Err(Error::conflict(format!(

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use sha2::{Sha256, Sha512};
 use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderName, HeaderValue};
+use sha2::{Sha256, Sha512};
 use url::Url;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};

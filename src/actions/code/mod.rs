@@ -157,7 +157,10 @@ impl CodeRuntime {
     /// # Errors
     /// As [`CodeRuntime::execute`] does for its component.
     pub async fn warm(&self, org: &OrgId, reference: &ComponentRef) -> Result<Source> {
-        self.components.load(org, reference).await.map(|(_, s, _)| s)
+        self.components
+            .load(org, reference)
+            .await
+            .map(|(_, s, _)| s)
     }
 
     /// Runs `spec` on `inputs` with the resolved `secrets` it binds. Everything in the
