@@ -100,14 +100,14 @@ impl RedisBackend {
         unavailable(&self.display, &e)
     }
 
-    /// Deletes every key matching `pattern`, by `SCAN` a batch at a time; returns how
-    /// many it deleted.
-    async fn sweep(&self, pattern: &str) -> Result<usize> {
+    /// Deletes every key matching `pattern` but `keep`, by `SCAN` a batch at a time;
+    /// returns how many it deleted.
+    async fn sweep(&self, pattern: &str, keep: &str) -> Result<usize> {
         let mut conn = self.conn.clone();
         let mut cursor: u64 = 0;
         let mut deleted = 0;
         loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            let (next, mut keys): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
                 .arg(pattern)
@@ -116,6 +116,7 @@ impl RedisBackend {
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(e))?;
+            keys.retain(|k| k != keep);
             if !keys.is_empty() {
                 let n: usize = conn.unlink(&keys).await.map_err(|e| self.fail(e))?;
                 deleted += n;
@@ -362,27 +363,32 @@ impl Backend for RedisBackend {
     async fn drop_org(&self, org: &OrgId) -> Result<()> {
         let keys = OrgKeys::new(org);
         let mut conn = self.conn.clone();
-        // First the org itself, at once: its tables (tokens among them, so nothing
-        // authenticates to it any more) and its place in the list of orgs.
+        // First its tokens, so nothing authenticates to it (and dispatches runs) any more.
+        let _: i64 = conn
+            .del(keys.table(Table::Tokens))
+            .await
+            .map_err(|e| self.fail(e))?;
+        // Then every key under its hash tag but its meta (runs, their events, idempotency
+        // keys, indexes, the store's tables), a batch at a time; sweep again while a sweep
+        // still finds keys (a run that was ending may have written one meanwhile).
+        let meta = keys.table(Table::Org);
+        let pattern = format!("{}*", glob_escape(&org_key(org, "")));
+        for _ in 0..5 {
+            if self.sweep(&pattern, meta).await? == 0 {
+                break;
+            }
+        }
+        // Its entries in the shared work queue and dead letters.
+        for stream in [crate::runs::queue::STREAM, crate::runs::queue::DEAD] {
+            self.drop_stream_entries(stream, org).await?;
+        }
+        // Last the org itself, so an interrupted removal can be run again.
         let all: Vec<&str> = keys.all().collect();
         let _: i64 = conn.del(all).await.map_err(|e| self.fail(e))?;
         let _: i64 = conn
             .srem(ORGS_KEY, org.as_str())
             .await
             .map_err(|e| self.fail(e))?;
-        // Then every other key under its hash tag (runs, their events, idempotency keys,
-        // indexes), a batch at a time; sweep again while a sweep still finds keys (a run
-        // that was ending may have written one meanwhile).
-        let pattern = format!("{}*", glob_escape(&org_key(org, "")));
-        for _ in 0..5 {
-            if self.sweep(&pattern).await? == 0 {
-                break;
-            }
-        }
-        // And its entries in the shared work queue and dead letters.
-        for stream in [crate::runs::queue::STREAM, crate::runs::queue::DEAD] {
-            self.drop_stream_entries(stream, org).await?;
-        }
         Ok(())
     }
 
