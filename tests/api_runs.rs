@@ -297,6 +297,52 @@ async fn a_service_token_replays_a_key_only_for_the_actor_it_was_first_dispatche
     assert_eq!(api.hits.load(Ordering::SeqCst), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_queued_for_a_removed_user_never_runs_as_a_new_user_of_the_same_id() {
+    let api = Api::start().await;
+    let bob = common::user("bob");
+    let directory = &api.h.directory;
+    directory
+        .add_user(&api.h.org, &bob, hush::directory::Role::Member)
+        .await
+        .unwrap();
+    let service = service_token(&api.h).await;
+    let (status, queued) = api
+        .post_run(
+            &service,
+            "",
+            json!({"action": api.action(None), "actor": "bob"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    directory.remove_user(&api.h.org, &bob).await.unwrap();
+    directory
+        .add_user(&api.h.org, &bob, hush::directory::Role::Member)
+        .await
+        .unwrap();
+
+    let worker = api.worker();
+    let ended = api
+        .wait_ended(&service, queued["id"].as_str().unwrap())
+        .await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert_eq!(ended["error"]["code"], "denied", "{ended}");
+    assert!(
+        ended["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("removed after this run was dispatched"),
+        "{ended}"
+    );
+    assert_eq!(
+        api.hits.load(Ordering::SeqCst),
+        0,
+        "the run was sent as the new bob"
+    );
+    api.stop.store(true, Ordering::Relaxed);
+    worker.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn a_saved_action_is_dispatched_by_its_id() {
     let api = Api::start().await;

@@ -267,6 +267,18 @@ fn min_id(a: &str, b: &str) -> String {
     }
 }
 
+/// Whether the user a queued run was dispatched for is still the org's user of that id
+/// (added before the run was created, not removed and added again since). A run never
+/// runs as a later user of the same id; whether the actor may use each secret is the
+/// executor's check, as for every run.
+///
+/// # Errors
+/// When the store fails, or (not a member, no org) for the executor to refuse the run.
+async fn actor_since_dispatch(executor: &Executor, run: &Run) -> Result<bool> {
+    let record = executor.secrets().member(&run.org, &run.actor).await?;
+    Ok(record.holds_since(run.created_at))
+}
+
 /// Runs `run` here to its end, streaming its log lines to its events, and returns it as
 /// it ended, with whether it failed because the secret store was unavailable before its
 /// action did anything (see [`crate::executor::LiveRun`]). Storing the end is the
@@ -366,9 +378,19 @@ async fn handle(store: RunStore, executor: Executor, config: Arc<WorkerConfig>, 
             pending,
         }) => {
             // The spec was checked at dispatch; a saved one read back can still be refused.
-            let (ended, store_unavailable) = match Action::from_json(&pending.action.to_string()) {
-                Ok(action) => perform(&store, &executor, *run, action, pending.inputs).await,
-                Err(e) => (run.fail(e.kind(), e.message().to_owned()), false),
+            let (ended, store_unavailable) = match actor_since_dispatch(&executor, &run).await {
+                Err(e) if e.kind() == ErrorKind::Unavailable => (*run, true),
+                Ok(false) => {
+                    let actor = run.actor.clone();
+                    let message = format!(
+                        "user {actor} was removed after this run was dispatched; it does not run as the user added under that id since"
+                    );
+                    (run.fail(ErrorKind::Denied, message), false)
+                }
+                _ => match Action::from_json(&pending.action.to_string()) {
+                    Ok(action) => perform(&store, &executor, *run, action, pending.inputs).await,
+                    Err(e) => (run.fail(e.kind(), e.message().to_owned()), false),
+                },
             };
             if store_unavailable {
                 tracing::warn!(run = %ended.id, "the store was unavailable before the run could start; it will be delivered again");

@@ -467,7 +467,11 @@ impl SecretStore {
     }
 
     /// Reads the actor's record and the org's existence in one round trip.
-    async fn member(&self, org: &OrgId, actor: &UserId) -> Result<UserRecord> {
+    ///
+    /// # Errors
+    /// [`NotFound`](ErrorKind::NotFound) for an unknown org, [`Denied`](ErrorKind::Denied)
+    /// for a non-member, [`Unavailable`](ErrorKind::Unavailable) when the store fails.
+    pub async fn member(&self, org: &OrgId, actor: &UserId) -> Result<UserRecord> {
         let got = self
             .backend
             .read(
