@@ -77,7 +77,7 @@ fn idempotency_key(key: Option<&str>) -> Result<Option<&str>, ApiError> {
 /// `POST /v1/runs`: queues the action (202 with the queued run) or, with `?wait=true`,
 /// runs it here and answers with the ended run. A repeated `idempotency_key` answers
 /// with the run it created (200), running nothing — only when that run was dispatched for
-/// the same actor (see [`replay`]); otherwise 409, saying nothing of that run.
+/// the same actor (see `replay`); otherwise 409, saying nothing of that run.
 pub async fn dispatch(
     State(state): State<ApiState>,
     caller: Caller,
