@@ -194,9 +194,14 @@ impl Tokens {
     /// is not a member of it.
     pub async fn create(&self, org: &OrgId, principal: Principal) -> Result<IssuedToken> {
         self.directory.org(org).await?;
+        retry_on_conflict("issuing the token", || self.try_create(org, &principal)).await
+    }
+
+    /// One attempt of [`Tokens::create`]: `None` when the user's record changed meanwhile.
+    async fn try_create(&self, org: &OrgId, principal: &Principal) -> Result<Option<IssuedToken>> {
         // A user token is issued only while its user is in the org: the user's record is
         // compare-and-set with the token, so a removal in between makes it fail.
-        let user_bytes = match &principal {
+        let user_bytes = match principal {
             Principal::User { user } => {
                 let got = self
                     .backend
@@ -225,7 +230,7 @@ impl Tokens {
         let record = TokenRecord {
             id: format!("tok_{}", random_base32(26)),
             org: org.clone(),
-            principal,
+            principal: principal.clone(),
             created_at: now(),
             user_added_at,
         };
@@ -239,14 +244,11 @@ impl Tokens {
             .put(Table::Tokens, &hash, bytes)
             .audit(audit_entry(AuditAction::TokenCreate, &record));
         match self.backend.commit(org, txn).await? {
-            Commit::Applied => Ok(IssuedToken { token, record }),
-            Commit::Conflict => match &user_bytes {
-                Some((user, _)) => Err(Error::conflict(format!(
-                    "user {user} of org {org} changed while the token was issued; try again"
-                ))),
-                // 260 random bits: a clash means the random source is broken.
-                None => Err(Error::internal("a new token clashed with a stored one")),
-            },
+            Commit::Applied => Ok(Some(IssuedToken { token, record })),
+            // The user's record changed (read it again: removed, or only a new role).
+            Commit::Conflict if user_bytes.is_some() => Ok(None),
+            // 260 random bits: a clash means the random source is broken.
+            Commit::Conflict => Err(Error::internal("a new token clashed with a stored one")),
         }
     }
 
