@@ -54,6 +54,8 @@ impl ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// For a [`Limit`](ErrorKind::Limit) error: the spec setting that was hit.
+    limit: Option<&'static str>,
 }
 
 /// `Result` with hush's [`Error`].
@@ -65,6 +67,7 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            limit: None,
         }
     }
 
@@ -101,6 +104,20 @@ impl Error {
     /// An unexpected internal state.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, message)
+    }
+
+    /// A [`Limit`](ErrorKind::Limit) error: a run went past `setting` (e.g.
+    /// `limits.timeout_ms`; none for a cap of the host's own).
+    pub fn limit(setting: Option<&'static str>, message: impl Into<String>) -> Self {
+        Error {
+            limit: setting,
+            ..Self::new(ErrorKind::Limit, message)
+        }
+    }
+
+    /// The spec setting a [`Limit`](ErrorKind::Limit) error names, if any.
+    pub fn limit_setting(&self) -> Option<&'static str> {
+        self.limit
     }
 
     /// What kind of failure this is.

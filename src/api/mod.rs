@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -134,10 +135,25 @@ pub fn app(state: ApiState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(log_refusals))
         .layer(middleware::map_response(|mut response: Response| async {
-            crate::web::api_headers(&mut response);
+            api_headers(&mut response);
             response
         }))
         .with_state(state)
+}
+
+/// The headers every API response carries unless its handler set them: answers are not
+/// cached (they describe secrets and runs), not sniffed, and send no referrer.
+fn api_headers(response: &mut Response) {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
 }
 
 /// The operations routes of a process without the API (`hush worker --listen`):

@@ -62,6 +62,20 @@ pub struct RunError {
     pub code: String,
     /// The message, redacted.
     pub message: String,
+    /// For `limit_exceeded`: the spec setting that was hit (for metrics; not stored).
+    #[serde(skip)]
+    pub limit: Option<&'static str>,
+}
+
+impl RunError {
+    /// `e` with its message passed through `redactor`.
+    fn redacted(e: &Error, redactor: &redact::Redactor) -> Self {
+        RunError {
+            code: e.kind().code().to_owned(),
+            message: redactor.redact_str(e.message()).into_owned(),
+            limit: e.limit_setting(),
+        }
+    }
 }
 
 /// The record of one run. Every string in it is already redacted.
@@ -183,10 +197,7 @@ impl Executor {
             }
         };
         let logs = logs.lines;
-        let limit = error
-            .as_ref()
-            .filter(|e| e.code == crate::error::ErrorKind::Limit.code())
-            .and_then(|e| limit_setting(&e.message));
+        let limit = error.as_ref().and_then(|e| e.limit);
         crate::metrics::run_ended(
             request.action.kind(),
             if status == RunStatus::Succeeded {
@@ -296,10 +307,9 @@ impl Executor {
                 logs.lines.extend(outcome.logs);
                 logs.sent += outcome.live_sent;
                 logs.flush(&redactor);
-                return outcome.result.map_err(|e| RunError {
-                    code: e.kind().code().to_owned(),
-                    message: redactor.redact_str(e.message()).into_owned(),
-                });
+                return outcome
+                    .result
+                    .map_err(|e| RunError::redacted(&e, &redactor));
             }
         };
         let outcome = self
@@ -307,10 +317,7 @@ impl Executor {
             .execute(spec, &request.inputs, &resolved, &redactor)
             .await;
         drop(resolved);
-        let result = outcome.map_err(|e| RunError {
-            code: e.kind().code().to_owned(),
-            message: redactor.redact_str(e.message()).into_owned(),
-        })?;
+        let result = outcome.map_err(|e| RunError::redacted(&e, &redactor))?;
         logs.lines.push(format!(
             "the target answered {}{}",
             result.status,
@@ -325,14 +332,6 @@ impl Executor {
         logs.flush(&redactor);
         Ok(value)
     }
-}
-
-/// The limit setting a limit error names, e.g. `limits.max_http_calls` in "the action
-/// made more than 20 HTTP calls (limits.max_http_calls)".
-fn limit_setting(message: &str) -> Option<&str> {
-    let start = message.rfind("(limits.")? + 1;
-    let end = start + message[start..].find(')')?;
-    Some(&message[start..end])
 }
 
 /// A run's log lines, and how many of them went out live.
@@ -370,6 +369,7 @@ impl From<Error> for RunError {
         RunError {
             code: e.kind().code().to_owned(),
             message: e.message().to_owned(),
+            limit: e.limit_setting(),
         }
     }
 }

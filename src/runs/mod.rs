@@ -127,6 +127,7 @@ impl Run {
         self.error = Some(RunError {
             code: code.code().to_owned(),
             message,
+            limit: None,
         });
         self
     }

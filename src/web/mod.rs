@@ -21,7 +21,6 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::api::ApiState;
 
 /// The page's Content-Security-Policy: everything from this origin only, no inline script
 /// or style, no plugins, no framing, no form submissions (the page sends its forms with
@@ -64,8 +63,9 @@ static ASSETS: &[Asset] = &[
     asset!("sse.js", JS),
 ];
 
-/// The page's routes (no token needed: the files hold no data).
-pub fn routes() -> Router<ApiState> {
+/// The page's routes (no token needed: the files hold no data), for any router state:
+/// the page reads nothing from it, so `web` imports nothing from the API it is served by.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
         .route("/ui/", get(index))
@@ -119,21 +119,6 @@ fn with_page_headers(mut response: Response) -> Response {
         "camera=(), microphone=(), geolocation=(), payment=()",
     );
     response
-}
-
-/// The headers every API response carries unless its handler set them: answers are not
-/// cached (they describe secrets and runs), not sniffed, and send no referrer.
-pub fn api_headers(response: &mut Response) {
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::CACHE_CONTROL, "no-store"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-    ] {
-        headers
-            .entry(name)
-            .or_insert(HeaderValue::from_static(value));
-    }
 }
 
 #[cfg(test)]

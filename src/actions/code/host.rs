@@ -21,7 +21,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use zeroize::Zeroizing;
 
-use super::sandbox::{Breach, Shared};
+use super::limits::{Breach, Shared};
 use crate::actions::http::spec::FORBIDDEN_HEADERS;
 use crate::actions::http::{HttpSender, Outgoing, guard};
 use crate::error::ErrorKind;
@@ -47,8 +47,6 @@ wasmtime::component::bindgen!({
 use self::hush::action::http::{self as wit_http, ErrorKind as HttpErrorKind};
 use self::hush::action::{log as wit_log, secrets as wit_secrets};
 
-/// The most resources (secret handles, requests) a guest may hold at once.
-pub(super) const MAX_RESOURCES: usize = 10_000;
 /// The most bytes of unsent requests (URLs, headers, bodies) a guest may have the host
 /// hold at once.
 pub(super) const MAX_REQUEST_BYTES: usize = 32 << 20;
@@ -96,7 +94,7 @@ pub struct PendingRequest {
 pub(super) struct RunState {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
-    pub limiter: super::sandbox::MemoryLimiter,
+    pub limiter: super::limits::MemoryLimiter,
     pub shared: Arc<Mutex<Shared>>,
     pub deadline: Instant,
     pub bindings: BTreeMap<String, BoundSecret>,

@@ -7,7 +7,8 @@
 //! - [`spec`]: the JSON spec ([`CodeAction`]) and its limits;
 //! - [`CodeRuntime`]: shared by every run: [`CodeRuntime::add_component`] and
 //!   [`CodeRuntime::execute`];
-//! - `host`: the WIT host implementation; `sandbox`: one run under its limits;
+//! - `host`: the WIT host implementation; `limits`: breaches and the run's output ledger;
+//!   `sandbox`: one run under its limits;
 //!   `components`: compile, cache and store components.
 //!
 //! A guest gets no filesystem, no environment, no sockets and no stdin; its stdout and
@@ -17,6 +18,7 @@
 
 mod components;
 mod host;
+mod limits;
 mod sandbox;
 pub mod spec;
 
@@ -32,7 +34,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use zeroize::Zeroizing;
 
 pub use components::{MAX_COMPONENT_BYTES, Source, content_hash, read_component_file};
-pub use sandbox::{Breach, Outcome};
+pub use limits::Breach;
+pub use sandbox::Outcome;
 pub use spec::{Binding, CodeAction, ComponentRef, Limits};
 
 use crate::actions::http::HttpSender;
