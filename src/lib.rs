@@ -13,6 +13,7 @@
 //! - [`secrets`]: secret keys: their model, access rules, encryption and operations;
 //! - [`audit`]: the per-org audit trail;
 //! - [`redact`] and [`telemetry`]: output safety;
+//! - [`net`]: the outbound network policy (SSRF guard) every outbound call asks;
 //! - [`actions`]: the action kinds (Send API Request, Run Code) and saved actions;
 //! - [`executor`]: the run pipeline (resolve, authorize, execute, redact, record);
 //! - [`app`]: opens the shared state every entry point uses;
@@ -39,6 +40,7 @@ pub mod guests {
 }
 pub mod metrics;
 pub mod model;
+pub mod net;
 pub mod redact;
 pub mod runs;
 pub mod secrets;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
-use super::guard;
+use crate::net as guard;
 use super::send::{HttpSender, describe, read_capped};
 use crate::error::Result;
 use crate::redact::Redactor;

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use url::Url;
 
-use super::guard::{self, GuardedResolver, NetworkPolicy, Refused, Unresolved};
+use crate::net::{self as guard, GuardedResolver, NetworkPolicy, Refused, Unresolved};
 use super::spec::{Auth, Body, HttpAction};
 use super::template::{Escape, Renderer};
 use crate::error::{Error, ErrorKind, Result};

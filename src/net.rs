@@ -1,8 +1,9 @@
-//! The SSRF guard: which network addresses an outbound request may reach, checked on the
-//! address actually connected to. It owns the address rules and the filtering resolver;
-//! it never opens a connection itself and never lets a forbidden address through
-//! unless the [`NetworkPolicy`] names it — and never lets a cloud metadata or credential
-//! endpoint through at all.
+//! `net`, the outbound network policy both action kinds ask (Send API Request and a Run
+//! Code guest's HTTP): the SSRF guard, which network addresses an outbound request may
+//! reach, checked on the address actually connected to. It owns the address rules and
+//! the filtering resolver; it never opens a connection itself and never lets a forbidden
+//! address through unless the [`NetworkPolicy`] names it — and never lets a cloud
+//! metadata or credential endpoint through at all.
 //!
 //! Forbidden by default: loopback, private (RFC 1918), link-local, CGNAT (100.64/10),
 //! multicast, broadcast, unspecified, reserved, documentation and benchmarking ranges,
