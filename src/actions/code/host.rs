@@ -24,10 +24,10 @@ use zeroize::Zeroizing;
 use super::limits::{Breach, Shared};
 use crate::actions::http::spec::FORBIDDEN_HEADERS;
 use crate::actions::http::{HttpSender, Outgoing};
-use crate::net as guard;
 use crate::error::ErrorKind;
 use crate::model::LiveLog;
 use crate::model::SecretId;
+use crate::net as guard;
 use crate::redact::Redactor;
 use crate::secrets::HostPattern;
 
