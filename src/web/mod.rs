@@ -21,7 +21,6 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-
 /// The page's Content-Security-Policy: everything from this origin only, no inline script
 /// or style, no plugins, no framing, no form submissions (the page sends its forms with
 /// `fetch`, so a form that is submitted natively — a value in a URL — is refused), and

@@ -10,9 +10,9 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
-use crate::net as guard;
 use super::send::{HttpSender, describe, read_capped};
 use crate::error::Result;
+use crate::net as guard;
 use crate::redact::Redactor;
 
 /// A request ready to send.

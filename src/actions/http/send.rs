@@ -14,11 +14,11 @@ use serde::Serialize;
 use serde_json::Value;
 use url::Url;
 
-use crate::net::{self as guard, GuardedResolver, NetworkPolicy, Refused, Unresolved};
 use super::spec::{Auth, Body, HttpAction};
 use super::template::{Escape, Renderer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::SecretId;
+use crate::net::{self as guard, GuardedResolver, NetworkPolicy, Refused, Unresolved};
 use crate::redact::Redactor;
 use crate::secrets::ResolvedSecret;
 
