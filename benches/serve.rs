@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::ApiState;
-use hush::api::tokens::{Principal, Tokens};
+use hush::tokens::{Principal, Tokens};
 use hush::executor::{Executor, RunRequest, RunStatus};
 use hush::model::{RunId, now};
 use hush::runs::queue::{self, WorkerConfig};

@@ -12,6 +12,8 @@
 //! - [`directory`]: orgs, users, roles and groups;
 //! - [`secrets`]: secret keys: their model, access rules, encryption and operations;
 //! - [`audit`]: the per-org audit trail;
+//! - [`tokens`]: API tokens (bearer credentials of users and services), persisted beside
+//!   the directory and the secret keys;
 //! - [`redact`] and [`telemetry`]: output safety;
 //! - [`net`]: the outbound network policy (SSRF guard) every outbound call asks;
 //! - [`actions`]: the action kinds (Send API Request, Run Code) and saved actions;
@@ -46,6 +48,7 @@ pub mod runs;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;
 pub mod web;
 
 pub use error::{Error, Result};

@@ -11,7 +11,7 @@ use axum::extract::Request;
 use axum::response::IntoResponse;
 use common::api::assert_error;
 use common::{Harness, Kind, assert_no_value_in, team, user};
-use hush::api::tokens::Tokens;
+use hush::tokens::Tokens;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

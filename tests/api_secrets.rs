@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::api::{Client, assert_error, serve, service_token, user_token};
 use common::{Harness, Kind, restricted, team};
-use hush::api::tokens::{Principal, Tokens};
+use hush::tokens::{Principal, Tokens};
 use hush::audit::AuditAction;
 use hush::store::Table;
 use reqwest::{Method, StatusCode};

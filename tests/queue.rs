@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{Query, State};
 use common::{Harness, Kind, team};
 use hush::actions::http::{HttpSender, NetworkPolicy};
-use hush::api::tokens::{Principal, Tokens};
+use hush::tokens::{Principal, Tokens};
 use hush::api::{ApiState, app};
 use hush::executor::{Executor, RunStatus};
 use hush::model::RunId;

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{Harness, restricted, team, user};
-use hush::api::tokens::{Principal as TokenPrincipal, Tokens};
+use hush::tokens::{Principal as TokenPrincipal, Tokens};
 use hush::directory::Role;
 use hush::error::ErrorKind;
 use hush::model::GroupId;

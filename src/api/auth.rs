@@ -8,7 +8,7 @@ use axum::http::{header, request::Parts};
 
 use super::ApiState;
 use super::error::ApiError;
-use super::tokens::{Principal, TokenRecord};
+use crate::tokens::{Principal, TokenRecord};
 use crate::directory::{Role, UserRecord};
 use crate::model::UserId;
 

@@ -1,6 +1,6 @@
 //! `hush serve`: the HTTP API for orchestrators and run viewers (axum). It parses,
-//! authenticates (bearer tokens, [`tokens`]), decides who may act for whom, and calls the
-//! executor; it owns no run logic and never answers or logs a secret value or a token.
+//! authenticates (bearer tokens, [`crate::tokens`]), decides who may act for whom, and
+//! calls the executor; it owns no run logic and never answers or logs a secret value or a token.
 //!
 //! [`app`] builds the router over an [`ApiState`] (tests drive it over a real socket or
 //! with `oneshot`); [`serve`] runs it on a listener until SIGTERM or Ctrl-C.
@@ -29,7 +29,6 @@ pub mod error;
 pub mod openapi;
 pub mod runs;
 pub mod secrets;
-pub mod tokens;
 
 use std::sync::Arc;
 
@@ -50,7 +49,7 @@ use crate::runs::queue::DEFAULT_MAX_QUEUE;
 use crate::secrets::SecretStore;
 use crate::store::Backend;
 use error::{ApiError, ErrorCode};
-use tokens::Tokens;
+use crate::tokens::Tokens;
 
 /// The default request body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;

@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::ApiState;
 use super::auth::{Caller, actor_for};
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::tokens::Principal;
+use crate::tokens::Principal;
 use crate::actions::Action;
 use crate::directory::{Role, UserRecord};
 use crate::executor::RunStatus;

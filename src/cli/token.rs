@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand};
 
 use super::{Out, open, org, user};
-use crate::api::tokens::{Principal, TokenRecord, Tokens};
+use crate::tokens::{Principal, TokenRecord, Tokens};
 use crate::error::Result;
 
 /// `hush token …`.

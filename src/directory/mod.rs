@@ -126,7 +126,7 @@ impl Named<'_> {
 }
 
 /// The principal of a stored API token (the fields `kind` and `user` of
-/// `api::tokens::TokenRecord`, which the directory reads only to drop a user's tokens).
+/// `tokens::TokenRecord`, which the directory reads only to drop a user's tokens).
 #[derive(Deserialize)]
 struct TokenPrincipal {
     kind: String,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use hush::actions::http::{HttpSender, NetworkPolicy};
-use hush::api::tokens::{Principal, Tokens};
+use hush::tokens::{Principal, Tokens};
 use hush::api::{ApiState, app};
 use hush::executor::Executor;
 use hush::runs::{DEFAULT_RETENTION, RunStore};
