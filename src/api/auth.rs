@@ -8,9 +8,9 @@ use axum::http::{header, request::Parts};
 
 use super::ApiState;
 use super::error::ApiError;
-use crate::tokens::{Principal, TokenRecord};
 use crate::directory::{Role, UserRecord};
 use crate::model::UserId;
+use crate::tokens::{Principal, TokenRecord};
 
 /// The authenticated caller of a request.
 #[derive(Clone, Debug)]
