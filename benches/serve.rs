@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::ApiState;
-use hush::tokens::{Principal, Tokens};
 use hush::executor::{Executor, RunRequest, RunStatus};
 use hush::model::{RunId, now};
 use hush::runs::queue::{self, WorkerConfig};
 use hush::runs::{DEFAULT_RETENTION, Pending, Run, RunStore, new_run_id};
+use hush::tokens::{Principal, Tokens};
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 use support::{count, interleaved, median, per_op_at, percentile, ratio, show};

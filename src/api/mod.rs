@@ -48,8 +48,8 @@ use crate::runs::RunStore;
 use crate::runs::queue::DEFAULT_MAX_QUEUE;
 use crate::secrets::SecretStore;
 use crate::store::Backend;
-use error::{ApiError, ErrorCode};
 use crate::tokens::Tokens;
+use error::{ApiError, ErrorCode};
 
 /// The default request body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
