@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use common::api::{Client, assert_error, serve, service_token, user_token};
 use common::{Harness, Kind, restricted, team};
-use hush::tokens::{Principal, Tokens};
 use hush::audit::AuditAction;
 use hush::store::Table;
+use hush::tokens::{Principal, Tokens};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

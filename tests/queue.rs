@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use axum::extract::{Query, State};
 use common::{Harness, Kind, team};
 use hush::actions::http::{HttpSender, NetworkPolicy};
-use hush::tokens::{Principal, Tokens};
 use hush::api::{ApiState, app};
 use hush::executor::{Executor, RunStatus};
 use hush::model::RunId;
 use hush::runs::queue::{self, WorkerConfig};
 use hush::runs::{DEFAULT_RETENTION, RunStore, Start};
+use hush::tokens::{Principal, Tokens};
 use serde_json::{Value, json};
 
 const VALUE: &str = "sk_live_queue_0123456789abcdef";

@@ -7,12 +7,12 @@
 mod common;
 
 use common::{Harness, restricted, team, user};
-use hush::tokens::{Principal as TokenPrincipal, Tokens};
 use hush::directory::Role;
 use hush::error::ErrorKind;
 use hush::model::GroupId;
 use hush::secrets::{Access, Principal};
 use hush::store::{Commit, Table, Txn};
+use hush::tokens::{Principal as TokenPrincipal, Tokens};
 use std::sync::Arc;
 
 macro_rules! on_both_backends {

@@ -20,13 +20,13 @@ use serde_json::Value;
 use super::ApiState;
 use super::auth::{Caller, actor_for};
 use super::error::{ApiError, ApiJson, ApiQuery};
-use crate::tokens::Principal;
 use crate::actions::Action;
 use crate::directory::{Role, UserRecord};
 use crate::executor::RunStatus;
 use crate::model::{ActionId, OrgId, RunId, Timestamp, UserId, now};
 use crate::runs::queue::{perform, store_end};
 use crate::runs::{Created, Event, Pending, Run, new_run_id};
+use crate::tokens::Principal;
 
 /// The body of `POST /v1/runs`.
 #[derive(Deserialize)]

@@ -4,8 +4,8 @@
 use clap::{Args, Subcommand};
 
 use super::{Out, open, org, user};
-use crate::tokens::{Principal, TokenRecord, Tokens};
 use crate::error::Result;
+use crate::tokens::{Principal, TokenRecord, Tokens};
 
 /// `hush token …`.
 #[derive(Subcommand, Debug)]

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use hush::actions::http::{HttpSender, NetworkPolicy};
-use hush::tokens::{Principal, Tokens};
 use hush::api::{ApiState, app};
 use hush::executor::Executor;
 use hush::runs::{DEFAULT_RETENTION, RunStore};
+use hush::tokens::{Principal, Tokens};
 use reqwest::StatusCode;
 use serde_json::Value;
 
