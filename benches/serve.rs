@@ -18,7 +18,8 @@ use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::ApiState;
 use hush::executor::{Executor, RunRequest, RunStatus};
 use hush::model::{RunId, now};
-use hush::runs::queue::{self, WorkerConfig};
+use hush::runs::queue;
+use hush::runs::worker::{self, WorkerConfig};
 use hush::runs::{DEFAULT_RETENTION, Pending, Run, RunStore, new_run_id};
 use hush::tokens::{Principal, Tokens};
 use redis::AsyncCommands;
@@ -98,7 +99,7 @@ async fn main() {
 
     // 1. Queued vs sync, dispatch to result, one run at a time; a worker in this process.
     let stop = Arc::new(AtomicBool::new(false));
-    let in_process = tokio::spawn(queue::work(
+    let in_process = tokio::spawn(worker::work(
         runs.clone(),
         executor.clone(),
         WorkerConfig::named("bench-in-process"),

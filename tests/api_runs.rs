@@ -16,7 +16,7 @@ use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::{ApiState, app};
 use hush::executor::Executor;
 use hush::guests;
-use hush::runs::queue::{self, WorkerConfig};
+use hush::runs::worker::{self, WorkerConfig};
 use hush::runs::{DEFAULT_RETENTION, RunStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -107,7 +107,7 @@ impl Api {
 
     /// Starts a worker in this process.
     fn worker(&self) -> tokio::task::JoinHandle<hush::Result<()>> {
-        tokio::spawn(queue::work(
+        tokio::spawn(worker::work(
             self.runs.clone(),
             self.executor.clone(),
             WorkerConfig {

@@ -17,7 +17,8 @@ use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::{ApiState, app};
 use hush::executor::{Executor, RunStatus};
 use hush::model::RunId;
-use hush::runs::queue::{self, WorkerConfig};
+use hush::runs::queue;
+use hush::runs::worker::{self, WorkerConfig};
 use hush::runs::{DEFAULT_RETENTION, RunStore, Start};
 use hush::tokens::{Principal, Tokens};
 use serde_json::{Value, json};
@@ -415,7 +416,7 @@ async fn a_run_whose_workers_keep_dying_is_failed_as_a_dead_letter() {
         max_attempts: 2,
         ..WorkerConfig::named("alive")
     };
-    let worker = tokio::spawn(queue::work(
+    let worker = tokio::spawn(worker::work(
         s.runs.clone(),
         executor,
         config,

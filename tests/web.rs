@@ -38,7 +38,7 @@ use futures_util::{FutureExt, StreamExt};
 use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::{ApiState, app};
 use hush::executor::Executor;
-use hush::runs::queue::{self, WorkerConfig};
+use hush::runs::worker::{self, WorkerConfig};
 use hush::runs::{DEFAULT_RETENTION, RunStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -344,7 +344,7 @@ async fn start_hush() -> Hush {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
     let stop = Arc::new(AtomicBool::new(false));
-    let worker = tokio::spawn(queue::work(
+    let worker = tokio::spawn(worker::work(
         runs,
         executor,
         WorkerConfig {

@@ -24,7 +24,7 @@ use crate::actions::Action;
 use crate::directory::{Role, UserRecord};
 use crate::executor::RunStatus;
 use crate::model::{ActionId, OrgId, RunId, Timestamp, UserId, now};
-use crate::runs::queue::{perform, store_end};
+use crate::runs::worker::{perform, store_end};
 use crate::runs::{Created, Event, Pending, Run, new_run_id};
 use crate::tokens::Principal;
 

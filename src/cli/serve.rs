@@ -17,7 +17,7 @@ use crate::app::Hush;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::runs::RunStore;
-use crate::runs::queue::{self, WorkerConfig};
+use crate::runs::worker::{self, WorkerConfig};
 
 /// `hush serve [--listen ADDR] [--worker] …`.
 #[derive(Args, Debug)]
@@ -29,7 +29,7 @@ pub struct ServeArgs {
     #[arg(long, env = "HUSH_MAX_BODY_BYTES", default_value_t = api::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
     /// Refuse queued dispatch (503) while this many entries wait in the queue.
-    #[arg(long, env = "HUSH_MAX_QUEUE", default_value_t = queue::DEFAULT_MAX_QUEUE)]
+    #[arg(long, env = "HUSH_MAX_QUEUE", default_value_t = crate::runs::queue::DEFAULT_MAX_QUEUE)]
     max_queue: usize,
     /// Also drain the work queue in this process (like `hush worker`).
     #[arg(long)]
@@ -71,7 +71,10 @@ impl WorkArgs {
             ));
         }
         Ok(WorkerConfig {
-            name: self.name.clone().unwrap_or_else(queue::default_worker_name),
+            name: self
+                .name
+                .clone()
+                .unwrap_or_else(worker::default_worker_name),
             concurrency: self.concurrency,
             visibility: Duration::from_millis(self.visibility_timeout_ms),
             max_attempts: self.max_attempts,
@@ -123,7 +126,7 @@ pub async fn run(args: ServeArgs, out: &Out) -> Result<()> {
         let config = args.work.config()?;
         let executor = hush.executor(policy)?;
         let stop = stop_flag();
-        Some(tokio::spawn(queue::work(runs, executor, config, stop)))
+        Some(tokio::spawn(worker::work(runs, executor, config, stop)))
     } else {
         None
     };
@@ -169,7 +172,7 @@ pub async fn work(args: WorkArgs, out: &Out) -> Result<()> {
         tracing::info!(%addr, "serving /healthz and /metrics");
         tokio::spawn(async move { axum::serve(listener, api::operations_app()).await });
     }
-    let worked = queue::work(runs, executor, config, stop_flag()).await;
+    let worked = worker::work(runs, executor, config, stop_flag()).await;
     hush.secrets.flush().await;
     worked
 }

@@ -17,6 +17,7 @@
 //! - `hush:queue`: the work stream, read by the consumer group `workers` ([`queue`]).
 
 pub mod queue;
+pub mod worker;
 
 use std::time::Duration;
 

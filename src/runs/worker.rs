@@ -1,0 +1,339 @@
+//! `hush worker`: drains the work queue ([`super::queue`]). A worker reads entries
+//! through the consumer group, holds each (re-claiming it every third of the visibility
+//! timeout) until its run's end is stored, starts each run as a counted attempt (a run
+//! started `max_attempts` times is dead-lettered), runs it through the executor with its
+//! log lines streamed to the run's events, and stores the end only for the latest
+//! attempt. On stop it takes no new work and finishes what it holds. It never stores or
+//! logs anything unredacted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::streams::StreamId;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::queue::Entry;
+use super::{Run, RunStore, Start};
+use crate::actions::Action;
+use crate::error::{ErrorKind, Result};
+use crate::executor::{Executor, RunRequest};
+
+/// How a worker works.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The consumer name, unique per worker process.
+    pub name: String,
+    /// Runs held at once.
+    pub concurrency: usize,
+    /// How long an entry may sit idle before another worker claims it.
+    pub visibility: Duration,
+    /// Starts of one run before it is dead-lettered.
+    pub max_attempts: u32,
+}
+
+impl WorkerConfig {
+    /// Defaults: 64 runs at once, a 30 s visibility timeout, 5 attempts.
+    pub fn named(name: impl Into<String>) -> Self {
+        WorkerConfig {
+            name: name.into(),
+            concurrency: 64,
+            visibility: Duration::from_secs(30),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Whether the user a queued run was dispatched for is still the org's user of that id
+/// (added before the run was created, not removed and added again since). A run never
+/// runs as a later user of the same id; whether the actor may use each secret is the
+/// executor's check, as for every run.
+///
+/// # Errors
+/// When the store fails, or (not a member, no org) for the executor to refuse the run.
+async fn actor_since_dispatch(executor: &Executor, run: &Run) -> Result<bool> {
+    let record = executor.secrets().member(&run.org, &run.actor).await?;
+    Ok(record.holds_since(run.created_at))
+}
+
+/// Runs `run` here to its end, streaming its log lines to its events, and returns it as
+/// it ended, with whether it failed because the secret store was unavailable before its
+/// action did anything (see [`crate::executor::LiveRun`]). Storing the end is the
+/// caller's ([`store_end`]).
+pub async fn perform(
+    store: &RunStore,
+    executor: &Executor,
+    run: Run,
+    action: Action,
+    inputs: Value,
+) -> (Run, bool) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let forward = {
+        let store = store.clone();
+        let (org, id) = (run.org.clone(), run.id.clone());
+        tokio::spawn(async move {
+            while let Some(line) = rx.recv().await {
+                // Whatever else is ready goes in the same round trip.
+                let mut lines = vec![line];
+                while let Ok(more) = rx.try_recv() {
+                    lines.push(more);
+                }
+                if let Err(e) = store.log(&org, &id, &lines).await {
+                    tracing::warn!(run = %id, error = %e, "live log lines were not stored");
+                }
+            }
+        })
+    };
+    let ran = executor
+        .run_live(
+            RunRequest {
+                run_id: run.id.clone(),
+                org: run.org.clone(),
+                actor: run.actor.clone(),
+                action,
+                inputs,
+            },
+            Some(tx),
+        )
+        .await;
+    let _ = forward.await;
+    (run.finish(ran.record), ran.store_unavailable)
+}
+
+/// Stores a run's end as attempt `attempt`, retrying for up to a minute while Redis is
+/// unavailable; returns whether it was stored. Past the minute the entry stays pending
+/// and the run is delivered again.
+pub async fn store_end(store: &RunStore, run: &Run, attempt: u32) -> bool {
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(50);
+    loop {
+        match store.finish(run, attempt).await {
+            Ok(stored) => return stored,
+            Err(e) if started.elapsed() < Duration::from_secs(60) => {
+                tracing::warn!(run = %run.id, error = %e, "storing the run's end failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                tracing::error!(run = %run.id, error = %e, "the run's end could not be stored; it will be delivered again");
+                return false;
+            }
+        }
+    }
+}
+
+/// Handles one delivered entry and acknowledges it once its run's end is stored.
+async fn handle(store: RunStore, executor: Executor, config: Arc<WorkerConfig>, raw: StreamId) {
+    let Some(entry) = Entry::parse(&raw) else {
+        tracing::warn!(entry = %raw.id, "dropping a malformed queue entry");
+        let _ = store.ack(&raw.id).await;
+        return;
+    };
+    let heartbeat = {
+        let (store, worker, id) = (store.clone(), config.name.clone(), entry.id.clone());
+        let every = config.visibility / 3;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let _ = store.touch(&worker, &id).await;
+            }
+        })
+    };
+    let started = store
+        .start(
+            &entry.org,
+            &entry.run,
+            &config.name,
+            &entry.id,
+            config.max_attempts,
+        )
+        .await;
+    let done = match started {
+        Ok(Start::Run {
+            attempt,
+            run,
+            pending,
+        }) => {
+            // The spec was checked at dispatch; a saved one read back can still be refused.
+            let (ended, store_unavailable) = match actor_since_dispatch(&executor, &run).await {
+                Err(e) if e.kind() == ErrorKind::Unavailable => (*run, true),
+                Ok(false) => {
+                    let actor = run.actor.clone();
+                    let message = format!(
+                        "user {actor} was removed after this run was dispatched; it does not run as the user added under that id since"
+                    );
+                    (run.fail(ErrorKind::Denied, message), false)
+                }
+                _ => match Action::from_json(&pending.action.to_string()) {
+                    Ok(action) => perform(&store, &executor, *run, action, pending.inputs).await,
+                    Err(e) => (run.fail(e.kind(), e.message().to_owned()), false),
+                },
+            };
+            if store_unavailable {
+                tracing::warn!(run = %ended.id, "the store was unavailable before the run could start; it will be delivered again");
+                crate::metrics::delivery("store_unavailable");
+                false
+            } else {
+                crate::metrics::delivery("ran");
+                store_end(&store, &ended, attempt).await
+            }
+        }
+        Ok(Start::Final) => {
+            crate::metrics::delivery("already_final");
+            true
+        }
+        Ok(Start::Exhausted(run, attempts)) => {
+            let ended = run.fail(
+                ErrorKind::Unavailable,
+                format!(
+                    "dead letter: the run was started {attempts} time(s) and never ended (the workers running it stopped or lost Redis)"
+                ),
+            );
+            let stored = store_end(&store, &ended, attempts).await;
+            if stored {
+                let _ = store.dead_letter(&entry, attempts).await;
+            }
+            crate::metrics::delivery("dead_lettered");
+            stored
+        }
+        Ok(Start::Duplicate) => {
+            crate::metrics::delivery("duplicate");
+            true
+        }
+        Ok(Start::Gone) => {
+            crate::metrics::delivery("gone");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(run = %entry.run, error = %e, "a queued run could not be started; it will be delivered again");
+            false
+        }
+    };
+    heartbeat.abort();
+    if done {
+        for _ in 0..5 {
+            if store.ack(&entry.id).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Drains the work stream until `stop` is set, then finishes the runs it holds. Survives
+/// Redis restarts: reads fail, are retried, and go on when Redis is back.
+///
+/// # Errors
+/// When the consumer group cannot be created at start.
+pub async fn work(
+    store: RunStore,
+    executor: Executor,
+    config: WorkerConfig,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
+    let mut wait = Duration::from_millis(100);
+    while let Err(e) = store.ensure_group().await {
+        if stop.load(Ordering::Relaxed) {
+            return Err(e);
+        }
+        tracing::warn!(error = %e, "the work queue is not reachable yet; retrying");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
+    let config = Arc::new(config);
+    let slots = Arc::new(Semaphore::new(config.concurrency));
+    let mut tasks = JoinSet::new();
+    let mut conn = None;
+    let mut last_claim: Option<Instant> = None;
+    let mut last_trim = Instant::now();
+    tracing::info!(worker = %config.name, concurrency = config.concurrency, "worker started");
+    while !stop.load(Ordering::Relaxed) {
+        while tasks.try_join_next().is_some() {}
+        let free = slots.available_permits();
+        if free == 0 {
+            tokio::select! {
+                _ = tasks.join_next() => {}
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            continue;
+        }
+        let mut entries = Vec::new();
+        if last_claim.is_none_or(|t| t.elapsed() >= config.visibility / 2) {
+            match store
+                .claim_idle(&config.name, config.visibility, free)
+                .await
+            {
+                Ok(claimed) => {
+                    if !claimed.is_empty() {
+                        tracing::info!(
+                            count = claimed.len(),
+                            "claimed idle entries of stopped workers"
+                        );
+                    }
+                    entries = claimed;
+                }
+                Err(e) => tracing::warn!(error = %e, "claiming idle entries failed"),
+            }
+            last_claim = Some(Instant::now());
+        }
+        if entries.is_empty() {
+            if conn.is_none() {
+                match store.blocking_connection().await {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the work queue is unreachable; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                }
+            }
+            let c = conn.as_mut().expect("connected above");
+            match store.read_new(c, &config.name, free).await {
+                Ok(read) => entries = read,
+                Err(e) => {
+                    if e.message().contains("NOGROUP") {
+                        let _ = store.ensure_group().await;
+                    }
+                    tracing::warn!(error = %e, "reading the work queue failed; reconnecting");
+                    conn = None;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
+        }
+        for entry in entries {
+            let permit = Arc::clone(&slots)
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let (store, executor, config) = (store.clone(), executor.clone(), Arc::clone(&config));
+            tasks.spawn(async move {
+                handle(store, executor, config, entry).await;
+                drop(permit);
+            });
+        }
+        if last_trim.elapsed() >= Duration::from_secs(5) {
+            if let Err(e) = store.trim().await {
+                tracing::warn!(error = %e, "trimming the work queue failed");
+            }
+            last_trim = Instant::now();
+        }
+    }
+    tracing::info!(
+        in_flight = tasks.len(),
+        "stopping: finishing the runs this worker holds"
+    );
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// A consumer name for this process: host name and process id.
+pub fn default_worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    format!("{host}-{}", std::process::id())
+}
