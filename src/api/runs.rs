@@ -24,8 +24,8 @@ use crate::actions::Action;
 use crate::directory::{Role, UserRecord};
 use crate::executor::RunStatus;
 use crate::model::{ActionId, OrgId, RunId, Timestamp, UserId, now};
-use crate::runs::worker::{perform, store_end};
-use crate::runs::{Created, Event, Pending, Run, new_run_id};
+use crate::runs::dispatch::{self, DispatchOptions, Dispatched};
+use crate::runs::{Event, Pending, Run, new_run_id};
 use crate::tokens::Principal;
 
 /// The body of `POST /v1/runs`.
@@ -114,18 +114,10 @@ pub async fn dispatch(
         .transpose()?;
     let idempotency = idempotency_key(body.idempotency_key.as_deref())?;
     let actor = actor_for(&state, &caller, body.actor.as_deref()).await?;
-    if !query.wait {
-        let waiting = state.runs.queue_len().await?;
-        if waiting >= state.max_queue {
-            return Err(ApiError::unavailable(format!(
-                "the work queue is full ({waiting} entries waiting); try again later"
-            )));
-        }
-    }
     let run = Run {
         id: new_run_id(),
         org: org.clone(),
-        actor,
+        actor: actor.clone(),
         action_kind: action.kind().to_owned(),
         action_id,
         status: if query.wait {
@@ -151,33 +143,20 @@ pub async fn dispatch(
         action: spec,
         inputs: Value::Object(body.inputs.unwrap_or_default()),
     };
-    if let Created::Existing(id) = state.runs.create(&run, &pending, idempotency).await? {
-        let existing = replay(&state, &org, &run.actor, &id).await?;
-        // A first try may have stored the run and then lost Redis before queueing it:
-        // queue it again (a run queued twice still runs once; see `RunStore::start`).
-        if existing.status == RunStatus::Queued && existing.attempts == 0 {
-            state.runs.enqueue(&org, &existing.id).await?;
+    let options = DispatchOptions {
+        wait: query.wait,
+        idempotency_key: idempotency,
+        max_queue: state.max_queue,
+    };
+    match dispatch::dispatch(&state.runs, &state.executor, run, action, pending, options).await? {
+        Dispatched::Existing(id) => {
+            let existing = replay(&state, &org, &actor, &id).await?;
+            dispatch::requeue_if_lost(&state.runs, &existing).await?;
+            Ok((StatusCode::OK, Json(existing)).into_response())
         }
-        return Ok((StatusCode::OK, Json(existing)).into_response());
+        Dispatched::Ended(ended) => Ok((StatusCode::OK, Json(ended)).into_response()),
+        Dispatched::Queued(run) => Ok((StatusCode::ACCEPTED, Json(run)).into_response()),
     }
-    if query.wait {
-        let (ended, _) = perform(&state.runs, &state.executor, run, action, pending.inputs).await;
-        store_end(&state.runs, &ended, 1).await;
-        return Ok((StatusCode::OK, Json(ended)).into_response());
-    }
-    if let Err(e) = state.runs.enqueue(&org, &run.id).await {
-        // With an idempotency key, the caller's retry queues it (above); without one, no
-        // retry can reach this run, so it ends here as failed (if Redis lets us say so).
-        if idempotency.is_none() {
-            let failed = run.fail(
-                e.kind(),
-                format!("the run could not be queued: {}", e.message()),
-            );
-            let _ = state.runs.finish(&failed, 0).await;
-        }
-        return Err(e.into());
-    }
-    Ok((StatusCode::ACCEPTED, Json(run)).into_response())
 }
 
 /// The run `id` that an idempotency key names, for a replay by `actor`.

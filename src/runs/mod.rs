@@ -1,7 +1,9 @@
 //! Run history and queued dispatch in Redis: every run's record from `queued` to its end,
 //! the per-org and per-workflow-run indexes, idempotency keys, each run's event stream
 //! (status changes and log lines, for server-sent events) and the work queue that
-//! `hush worker` processes drain ([`queue`]).
+//! `hush worker` processes drain ([`queue`]). The life of one run, in order:
+//! [`dispatch`] (admit, store, queue or run here), [`queue`] (the work stream),
+//! [`worker`] (start, run, store the end).
 //!
 //! It stores only what the executor already redacted, plus the pending request (the
 //! action spec and inputs, which name secrets by id and never hold a value).
@@ -16,6 +18,7 @@
 //! - `hush:{org}:idem:<key>`: idempotency key → run id, same expiry;
 //! - `hush:queue`: the work stream, read by the consumer group `workers` ([`queue`]).
 
+pub mod dispatch;
 pub mod queue;
 pub mod worker;
 
