@@ -94,7 +94,7 @@ pub struct Redactor {
     /// ASCII case; see the module docs).
     checks: Vec<Check>,
     /// Keys the hashes in `checks`.
-    hasher: std::hash::RandomState,
+    hasher: MatchHasher,
     matcher: Matcher,
     candidates: Candidates,
     max_pattern_len: usize,
@@ -104,12 +104,20 @@ pub struct Redactor {
     /// begin one: a quick test before an anchored walk when computing the stream hold.
     first_pairs: Box<[u64]>,
     first_bytes: [bool; 256],
+    /// The bytes (one to three) that every pattern of [`LONG_PATTERN`] bytes or more
+    /// begins with, when they are that few: a stream's hold looks for a long match only
+    /// where one of them is.
+    long_first: Option<Vec<u8>>,
 }
+
+/// See `Redactor::long_first`.
+const LONG_PATTERN: usize = 96;
 
 /// How the text where no match can start is skipped.
 enum Candidates {
-    /// Few distinct prefixes: Teddy finds the next place a pattern may start.
-    Packed(packed::Searcher),
+    /// Few distinct prefixes: Teddy finds the next place a pattern may start, and
+    /// [`Leads`] the places where an escape that some spellings are made of begins.
+    Packed(packed::Searcher, Leads),
     /// Many patterns, all at least 4 bytes: a bit table of hashed pattern grams, tested at
     /// every `k`-th position; a hit starts anchored walks just before it.
     Grams(GramFilter),
@@ -121,6 +129,31 @@ enum Matcher {
     Empty,
     Dfa(dfa::DFA),
     Nfa(contiguous::NFA),
+}
+
+/// The fixed syntax that spellings made of one escape per character begin with
+/// (`\u00`, `&#x`, `&#1`): the same for every value, found with `memchr` on their first
+/// bytes (at most three) and compared there, instead of as Teddy prefixes (which would
+/// push Teddy past the 31 prefixes it searches fastest, or make it test three-byte
+/// prefixes everywhere).
+struct Leads {
+    first: Vec<u8>,
+    leads: Vec<Vec<u8>>,
+}
+
+impl Leads {
+    /// The first place at or after `from` where a lead begins, or `hay.len()`.
+    #[inline]
+    fn next(&self, hay: &[u8], from: usize) -> usize {
+        let at = |i: usize| self.leads.iter().any(|l| hay[from + i..].starts_with(l));
+        let found = match self.first[..] {
+            [] => None,
+            [a] => memchr::memchr_iter(a, &hay[from..]).find(|&i| at(i)),
+            [a, b] => memchr::memchr2_iter(a, b, &hay[from..]).find(|&i| at(i)),
+            [a, b, c, ..] => memchr::memchr3_iter(a, b, c, &hay[from..]).find(|&i| at(i)),
+        };
+        found.map_or(hay.len(), |i| from + i)
+    }
 }
 
 /// How a match the case-blind automaton reports is confirmed.
@@ -197,7 +230,7 @@ impl Redactor {
             .iter()
             .map(|n| format!("[REDACTED:{n}]").into_bytes().into_boxed_slice())
             .collect();
-        let hasher = std::hash::RandomState::new();
+        let hasher = MatchHasher::new();
         let checks = patterns.iter().map(|p| check_for(&hasher, p)).collect();
         let mut first_bytes = [false; 256];
         let mut first_pairs = vec![0u64; 1024].into_boxed_slice();
@@ -231,6 +264,21 @@ impl Redactor {
             max_pattern_len = max_pattern_len.max(p.bytes.len());
             total += p.bytes.len();
         }
+        let mut long_first: Vec<u8> = patterns
+            .iter()
+            .filter(|p| p.bytes.len() >= LONG_PATTERN)
+            .flat_map(|p| {
+                let b = p.bytes[0];
+                if p.hex.first().copied().unwrap_or(false) {
+                    vec![b.to_ascii_lowercase(), b.to_ascii_uppercase()]
+                } else {
+                    vec![b]
+                }
+            })
+            .collect();
+        long_first.sort_unstable();
+        long_first.dedup();
+        let long_first = (!long_first.is_empty() && long_first.len() <= 3).then_some(long_first);
         let build_error = |e: aho_corasick::BuildError| {
             Error::internal(format!("redactor automaton could not be built: {e}"))
         };
@@ -260,7 +308,7 @@ impl Redactor {
         drop(bytes);
         // Measured on log text: Teddy beats the gram filter where it applies (few prefixes).
         let candidates = match candidate_searcher(&patterns) {
-            Some(searcher) => Candidates::Packed(searcher),
+            Some((searcher, leads)) => Candidates::Packed(searcher, leads),
             None => GramFilter::build(&patterns).map_or(Candidates::None, Candidates::Grams),
         };
         // Only the automaton keeps the patterns; wipe our copies of the encodings.
@@ -279,6 +327,7 @@ impl Redactor {
             min_pattern_len,
             first_pairs,
             first_bytes,
+            long_first,
         })
     }
 
@@ -312,10 +361,10 @@ impl Redactor {
     pub fn search_strategy(&self) -> &'static str {
         match (&self.matcher, &self.candidates) {
             (Matcher::Empty, _) => "empty",
-            (Matcher::Dfa(_), Candidates::Packed(_)) => "dfa+teddy",
+            (Matcher::Dfa(_), Candidates::Packed(..)) => "dfa+teddy",
             (Matcher::Dfa(_), Candidates::Grams(_)) => "dfa+grams",
             (Matcher::Dfa(_), Candidates::None) => "dfa",
-            (Matcher::Nfa(_), Candidates::Packed(_)) => "nfa+teddy",
+            (Matcher::Nfa(_), Candidates::Packed(..)) => "nfa+teddy",
             (Matcher::Nfa(_), Candidates::Grams(_)) => "nfa+grams",
             (Matcher::Nfa(_), Candidates::None) => "nfa",
         }
@@ -402,8 +451,8 @@ impl Redactor {
     fn collect_hits_with<A: Automaton>(&self, a: &A, hay: &[u8], hits: &mut Vec<Hit>) {
         match &self.candidates {
             // Teddy's setup costs more than walking a short haystack byte by byte.
-            Candidates::Packed(c) if hay.len() >= SHORT_HAYSTACK => {
-                collect_hits(self, a, Some(c), hay, hits)
+            Candidates::Packed(c, leads) if hay.len() >= SHORT_HAYSTACK => {
+                collect_hits(self, a, Some((c, leads)), hay, hits)
             }
             Candidates::Grams(g) => collect_hits_grams(self, a, g, hay, hits),
             _ => collect_hits(self, a, None, hay, hits),
@@ -412,27 +461,14 @@ impl Redactor {
 
     /// Records the automaton's match of pattern `pid` ending at `end` when it is a match
     /// of the pattern itself, not merely one ignoring ASCII case.
-    #[inline]
+    // Matches are rare: kept out of line, so that the walks stay tight.
+    #[inline(never)]
     fn push_hit(&self, hay: &[u8], pid: usize, end: usize, len: usize, hits: &mut Vec<Hit>) {
         let start = end - len;
         let confirmed = match &self.checks[pid] {
             Check::None => true,
-            Check::Hash { hash, fold: None } => {
-                std::hash::BuildHasher::hash_one(&self.hasher, &hay[start..end]) == *hash
-            }
-            Check::Hash {
-                hash,
-                fold: Some(fold),
-            } => {
-                let mut text = hay[start..end].to_vec();
-                for (i, b) in text.iter_mut().enumerate() {
-                    if fold[i >> 6] & (1 << (i & 63)) != 0 {
-                        b.make_ascii_lowercase();
-                    }
-                }
-                let ok = std::hash::BuildHasher::hash_one(&self.hasher, &text[..]) == *hash;
-                zeroize::Zeroize::zeroize(&mut text);
-                ok
+            Check::Hash { hash, fold } => {
+                self.hasher.hash(&hay[start..end], fold.as_deref()) == *hash
             }
         };
         if confirmed {
@@ -546,7 +582,7 @@ pub(crate) fn sort_hits(hits: &mut [Hit]) {
 
 /// The check that confirms a match of `p`: the keyed hash of its bytes (hex digits in
 /// lower case), or nothing when the pattern has no ASCII letter.
-fn check_for(hasher: &std::hash::RandomState, p: &Spelling) -> Check {
+fn check_for(hasher: &MatchHasher, p: &Spelling) -> Check {
     if !p.bytes.iter().any(u8::is_ascii_alphabetic) {
         return Check::None;
     }
@@ -558,8 +594,51 @@ fn check_for(hasher: &std::hash::RandomState, p: &Spelling) -> Check {
         bits
     });
     Check::Hash {
-        hash: std::hash::BuildHasher::hash_one(hasher, &p.bytes[..]),
+        hash: hasher.hash(&p.bytes, fold.as_deref()),
         fold,
+    }
+}
+
+/// A keyed multiply-xor hash of a match, with the bytes at `fold` positions taken in lower
+/// case (hex digits: setting bit 5 lower-cases `A-F` and leaves `0-9` and `a-f` alone).
+/// Fast rather than strong: a collision only makes text that equals a pattern ignoring
+/// case count as that pattern (more redaction, never less), and the key is random per
+/// redactor.
+struct MatchHasher {
+    key: u64,
+}
+
+impl MatchHasher {
+    fn new() -> MatchHasher {
+        let mut key = [0u8; 8];
+        // Without the OS's randomness, a fixed key still confirms every exact match.
+        let _ = getrandom::fill(&mut key);
+        MatchHasher {
+            key: u64::from_le_bytes(key) | 1,
+        }
+    }
+
+    #[inline]
+    fn hash(&self, bytes: &[u8], fold: Option<&[u64]>) -> u64 {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut h = self.key;
+        for (n, chunk) in bytes.chunks(8).enumerate() {
+            let mut w = read_le(chunk);
+            if let Some(fold) = fold {
+                let bits = (fold[n >> 3] >> ((n & 7) * 8)) & 0xff;
+                if bits != 0 {
+                    for j in 0..8 {
+                        if bits & (1 << j) != 0 {
+                            w |= 0x20 << (8 * j);
+                        }
+                    }
+                }
+            }
+            h = (h ^ w).wrapping_mul(K);
+            h ^= h >> 29;
+        }
+        h = (h ^ bytes.len() as u64).wrapping_mul(K);
+        h ^ (h >> 32)
     }
 }
 
@@ -569,17 +648,12 @@ fn check_for(hasher: &std::hash::RandomState, p: &Spelling) -> Check {
 /// bytes, so that few fold).
 fn start_prefixes(p: &Spelling, len: usize) -> Vec<Vec<u8>> {
     let folds = |n: usize| p.hex.iter().take(n).filter(|h| **h).count();
-    let mut len = p.bytes.len().min(len).min(p.lead.unwrap_or(usize::MAX));
-    // Each hex digit that folds doubles the prefixes: keep at most one where that leaves
-    // four bytes, else at most two.
-    let mut most = 1;
-    while len > 3 && folds(len) > most {
-        len -= 1;
-        if len < 4 && most == 1 {
-            most = 2;
-            len = p.bytes.len().min(len.max(4));
-        }
-    }
+    let full = p.bytes.len().min(len).min(p.lead.unwrap_or(usize::MAX));
+    // Each hex digit that folds doubles the prefixes: the longest prefix with none if it
+    // has four bytes, else with one, else with two.
+    let len = (0..=2)
+        .find_map(|most| (full.min(4)..=full).rev().find(|&n| folds(n) <= most))
+        .unwrap_or(full.min(4));
     let mut out = vec![p.bytes[..len].to_vec()];
     for i in (0..len).filter(|&i| p.hex.get(i).copied().unwrap_or(false)) {
         let more: Vec<Vec<u8>> = out
@@ -600,7 +674,7 @@ fn start_prefixes(p: &Spelling, len: usize) -> Vec<Vec<u8>> {
 fn minimal_prefixes(mut prefixes: Vec<Vec<u8>>, limit: usize) -> Option<Vec<Vec<u8>>> {
     prefixes.sort_unstable();
     prefixes.dedup();
-    let mut minimal: Vec<Vec<u8>> = Vec::with_capacity(limit);
+    let mut minimal: Vec<Vec<u8>> = Vec::with_capacity(limit.min(prefixes.len()));
     let mut result = Some(());
     for p in prefixes.iter() {
         if !minimal.iter().any(|m| p.starts_with(m)) {
@@ -625,23 +699,50 @@ fn minimal_prefixes(mut prefixes: Vec<Vec<u8>>, limit: usize) -> Option<Vec<Vec<
     }
 }
 
-/// A packed searcher over the distinct pattern prefixes, or `None` when there are too many
-/// for it to pay off (more than 64 even when cut to three bytes; the packed builder also
-/// refuses beyond its limits). Prefixes are as long as possible, up to
-/// [`CANDIDATE_PREFIX_LEN`]: each secret has many spellings, and the spellings of one
-/// value often share their first few bytes (the value's own, or an escape's syntax).
-fn candidate_searcher(patterns: &[Spelling]) -> Option<packed::Searcher> {
+/// A packed searcher over the distinct pattern prefixes, and the [`Leads`] of the
+/// spellings that begin with an escape's syntax; or `None` when there are too many
+/// prefixes for Teddy to pay off (more than 64 even when cut to four bytes). Prefixes are
+/// as long as possible, up to [`CANDIDATE_PREFIX_LEN`], but no more than 31 if cutting
+/// them (down to four bytes) gets there: up to 31 Teddy runs in its fastest form.
+fn candidate_searcher(patterns: &[Spelling]) -> Option<(packed::Searcher, Leads)> {
     if patterns.is_empty() {
         return None;
     }
-    let minimal = (3..=CANDIDATE_PREFIX_LEN).rev().find_map(|len| {
-        minimal_prefixes(
-            patterns
-                .iter()
-                .flat_map(|p| start_prefixes(p, len))
-                .collect(),
-            64,
-        )
+    let lead_prefixes = minimal_prefixes(
+        patterns
+            .iter()
+            .filter(|p| p.lead.is_some())
+            .flat_map(|p| start_prefixes(p, CANDIDATE_PREFIX_LEN))
+            .collect(),
+        usize::MAX,
+    )?;
+    let mut first: Vec<u8> = lead_prefixes.iter().map(|l| l[0]).collect();
+    first.sort_unstable();
+    first.dedup();
+    // More than three first bytes cannot be found with one memchr: Teddy takes them all.
+    let use_leads = first.len() <= 3;
+    let rest: Vec<&Spelling> = patterns
+        .iter()
+        .filter(|p| !use_leads || p.lead.is_none())
+        .collect();
+    let leads = if use_leads {
+        Leads {
+            first,
+            leads: lead_prefixes,
+        }
+    } else {
+        Leads {
+            first: Vec::new(),
+            leads: Vec::new(),
+        }
+    };
+    let minimal = [31, 64].into_iter().find_map(|limit| {
+        (4..=CANDIDATE_PREFIX_LEN).rev().find_map(|len| {
+            minimal_prefixes(
+                rest.iter().flat_map(|p| start_prefixes(p, len)).collect(),
+                limit,
+            )
+        })
     })?;
     let searcher = packed::Config::new()
         .match_kind(packed::MatchKind::LeftmostFirst)
@@ -651,13 +752,13 @@ fn candidate_searcher(patterns: &[Spelling]) -> Option<packed::Searcher> {
     for mut p in minimal {
         zeroize::Zeroize::zeroize(&mut p);
     }
-    searcher
+    Some((searcher?, leads))
 }
 
 fn collect_hits<A: Automaton>(
     r: &Redactor,
     a: &A,
-    candidates: Option<&packed::Searcher>,
+    candidates: Option<(&packed::Searcher, &Leads)>,
     hay: &[u8],
     hits: &mut Vec<Hit>,
 ) {
@@ -666,11 +767,24 @@ fn collect_hits<A: Automaton>(
         .expect("redactor automata support unanchored search");
     let len = hay.len();
     let mut pos = 0;
+    // The next candidate of each kind at or after the position it was looked for from
+    // (`len`: none); looked for again once `pos` passes it.
+    let (mut prefix_at, mut lead_at) = (0, 0);
+    let mut first = true;
     while pos < len {
-        if let Some(c) = candidates {
-            match c.find_in(hay, Span::from(pos..len)) {
-                Some(m) => pos = m.start(),
-                None => return,
+        if let Some((c, leads)) = candidates {
+            if first || prefix_at < pos {
+                prefix_at = c
+                    .find_in(hay, Span::from(pos..len))
+                    .map_or(len, |m| m.start());
+            }
+            if first || lead_at < pos {
+                lead_at = leads.next(hay, pos);
+            }
+            first = false;
+            pos = prefix_at.min(lead_at);
+            if pos >= len {
+                return;
             }
         }
         let mut sid = start;
@@ -830,7 +944,7 @@ fn hold_len<A: Automaton>(a: &A, r: &Redactor, hay: &[u8]) -> usize {
         .start_state(Anchored::Yes)
         .expect("redactor automata support anchored search");
     let len = hay.len();
-    for s in len - window..len {
+    let alive_from = |s: usize| {
         let may_start = if s + 1 < len {
             let pair = usize::from(hay[s]) << 8 | usize::from(hay[s + 1]);
             r.first_pairs[pair >> 6] & (1 << (pair & 63)) != 0
@@ -838,18 +952,41 @@ fn hold_len<A: Automaton>(a: &A, r: &Redactor, hay: &[u8]) -> usize {
             r.first_bytes[usize::from(hay[s])]
         };
         if !may_start {
-            continue;
+            return false;
         }
         let mut sid = anchored;
-        let alive = hay[s..].iter().all(|&b| {
+        hay[s..].iter().all(|&b| {
             sid = a.next_state(Anchored::Yes, sid, b);
             !a.is_dead(sid)
-        });
-        if alive {
+        })
+    };
+    // A suffix of `LONG_PATTERN` bytes or more can only begin a long pattern: where those
+    // begin with few distinct bytes, only the places holding one are tried.
+    let mut short_from = len - window;
+    if let Some(first) = &r.long_first {
+        let long_end = len - window.min(LONG_PATTERN - 1);
+        let range = &hay[len - window..long_end];
+        let at = |i: usize| len - window + i;
+        let found = match first[..] {
+            [a] => memchr::memchr_iter(a, range)
+                .map(at)
+                .find(|&s| alive_from(s)),
+            [a, b] => memchr::memchr2_iter(a, b, range)
+                .map(at)
+                .find(|&s| alive_from(s)),
+            [a, b, c] => memchr::memchr3_iter(a, b, c, range)
+                .map(at)
+                .find(|&s| alive_from(s)),
+            _ => None,
+        };
+        if let Some(s) = found {
             return len - s;
         }
+        short_from = long_end;
     }
-    0
+    (short_from..len)
+        .find(|&s| alive_from(s))
+        .map_or(0, |s| len - s)
 }
 
 impl Default for Redactor {
