@@ -209,7 +209,7 @@ async fn main() {
                 id: new_run_id(),
                 org: org.clone(),
                 actor: mia.clone(),
-                action_kind: "send_api_request".into(),
+                action_kind: hush::actions::ActionKind::SendApiRequest,
                 action_id: None,
                 status: RunStatus::Queued,
                 workflow_run_id: None,

@@ -49,6 +49,42 @@ impl ErrorKind {
     }
 }
 
+impl ErrorKind {
+    /// Every kind, for parsing codes back.
+    const ALL: [ErrorKind; 10] = [
+        ErrorKind::Invalid,
+        ErrorKind::NotFound,
+        ErrorKind::Denied,
+        ErrorKind::Conflict,
+        ErrorKind::Unavailable,
+        ErrorKind::Crypto,
+        ErrorKind::Internal,
+        ErrorKind::Limit,
+        ErrorKind::Trapped,
+        ErrorKind::ActionFailed,
+    ];
+
+    /// The kind whose [`code`](ErrorKind::code) is `code`.
+    pub fn from_code(code: &str) -> Option<ErrorKind> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
+/// Serialized as its [`code`](ErrorKind::code).
+impl serde::Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ErrorKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let code = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        ErrorKind::from_code(&code)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown error code {code:?}")))
+    }
+}
+
 /// An error from any hush operation.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Error {
@@ -144,3 +180,19 @@ impl fmt::Debug for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_code() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_code(kind.code()), Some(kind));
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.code()));
+            assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
+        }
+        assert!(serde_json::from_str::<ErrorKind>("\"nope\"").is_err());
+    }
+}

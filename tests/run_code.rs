@@ -141,7 +141,7 @@ fn assert_clean(record: &RunRecord, value: &str) {
 fn error_of(record: &RunRecord) -> (String, String) {
     assert_eq!(record.status, RunStatus::Failed, "{record:#?}");
     let e = record.error.clone().unwrap();
-    (e.code, e.message)
+    (e.code.code().to_owned(), e.message)
 }
 
 #[tokio::test]
@@ -162,7 +162,7 @@ async fn echo_returns_its_input_and_names_the_secrets_it_used() {
     )
     .await;
     assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
-    assert_eq!(record.action_kind, "run_code");
+    assert_eq!(record.action_kind, hush::actions::ActionKind::RunCode);
     let result = record.result.clone().unwrap();
     assert_eq!(
         result["input"],

@@ -106,7 +106,7 @@ async fn an_actor_without_use_gets_a_failed_record_and_nothing_is_sent() {
     let record = executor(&h).run(request(&h, "max", action)).await;
     assert_eq!(record.status, RunStatus::Failed);
     let error = record.error.as_ref().unwrap();
-    assert_eq!(error.code, "denied");
+    assert_eq!(error.code.code(), "denied");
     assert!(error.message.contains("Payroll"), "{error:?}");
     assert!(record.result.is_none());
     assert!(record.secrets_used.is_empty());
@@ -122,6 +122,6 @@ async fn a_template_error_fails_the_run_naming_the_field() {
     let record = executor(&h).run(request(&h, "max", action)).await;
     assert_eq!(record.status, RunStatus::Failed);
     let error = record.error.unwrap();
-    assert_eq!(error.code, "invalid");
+    assert_eq!(error.code.code(), "invalid");
     assert!(error.message.contains("body.value.amount"), "{error:?}");
 }

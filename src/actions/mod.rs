@@ -7,10 +7,36 @@ pub mod code;
 pub mod http;
 pub mod saved;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::SecretId;
+
+/// The kinds of action, as their `kind` field and run records write them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// `send_api_request`.
+    SendApiRequest,
+    /// `run_code`.
+    RunCode,
+}
+
+impl ActionKind {
+    /// The kind as written: `send_api_request` or `run_code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::SendApiRequest => "send_api_request",
+            ActionKind::RunCode => "run_code",
+        }
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// An action spec of any kind, told apart by its `kind` field.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -73,10 +99,10 @@ impl Action {
     }
 
     /// The kind, as written in specs and run records.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ActionKind {
         match self {
-            Action::SendApiRequest(_) => "send_api_request",
-            Action::RunCode(_) => "run_code",
+            Action::SendApiRequest(_) => ActionKind::SendApiRequest,
+            Action::RunCode(_) => ActionKind::RunCode,
         }
     }
 

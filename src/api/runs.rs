@@ -93,7 +93,7 @@ pub async fn dispatch(
                 state.saved.get(&org, &id).await?.ok_or_else(|| {
                     ApiError::not_found(format!("no saved action {id} in org {org}"))
                 })?;
-            (saved.spec, Some(id.to_string()))
+            (saved.spec, Some(id))
         }
         _ => {
             return Err(ApiError::invalid(
@@ -118,7 +118,7 @@ pub async fn dispatch(
         id: new_run_id(),
         org: org.clone(),
         actor: actor.clone(),
-        action_kind: action.kind().to_owned(),
+        action_kind: action.kind(),
         action_id,
         status: if query.wait {
             RunStatus::Running

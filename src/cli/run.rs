@@ -9,7 +9,7 @@ use clap::Args;
 use super::{Out, open, org, user};
 use crate::actions::Action;
 use crate::actions::http::NetworkPolicy;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::executor::{RunRequest, RunStatus};
 use crate::model::RunId;
 
@@ -90,11 +90,11 @@ pub async fn run(args: RunArgs, out: &Out) -> Result<()> {
     match &record.error {
         Some(e) if record.status == RunStatus::Failed && !out.is_json() => {
             let message = format!("the run failed: {}", e.message);
-            Err(match e.code.as_str() {
-                "denied" => Error::denied(message),
-                "not_found" => Error::not_found(message),
-                "limit_exceeded" | "trapped" | "action_failed" => {
-                    Error::new(crate::error::ErrorKind::ActionFailed, message)
+            Err(match e.code {
+                ErrorKind::Denied => Error::denied(message),
+                ErrorKind::NotFound => Error::not_found(message),
+                ErrorKind::Limit | ErrorKind::Trapped | ErrorKind::ActionFailed => {
+                    Error::new(ErrorKind::ActionFailed, message)
                 }
                 _ => Error::unavailable(message),
             })

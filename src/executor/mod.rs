@@ -8,9 +8,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actions::Action;
 use crate::actions::code::CodeRuntime;
 use crate::actions::http::{self, HttpSender};
+use crate::actions::{Action, ActionKind};
 use crate::error::{Error, ErrorKind};
 pub use crate::model::LiveLog;
 use crate::model::{OrgId, RunId, SecretId, Timestamp, UserId, now};
@@ -58,8 +58,8 @@ pub struct SecretUse {
 /// Why a run failed: the error's kind code and its (redacted) message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunError {
-    /// [`ErrorKind::code`](crate::error::ErrorKind::code), e.g. `denied`.
-    pub code: String,
+    /// What kind of failure, serialized as its code (e.g. `denied`).
+    pub code: ErrorKind,
     /// The message, redacted.
     pub message: String,
     /// For `limit_exceeded`: the spec setting that was hit (for metrics; not stored).
@@ -71,7 +71,7 @@ impl RunError {
     /// `e` with its message passed through `redactor`.
     fn redacted(e: &Error, redactor: &redact::Redactor) -> Self {
         RunError {
-            code: e.kind().code().to_owned(),
+            code: e.kind(),
             message: redactor.redact_str(e.message()).into_owned(),
             limit: e.limit_setting(),
         }
@@ -88,7 +88,7 @@ pub struct RunRecord {
     /// The actor.
     pub actor: UserId,
     /// `send_api_request` or `run_code`.
-    pub action_kind: String,
+    pub action_kind: ActionKind,
     /// How it ended.
     pub status: RunStatus,
     /// When it started.
@@ -199,7 +199,7 @@ impl Executor {
         let logs = logs.lines;
         let limit = error.as_ref().and_then(|e| e.limit);
         crate::metrics::run_ended(
-            request.action.kind(),
+            request.action.kind().as_str(),
             if status == RunStatus::Succeeded {
                 "succeeded"
             } else {
@@ -212,7 +212,7 @@ impl Executor {
             id: request.run_id.clone(),
             org: request.org.clone(),
             actor: request.actor.clone(),
-            action_kind: request.action.kind().to_owned(),
+            action_kind: request.action.kind(),
             status,
             started_at,
             finished_at: now(),
@@ -367,7 +367,7 @@ impl From<Error> for RunError {
     /// For errors raised before any secret is resolved (their messages hold none).
     fn from(e: Error) -> Self {
         RunError {
-            code: e.kind().code().to_owned(),
+            code: e.kind(),
             message: e.message().to_owned(),
             limit: e.limit_setting(),
         }

@@ -28,9 +28,10 @@ use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::actions::ActionKind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::executor::{RunError, RunRecord, RunStatus, SecretUse};
-use crate::model::{OrgId, RunId, Timestamp, UserId, now};
+use crate::model::{ActionId, OrgId, RunId, Timestamp, UserId, now};
 use crate::store::redis::Connection;
 
 /// How long a run's record, events and idempotency key are kept by default: 7 days.
@@ -56,10 +57,10 @@ pub struct Run {
     /// The user it runs for.
     pub actor: UserId,
     /// `send_api_request` or `run_code`.
-    pub action_kind: String,
+    pub action_kind: ActionKind,
     /// The saved action it ran, when dispatched by id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action_id: Option<String>,
+    pub action_id: Option<ActionId>,
     /// Where it stands.
     pub status: RunStatus,
     /// The orchestrator's workflow run.
@@ -129,7 +130,7 @@ impl Run {
         self.finished_at = Some(at);
         self.logs.push(format!("failed: {message}"));
         self.error = Some(RunError {
-            code: code.code().to_owned(),
+            code,
             message,
             limit: None,
         });
