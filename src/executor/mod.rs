@@ -170,23 +170,21 @@ impl Executor {
     pub async fn run_live(&self, request: RunRequest, live: Option<LiveLog>) -> LiveRun {
         let started_at = now();
         let clock = Instant::now();
-        let mut logs = Logs {
-            lines: Vec::new(),
-            live,
-            sent: 0,
+        let mut trail = Trail {
+            logs: Logs {
+                lines: Vec::new(),
+                live,
+                sent: 0,
+            },
+            secrets_used: Vec::new(),
+            store_unavailable: false,
         };
-        let mut secrets_used = Vec::new();
-        let mut names: Vec<(SecretId, String)> = Vec::new();
-        let mut store_unavailable = false;
-        let outcome = self
-            .execute(
-                &request,
-                &mut logs,
-                &mut secrets_used,
-                &mut names,
-                &mut store_unavailable,
-            )
-            .await;
+        let outcome = self.execute(&request, &mut trail).await;
+        let Trail {
+            mut logs,
+            secrets_used,
+            store_unavailable,
+        } = trail;
         let (status, result, error) = match outcome {
             Ok(result) => (RunStatus::Succeeded, Some(result), None),
             Err(e) => {
@@ -208,6 +206,16 @@ impl Executor {
             clock.elapsed().as_secs_f64(),
             limit,
         );
+        let shown = match &request.action {
+            Action::SendApiRequest(spec) => {
+                let names: Vec<(SecretId, String)> = secrets_used
+                    .iter()
+                    .map(|s| (s.id.clone(), s.name.clone()))
+                    .collect();
+                http::echo(spec, &names)
+            }
+            Action::RunCode(spec) => serde_json::to_value(spec).unwrap_or(Value::Null),
+        };
         let record = RunRecord {
             id: request.run_id.clone(),
             org: request.org.clone(),
@@ -221,10 +229,7 @@ impl Executor {
             logs,
             error,
             secrets_used,
-            request: match &request.action {
-                Action::SendApiRequest(spec) => http::echo(spec, &names),
-                Action::RunCode(spec) => serde_json::to_value(spec).unwrap_or(Value::Null),
-            },
+            request: shown,
         };
         LiveRun {
             record,
@@ -232,17 +237,13 @@ impl Executor {
         }
     }
 
-    /// Every message pushed to `logs` and every error returned is redacted here.
-    /// `store_unavailable` is set when resolving the secrets failed for want of the store
-    /// (before the action did anything).
-    async fn execute(
-        &self,
-        request: &RunRequest,
-        logs: &mut Logs,
-        secrets_used: &mut Vec<SecretUse>,
-        names: &mut Vec<(SecretId, String)>,
-        store_unavailable: &mut bool,
-    ) -> Result<Value, RunError> {
+    /// Every message pushed to the trail's logs and every error returned is redacted here.
+    async fn execute(&self, request: &RunRequest, trail: &mut Trail) -> Result<Value, RunError> {
+        let Trail {
+            logs,
+            secrets_used,
+            store_unavailable,
+        } = trail;
         if !request.inputs.is_object() {
             return Err(Error::invalid("inputs", "they must be a JSON object").into());
         }
@@ -260,7 +261,6 @@ impl Executor {
                 id: s.meta.id.clone(),
                 name: s.meta.name.clone(),
             });
-            names.push((s.meta.id.clone(), s.meta.name.clone()));
         }
         if !resolved.is_empty() {
             logs.lines.push(format!(
@@ -332,6 +332,15 @@ impl Executor {
         logs.flush(&redactor);
         Ok(value)
     }
+}
+
+/// What a run leaves besides its result, filled in as it goes: its log lines, the
+/// secrets it used, and whether it failed for want of the secret store (while resolving,
+/// before its action did anything).
+struct Trail {
+    logs: Logs,
+    secrets_used: Vec<SecretUse>,
+    store_unavailable: bool,
 }
 
 /// A run's log lines, and how many of them went out live.
