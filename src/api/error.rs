@@ -249,15 +249,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| ApiQuery(q.0))
-            .map_err(|rejection| {
-                let text = rejection.body_text();
-                let text = text
-                    .strip_prefix("Failed to deserialize query string: ")
-                    .unwrap_or(&text);
-                ApiError::invalid(format!("invalid query string: {text}"))
-            })
+        serde_urlencoded::from_str::<T>(parts.uri.query().unwrap_or_default())
+            .map(ApiQuery)
+            .map_err(|e| ApiError::invalid(format!("invalid query string: {e}")))
     }
 }
 
