@@ -40,8 +40,6 @@ pub enum Table {
     Components,
     /// Hex SHA-256 of an API token → the token's record (never the token itself).
     Tokens,
-    /// Run id → the finished run's record (already redacted).
-    Runs,
     /// Saved action id → the saved action (its spec and who saved it).
     Actions,
     /// Secret id → the ids of the saved actions that reference it (a JSON list).
@@ -50,7 +48,7 @@ pub enum Table {
 
 impl Table {
     /// Every table, in a fixed order shared by both backends.
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 10] = [
         Table::Org,
         Table::Users,
         Table::Groups,
@@ -59,7 +57,6 @@ impl Table {
         Table::Names,
         Table::Components,
         Table::Tokens,
-        Table::Runs,
         Table::Actions,
         Table::References,
     ];
@@ -80,7 +77,6 @@ impl Table {
             Table::Names => "names",
             Table::Components => "components",
             Table::Tokens => "tokens",
-            Table::Runs => "runs",
             Table::Actions => "actions",
             Table::References => "refs",
         }
