@@ -1,9 +1,10 @@
 //! The Send API Request action spec: its JSON shape, defaults, bounds and validation.
-//! It owns the shape only; it never renders a template or touches a secret value.
+//! It owns the shape only (template checks and `from_json` live in `template`, which
+//! imports this file, never the reverse); it never renders a template or touches a
+//! secret value.
 
 use serde::{Deserialize, Serialize};
 
-use super::template;
 use crate::error::{Error, Result};
 
 /// The request timeout when the spec gives none, in milliseconds.
@@ -165,26 +166,7 @@ fn default_max_bytes() -> u64 {
 }
 
 impl HttpAction {
-    /// Parses and validates a spec from JSON.
-    ///
-    /// # Errors
-    /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the field that is wrong.
-    pub fn from_json(text: &str) -> Result<Self> {
-        let spec: HttpAction = crate::actions::parse_spec(text)?;
-        spec.validate()?;
-        Ok(spec)
-    }
-
-    /// Checks bounds, names and every template (syntax and secret ids).
-    ///
-    /// # Errors
-    /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the exact field, e.g.
-    /// `headers[1].name` or `body.value.amount`.
-    pub fn validate(&self) -> Result<()> {
-        template::references(self).map(|_| ())
-    }
-
-    /// Checks everything but the templates; [`template::references`] calls it first.
+    /// Checks everything but the templates (`template` checks those, after this).
     pub(crate) fn validate_shape(&self) -> Result<()> {
         if !(1..=MAX_TIMEOUT_MS).contains(&self.timeout_ms) {
             return Err(Error::invalid(

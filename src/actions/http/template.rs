@@ -187,6 +187,27 @@ fn json_leaves(
     }
 }
 
+impl HttpAction {
+    /// Parses and validates a spec from JSON.
+    ///
+    /// # Errors
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the field that is wrong.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let spec: HttpAction = crate::actions::parse_spec(text)?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks bounds, names and every template (syntax and secret ids).
+    ///
+    /// # Errors
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the exact field, e.g.
+    /// `headers[1].name` or `body.value.amount`.
+    pub fn validate(&self) -> Result<()> {
+        references(self).map(|_| ())
+    }
+}
+
 /// Validates `spec` and every template in it, and lists the secrets it refers to (each
 /// once, in order of appearance). Call it before fetching any secret.
 ///
