@@ -23,11 +23,11 @@ use crate::error::Result;
 use crate::model::{OrgId, RunId};
 
 /// The work stream.
-pub const STREAM: &str = "hush:queue";
+pub const STREAM: &str = crate::store::redis::WORK_STREAM;
 /// Where dead-lettered entries are copied, for operators.
-pub const DEAD: &str = "hush:queue:dead";
+pub const DEAD: &str = crate::store::redis::DEAD_STREAM;
 /// The consumer group every worker reads through.
-pub const GROUP: &str = "workers";
+pub const GROUP: &str = crate::store::redis::WORK_GROUP;
 /// The default cap on queued entries; dispatch answers "queue full" past it.
 pub const DEFAULT_MAX_QUEUE: usize = 100_000;
 

@@ -26,6 +26,13 @@ use crate::error::{Error, Result};
 use crate::model::OrgId;
 
 const ORGS_KEY: &str = "hush:orgs";
+/// The work queue's stream (`runs::queue` reads and writes it; org removal drops an
+/// org's entries from it). Key names live here, below every room that uses them.
+pub const WORK_STREAM: &str = "hush:queue";
+/// Where dead-lettered queue entries are copied.
+pub const DEAD_STREAM: &str = "hush:queue:dead";
+/// The consumer group every worker reads the work stream through.
+pub const WORK_GROUP: &str = "workers";
 /// The suffix of an org's audit stream key.
 const AUDIT: &str = "audit";
 
@@ -154,7 +161,7 @@ impl RedisBackend {
                 // nothing to acknowledge.
                 let _: redis::RedisResult<i64> = redis::cmd("XACK")
                     .arg(stream)
-                    .arg(crate::runs::queue::GROUP)
+                    .arg(WORK_GROUP)
                     .arg(&ids)
                     .query_async(&mut conn)
                     .await;
@@ -379,7 +386,7 @@ impl Backend for RedisBackend {
             }
         }
         // Its entries in the shared work queue and dead letters.
-        for stream in [crate::runs::queue::STREAM, crate::runs::queue::DEAD] {
+        for stream in [WORK_STREAM, DEAD_STREAM] {
             self.drop_stream_entries(stream, org).await?;
         }
         // Last the org itself, so an interrupted removal can be run again.
