@@ -4,26 +4,29 @@
 //! resolves the org's secret keys the actor may use, runs the action and hands back a
 //! result from which every used secret value has been redacted.
 //!
-//! The rooms, from the bottom up (a lower line never imports a higher one):
+//! The rooms, from the bottom up (a room imports only rooms on lines above its own; the
+//! one exception left is that removing a user or group from [`directory`] rewrites the
+//! grants in [`secrets`] metadata in the same atomic change):
 //!
-//! - [`error`], [`model`], [`config`]: plain types shared by all;
-//! - [`store`]: the transactional storage backends (Redis, embedded) that the directory,
-//!   the secret keys and the audit trail are persisted through;
+//! - [`error`], [`model`], [`config`], [`metrics`]: plain types shared by all, and the
+//!   process's Prometheus counters, which any room may count into;
+//! - [`redact`] and [`telemetry`]: output safety (they hold no state of any room);
+//! - [`store`]: the transactional storage backends (Redis, embedded) that everything
+//!   persistent is kept through; they know tables and bytes, not what is in them;
+//! - [`audit`]: the per-org audit trail, which any room above may record into;
 //! - [`directory`]: orgs, users, roles and groups;
 //! - [`secrets`]: secret keys: their model, access rules, encryption and operations;
-//! - [`audit`]: the per-org audit trail;
 //! - [`tokens`]: API tokens (bearer credentials of users and services), persisted beside
 //!   the directory and the secret keys;
-//! - [`redact`] and [`telemetry`]: output safety;
 //! - [`net`]: the outbound network policy (SSRF guard) every outbound call asks;
 //! - [`actions`]: the action kinds (Send API Request, Run Code) and saved actions;
 //! - [`executor`]: the run pipeline (resolve, authorize, execute, redact, record);
+//! - [`runs`]: the life of a run: dispatch, run history and the queue in Redis, the
+//!   worker;
 //! - [`app`]: opens the shared state every entry point uses;
-//! - [`runs`]: run history and queued dispatch in Redis (streams, `hush worker`);
-//! - [`metrics`]: Prometheus metrics;
-//! - [`api`]: `hush serve`, the HTTP API (bearer tokens, runs, run history, secrets,
-//!   directory, saved actions, OpenAPI);
-//! - [`web`]: the web page `hush serve` serves (embedded static files);
+//! - [`web`]: the web page `hush serve` serves (embedded static files; imports no room);
+//! - [`api`]: `hush serve`, the HTTP API (authentication, runs, run history, secrets,
+//!   directory, saved actions, OpenAPI), mounting [`web`];
 //! - [`cli`]: the command line.
 
 pub mod actions;
