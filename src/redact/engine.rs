@@ -649,8 +649,13 @@ impl MatchHasher {
 /// in either case, every case of those digits (the prefix is shortened, down to three
 /// bytes, so that few fold).
 fn start_prefixes(p: &Spelling, len: usize) -> Vec<Vec<u8>> {
+    prefixes_up_to(p, len.min(p.lead.unwrap_or(usize::MAX)))
+}
+
+/// As [`start_prefixes`], ignoring the spelling's lead.
+fn prefixes_up_to(p: &Spelling, len: usize) -> Vec<Vec<u8>> {
     let folds = |n: usize| p.hex.iter().take(n).filter(|h| **h).count();
-    let full = p.bytes.len().min(len).min(p.lead.unwrap_or(usize::MAX));
+    let full = p.bytes.len().min(len);
     // Each hex digit that folds doubles the prefixes: the longest prefix with none if it
     // has four bytes, else with one, else with two.
     let len = (0..=2)
@@ -738,14 +743,41 @@ fn candidate_searcher(patterns: &[Spelling]) -> Option<(packed::Searcher, Leads)
             leads: Vec::new(),
         }
     };
-    let minimal = [31, 64].into_iter().find_map(|limit| {
+    let (len, mut minimal) = [31, 64].into_iter().find_map(|limit| {
         (4..=CANDIDATE_PREFIX_LEN).rev().find_map(|len| {
             minimal_prefixes(
                 rest.iter().flat_map(|p| start_prefixes(p, len)).collect(),
                 limit,
             )
+            .map(|m| (len, m))
         })
     })?;
+    // With room left (few secrets), Teddy takes the leads too, as four-byte prefixes, and
+    // the memchr pass is saved.
+    let mut leads = leads;
+    if !leads.leads.is_empty() && minimal.len() < 31 {
+        let all = minimal_prefixes(
+            rest.iter()
+                .flat_map(|p| start_prefixes(p, len))
+                .chain(
+                    patterns
+                        .iter()
+                        .filter(|p| p.lead.is_some())
+                        .flat_map(|p| prefixes_up_to(p, 4)),
+                )
+                .collect(),
+            31,
+        );
+        if let Some(all) = all {
+            for mut p in std::mem::replace(&mut minimal, all) {
+                zeroize::Zeroize::zeroize(&mut p);
+            }
+            leads = Leads {
+                first: Vec::new(),
+                leads: Vec::new(),
+            };
+        }
+    }
     let searcher = packed::Config::new()
         .match_kind(packed::MatchKind::LeftmostFirst)
         .builder()
