@@ -48,7 +48,7 @@ const GUESTS: &[Guest] = &[
     Guest {
         constant: "HMAC_SIGN",
         package: "hmac-sign",
-        doc: "Example action: reveals a key to HMAC-SHA256-sign its payload (`actions/hmac-sign`).",
+        doc: "Example action: has the host HMAC-SHA256-sign its payload with a key it never sees (`actions/hmac-sign`).",
     },
 ];
 
