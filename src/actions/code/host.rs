@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderName, HeaderValue};
 use sha2::{Sha256, Sha512};
@@ -137,13 +138,7 @@ impl RunState {
     }
 
     fn breach(&self, breach: Breach) -> wasmtime::Error {
-        let message = breach.message();
-        self.shared
-            .lock()
-            .expect("run output lock")
-            .breach
-            .get_or_insert(breach);
-        wasmtime::format_err!("{message}")
+        super::limits::record(&self.shared, breach)
     }
 }
 
@@ -186,6 +181,14 @@ impl RunState {
     }
 }
 
+/// The HMAC (`M`) of `data` keyed with `secret`'s value; only the MAC leaves.
+fn hmac<M: Mac + KeyInit>(secret: &BoundSecret, data: &[u8]) -> Vec<u8> {
+    let mut mac = <M as Mac>::new_from_slice(secret.value.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
 impl wit_secrets::HostSecret for RunState {
     fn binding(&mut self, handle: Resource<BoundRef>) -> wasmtime::Result<String> {
         Ok(self.table.get(&handle)?.binding.clone())
@@ -212,10 +215,7 @@ impl wit_secrets::HostSecret for RunState {
         handle: Resource<BoundRef>,
         data: Vec<u8>,
     ) -> wasmtime::Result<Vec<u8>> {
-        let key = self.bound(&handle)?.value.as_bytes();
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
-        mac.update(&data);
-        Ok(mac.finalize().into_bytes().to_vec())
+        Ok(hmac::<Hmac<Sha256>>(self.bound(&handle)?, &data))
     }
 
     fn hmac_sha512(
@@ -223,10 +223,7 @@ impl wit_secrets::HostSecret for RunState {
         handle: Resource<BoundRef>,
         data: Vec<u8>,
     ) -> wasmtime::Result<Vec<u8>> {
-        let key = self.bound(&handle)?.value.as_bytes();
-        let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(key).expect("HMAC takes any key");
-        mac.update(&data);
-        Ok(mac.finalize().into_bytes().to_vec())
+        Ok(hmac::<Hmac<Sha512>>(self.bound(&handle)?, &data))
     }
 
     fn drop(&mut self, handle: Resource<BoundRef>) -> wasmtime::Result<()> {

@@ -107,6 +107,18 @@ impl Shared {
     }
 }
 
+/// Records `breach` as the run's (the first one recorded stays) and returns the trap that
+/// ends the run with its message.
+pub(super) fn record(shared: &Mutex<Shared>, breach: Breach) -> wasmtime::Error {
+    let message = breach.message();
+    shared
+        .lock()
+        .expect("run output lock")
+        .breach
+        .get_or_insert(breach);
+    wasmtime::format_err!("{message}")
+}
+
 /// Refuses linear memory (and table) growth past the run's limit, and records it.
 pub(super) struct MemoryLimiter {
     pub limit: usize,
@@ -122,14 +134,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.limit {
-            let breach = Breach::Memory(self.mb);
-            let message = breach.message();
-            self.shared
-                .lock()
-                .expect("run output lock")
-                .breach
-                .get_or_insert(breach);
-            return Err(wasmtime::format_err!("{message}"));
+            return Err(record(&self.shared, Breach::Memory(self.mb)));
         }
         Ok(true)
     }
