@@ -15,19 +15,6 @@ use hush::store::{Commit, Table, Txn};
 use hush::tokens::{Principal as TokenPrincipal, Tokens};
 use std::sync::Arc;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Harness::new(super::common::Kind::Redis).await).await }) *
-        }
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Harness::new(super::common::Kind::Embedded).await).await }) *
-        }
-    };
-}
-
 on_both_backends!(
     a_removed_users_grants_are_not_inherited_by_a_new_user_of_the_same_id,
     a_removed_groups_grants_are_not_inherited_by_a_new_group_of_the_same_id,

@@ -10,20 +10,7 @@ use hush::error::ErrorKind;
 use hush::model::{OrgId, SecretId};
 use hush::secrets::{Access, Filter, HostPattern, Permission, Principal};
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Harness::new(super::common::Kind::Redis).await).await }) *
-        }
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Harness::new(super::common::Kind::Embedded).await).await }) *
-        }
-    };
-}
-
-conformance!(
+on_both_backends!(
     create_returns_metadata_that_show_and_list_agree_on,
     names_are_unique_ignoring_case,
     concurrent_creates_of_one_name_exactly_one_wins,

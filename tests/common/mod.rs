@@ -284,3 +284,19 @@ pub fn run_hush(
     assert_no_value_in(&format!("output of hush {args:?}"), &all, values);
     out
 }
+
+/// Runs each named `async fn(Harness)` of the calling test file as two tests, one on each
+/// backend: `redis::<name>` and `embedded::<name>`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod redis {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Harness::new(super::common::Kind::Redis).await).await }) *
+        }
+        mod embedded {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Harness::new(super::common::Kind::Embedded).await).await }) *
+        }
+    };
+}
