@@ -7,15 +7,14 @@
 mod common;
 
 use std::io::Write as _;
-use std::sync::{Arc, LazyLock};
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{Harness, Kind, run, team, user};
-use hush::actions::code::{CodeAction, CodeRuntime};
-use hush::actions::http::{HttpAction, HttpSender, NetworkPolicy};
+use hush::actions::code::CodeAction;
+use hush::actions::http::{HttpAction, NetworkPolicy};
 use hush::executor::{Executor, RunRecord, RunRequest, RunStatus};
 use serde_json::{Value, json};
 
@@ -23,8 +22,6 @@ use serde_json::{Value, json};
 const VALUE: &str = "sk_live Q7~x*z\"Ab/+=&9";
 const NAME: &str = "Echo key";
 const LABEL: &str = "[REDACTED:Echo key]";
-
-static CACHE: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
 
 /// What the target writes in place of the value it received.
 fn encode(how: &str, v: &str) -> String {
@@ -197,16 +194,7 @@ fn policy() -> NetworkPolicy {
 }
 
 fn executor(h: &Harness) -> Executor {
-    let http = HttpSender::new(policy()).unwrap();
-    let code = Arc::new(
-        CodeRuntime::new(
-            Arc::clone(&h.backend),
-            http.clone(),
-            Some(CACHE.path().to_path_buf()),
-        )
-        .unwrap(),
-    );
-    Executor::new(Arc::clone(&h.secrets), http).with_code(code)
+    h.code_executor(policy()).1
 }
 
 async fn run_action(h: &Harness, ex: &Executor, action: hush::actions::Action) -> RunRecord {

@@ -7,7 +7,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
@@ -21,9 +21,6 @@ use hush::secrets::HostPattern;
 use serde_json::{Value, json};
 
 const VALUE: &str = "sk_live_guest_\"Zq8/+=&x";
-
-/// One precompiled-component cache for the whole binary, so each guest compiles once.
-static CACHE: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
 
 /// What a target received.
 #[derive(Clone, Debug)]
@@ -86,17 +83,7 @@ fn loopback_only() -> NetworkPolicy {
 }
 
 fn runtime(h: &Harness, policy: NetworkPolicy) -> (Arc<CodeRuntime>, Executor) {
-    let http = HttpSender::new(policy).unwrap();
-    let code = Arc::new(
-        CodeRuntime::new(
-            Arc::clone(&h.backend),
-            http.clone(),
-            Some(CACHE.path().to_path_buf()),
-        )
-        .unwrap(),
-    );
-    let executor = Executor::new(Arc::clone(&h.secrets), http).with_code(Arc::clone(&code));
-    (code, executor)
+    h.code_executor(policy)
 }
 
 fn spec(component: &str, extra: Value) -> CodeAction {

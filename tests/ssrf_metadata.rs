@@ -6,18 +6,14 @@
 
 mod common;
 
-use std::sync::{Arc, LazyLock};
-
 use common::{Harness, Kind, run, user};
-use hush::actions::code::{CodeAction, CodeRuntime};
+use hush::actions::code::CodeAction;
 use hush::actions::http::{HttpAction, HttpSender, NetworkPolicy};
 use hush::error::ErrorKind;
-use hush::executor::{Executor, RunRequest, RunStatus};
+use hush::executor::{RunRequest, RunStatus};
 use hush::guests;
 use hush::redact::Redactor;
 use serde_json::json;
-
-static CACHE: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
 
 /// Every known metadata or credential endpoint, in the spellings a URL can carry.
 const URLS: &[&str] = &[
@@ -88,16 +84,7 @@ async fn send_api_request_never_reaches_a_cloud_credential_endpoint_under_any_se
 async fn a_guest_never_reaches_a_cloud_credential_endpoint_under_any_setting() {
     let h = Harness::new(Kind::Redis).await;
     for (setting, policy) in wide_open() {
-        let http = HttpSender::new(policy).unwrap();
-        let code = Arc::new(
-            CodeRuntime::new(
-                Arc::clone(&h.backend),
-                http.clone(),
-                Some(CACHE.path().to_path_buf()),
-            )
-            .unwrap(),
-        );
-        let executor = Executor::new(Arc::clone(&h.secrets), http).with_code(code);
+        let (_, executor) = h.code_executor(policy);
         for url in [
             "http://169.254.170.2/v2/credentials/",
             "http://169.254.170.23/v1/credentials",

@@ -7,13 +7,20 @@ pub mod api;
 pub mod redis_server;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
+use hush::actions::code::CodeRuntime;
+use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::audit::Audit;
 use hush::directory::{Directory, Role};
+use hush::executor::Executor;
 use hush::model::{GroupId, OrgId, RunId, SecretId, UserId};
 use hush::secrets::{Access, Keyring, NewSecret, SecretStore, SecretValue};
 use hush::store::{Backend, EmbeddedBackend, RedisBackend};
+
+/// One precompiled-component cache for the whole test binary, so each guest compiles once.
+pub static COMPONENT_CACHE: LazyLock<tempfile::TempDir> =
+    LazyLock::new(|| tempfile::tempdir().unwrap());
 
 /// Which backend a harness runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,6 +169,23 @@ impl Harness {
             .create(&self.org, &user(actor), new)
             .await
             .unwrap()
+    }
+
+    /// A Run Code runtime over this harness's store, calling out under `policy` and
+    /// keeping precompiled components in the binary's one [`COMPONENT_CACHE`], and an
+    /// executor that runs both action kinds with it.
+    pub fn code_executor(&self, policy: NetworkPolicy) -> (Arc<CodeRuntime>, Executor) {
+        let http = HttpSender::new(policy).unwrap();
+        let code = Arc::new(
+            CodeRuntime::new(
+                Arc::clone(&self.backend),
+                http.clone(),
+                Some(COMPONENT_CACHE.path().to_path_buf()),
+            )
+            .unwrap(),
+        );
+        let executor = Executor::new(Arc::clone(&self.secrets), http).with_code(Arc::clone(&code));
+        (code, executor)
     }
 
     /// Approves the component built at `path` to reveal secret `id` (as its creator `mia`
