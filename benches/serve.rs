@@ -19,6 +19,7 @@ use hush::api::ApiState;
 use hush::executor::{Executor, RunRequest, RunStatus};
 use hush::model::{RunId, now};
 use hush::runs::queue;
+use hush::runs::redis::RedisRuns;
 use hush::runs::worker::{self, WorkerConfig};
 use hush::runs::{DEFAULT_RETENTION, Pending, Run, RunStore, new_run_id};
 use hush::tokens::{Principal, Tokens};
@@ -83,8 +84,12 @@ async fn main() {
     });
     let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
     let executor = Executor::new(Arc::clone(&secrets), HttpSender::new(policy).unwrap());
-    let runs = RunStore::connect(&url, DEFAULT_RETENTION).await.unwrap();
-    let state = ApiState::new(Arc::clone(&backend), runs.clone(), executor.clone());
+    let runs = RedisRuns::connect(&url, DEFAULT_RETENTION).await.unwrap();
+    let state = ApiState::new(
+        Arc::clone(&backend),
+        Arc::new(runs.clone()),
+        executor.clone(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(hush::api::serve(listener, state));

@@ -16,8 +16,9 @@ use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::{ApiState, app};
 use hush::executor::Executor;
 use hush::guests;
+use hush::runs::DEFAULT_RETENTION;
+use hush::runs::redis::RedisRuns;
 use hush::runs::worker::{self, WorkerConfig};
-use hush::runs::{DEFAULT_RETENTION, RunStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -28,7 +29,7 @@ const VALUE: &str = "sk_live_runs_api_0123456789abcdef";
 struct Api {
     h: Harness,
     client: Client,
-    runs: RunStore,
+    runs: RedisRuns,
     executor: Executor,
     code: Arc<CodeRuntime>,
     secret: String,
@@ -72,10 +73,14 @@ impl Api {
             .unwrap(),
         );
         let executor = Executor::new(Arc::clone(&h.secrets), http).with_code(Arc::clone(&code));
-        let runs = RunStore::connect(&h.redis_url(), DEFAULT_RETENTION)
+        let runs = RedisRuns::connect(&h.redis_url(), DEFAULT_RETENTION)
             .await
             .unwrap();
-        let state = ApiState::new(Arc::clone(&h.backend), runs.clone(), executor.clone());
+        let state = ApiState::new(
+            Arc::clone(&h.backend),
+            Arc::new(runs.clone()),
+            executor.clone(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });

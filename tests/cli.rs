@@ -756,3 +756,88 @@ fn the_demo_walks_through_the_store_and_a_send_api_request_and_shows_refusals() 
         );
     }
 }
+
+#[test]
+fn hush_serve_on_the_embedded_store_runs_a_queued_run_itself_and_hush_worker_says_it_needs_redis() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let cli = Cli::embedded();
+    cli.ok(&["org", "create", "acme"]);
+    cli.ok(&["user", "add", "--org", "acme", "--role", "member", "mia"]);
+    let token = cli.json(&["token", "create", "--org", "acme", "--user", "mia"])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_hush"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("HUSH_REDIS_URL")
+        .env_remove("RUST_LOG")
+        .envs(cli.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("kept in this process's memory"), "{line}");
+    let base = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(|addr| format!("http://{addr}"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ended = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        // An action refused by the network policy still runs through the queue to its end.
+        let queued: serde_json::Value = client
+            .post(format!("{base}/v1/runs"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "action": {"kind": "send_api_request", "name": "Ping", "method": "GET", "url": "http://127.0.0.1:9/"},
+                "inputs": {}
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = queued["id"].as_str().unwrap_or_else(|| panic!("{queued}")).to_owned();
+        for _ in 0..400 {
+            let run: serde_json::Value = client
+                .get(format!("{base}/v1/runs/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if run["status"] == "succeeded" || run["status"] == "failed" {
+                return run;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the queued run never ended");
+    });
+    serve.kill().unwrap();
+    let _ = serve.wait();
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert_eq!(ended["attempts"], 1, "{ended}");
+    assert!(
+        ended["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("loopback"),
+        "{ended}"
+    );
+
+    let out = cli.run(&["worker"], b"");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("HUSH_REDIS_URL"), "{}", stderr(&out));
+}

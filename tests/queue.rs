@@ -18,6 +18,7 @@ use hush::api::{ApiState, app};
 use hush::executor::{Executor, RunStatus};
 use hush::model::RunId;
 use hush::runs::queue;
+use hush::runs::redis::RedisRuns;
 use hush::runs::worker::{self, WorkerConfig};
 use hush::runs::{DEFAULT_RETENTION, RunStore, Start};
 use hush::tokens::{Principal, Tokens};
@@ -62,7 +63,7 @@ impl Target {
 /// process and a service token.
 struct Setup {
     h: Harness,
-    runs: RunStore,
+    runs: RedisRuns,
     base: String,
     token: String,
     action: Value,
@@ -74,12 +75,12 @@ impl Setup {
     async fn start(target: &Target) -> Setup {
         let h = Harness::isolated(Kind::Redis).await;
         let id = h.create("mia", team("Queue key", VALUE)).await.id;
-        let runs = RunStore::connect(&h.redis_url(), DEFAULT_RETENTION)
+        let runs = RedisRuns::connect(&h.redis_url(), DEFAULT_RETENTION)
             .await
             .unwrap();
         let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
         let executor = Executor::new(Arc::clone(&h.secrets), HttpSender::new(policy).unwrap());
-        let state = ApiState::new(Arc::clone(&h.backend), runs.clone(), executor);
+        let state = ApiState::new(Arc::clone(&h.backend), Arc::new(runs.clone()), executor);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });

@@ -38,8 +38,9 @@ use futures_util::{FutureExt, StreamExt};
 use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::{ApiState, app};
 use hush::executor::Executor;
+use hush::runs::DEFAULT_RETENTION;
+use hush::runs::redis::RedisRuns;
 use hush::runs::worker::{self, WorkerConfig};
-use hush::runs::{DEFAULT_RETENTION, RunStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -336,10 +337,14 @@ async fn start_hush() -> Hush {
 
     let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
     let executor = Executor::new(Arc::clone(&h.secrets), HttpSender::new(policy).unwrap());
-    let runs = RunStore::connect(&h.redis_url(), DEFAULT_RETENTION)
+    let runs = RedisRuns::connect(&h.redis_url(), DEFAULT_RETENTION)
         .await
         .unwrap();
-    let state = ApiState::new(Arc::clone(&h.backend), runs.clone(), executor.clone());
+    let state = ApiState::new(
+        Arc::clone(&h.backend),
+        Arc::new(runs.clone()),
+        executor.clone(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });

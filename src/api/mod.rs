@@ -44,7 +44,7 @@ use crate::app::Hush;
 use crate::directory::Directory;
 use crate::error::Result;
 use crate::executor::Executor;
-use crate::runs::RunStore;
+use crate::runs::Runs;
 use crate::runs::queue::DEFAULT_MAX_QUEUE;
 use crate::secrets::SecretStore;
 use crate::store::Backend;
@@ -61,7 +61,7 @@ pub struct ApiState {
     backend: Arc<dyn Backend>,
     directory: Directory,
     tokens: Tokens,
-    runs: RunStore,
+    runs: Runs,
     executor: Executor,
     secrets: Arc<SecretStore>,
     saved: SavedActions,
@@ -71,7 +71,7 @@ pub struct ApiState {
 
 impl ApiState {
     /// State over `backend`, keeping runs in `runs` and running actions on `executor`.
-    pub fn new(backend: Arc<dyn Backend>, runs: RunStore, executor: Executor) -> Self {
+    pub fn new(backend: Arc<dyn Backend>, runs: Runs, executor: Executor) -> Self {
         ApiState {
             directory: Directory::new(Arc::clone(&backend)),
             tokens: Tokens::new(Arc::clone(&backend)),
@@ -91,7 +91,7 @@ impl ApiState {
     /// When the executor cannot be set up (see [`Hush::executor`]).
     pub fn from_hush(
         hush: &Hush,
-        runs: RunStore,
+        runs: Runs,
         policy: crate::actions::http::NetworkPolicy,
     ) -> Result<Self> {
         Ok(Self::new(

@@ -7,6 +7,7 @@
 //! response holds only what the executor redacted.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -299,16 +300,13 @@ pub async fn events(
     Path(id): Path<String>,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let run = visible_run(&state, &caller, &id).await?;
-    let mut conn = state.runs.blocking_connection().await?;
+    let mut feed = state.runs.watch(&run.org, &run.id).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<SseEvent>(64);
-    let store = state.runs.clone();
+    let store = Arc::clone(&state.runs);
     tokio::spawn(async move {
         let mut from = "0".to_owned();
         loop {
-            let events = match store
-                .events(&mut conn, &run.org, &run.id, &from, Duration::from_secs(5))
-                .await
-            {
+            let events = match feed.next(&from, Duration::from_secs(5)).await {
                 Ok(events) => events,
                 Err(_) => return,
             };

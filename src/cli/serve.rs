@@ -1,8 +1,9 @@
 //! `hush serve` and `hush worker`: open the stores and serve the HTTP API ([`crate::api`])
 //! and/or drain the work queue ([`crate::runs::queue`]) until SIGTERM or Ctrl-C, then
-//! finish the requests and runs in flight. Both need Redis (`HUSH_REDIS_URL`): run
-//! history and the queue live there. They print where they listen; never a token or a
-//! value.
+//! finish the requests and runs in flight. With Redis (`HUSH_REDIS_URL`) run history and
+//! the queue live there, shared by every process; on the embedded store `hush serve`
+//! keeps them in its memory and drains the queue itself, and `hush worker` (which needs a
+//! shared queue) refuses. They print where they listen; never a token or a value.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,9 @@ use crate::api::{self, ApiState};
 use crate::app::Hush;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::runs::RunStore;
+use crate::runs::Runs;
+use crate::runs::memory::MemoryRuns;
+use crate::runs::redis::RedisRuns;
 use crate::runs::worker::{self, WorkerConfig};
 
 /// `hush serve [--listen ADDR] [--worker] …`.
@@ -82,17 +85,34 @@ impl WorkArgs {
     }
 }
 
-/// Opens hush and its run store, which needs Redis.
-async fn open_with_runs(work: &WorkArgs) -> Result<(Hush, RunStore)> {
-    let Some(url) = Config::from_env().redis_url else {
-        return Err(Error::invalid(
-            "HUSH_REDIS_URL",
-            "hush serve and hush worker keep run history and the work queue in Redis: set HUSH_REDIS_URL (e.g. redis://127.0.0.1:6379)",
-        ));
-    };
+/// Where `hush serve` keeps runs.
+enum RunsAt {
+    /// In Redis, shared with every `hush worker`.
+    Redis(Box<RedisRuns>),
+    /// In this process (the embedded store), drained here.
+    Memory(Arc<MemoryRuns>),
+}
+
+impl RunsAt {
+    fn shared(&self) -> Runs {
+        match self {
+            RunsAt::Redis(runs) => Arc::new((**runs).clone()),
+            RunsAt::Memory(runs) => Arc::clone(runs) as Runs,
+        }
+    }
+}
+
+fn retention(work: &WorkArgs) -> Duration {
+    Duration::from_secs(work.retention_days.max(1) * 24 * 3600)
+}
+
+/// Opens hush and its run store: in Redis when `HUSH_REDIS_URL` is set, else in memory.
+async fn open_with_runs(work: &WorkArgs) -> Result<(Hush, RunsAt)> {
     let hush = open().await?;
-    let retention = Duration::from_secs(work.retention_days.max(1) * 24 * 3600);
-    let runs = RunStore::connect(&url, retention).await?;
+    let runs = match Config::from_env().redis_url {
+        Some(url) => RunsAt::Redis(Box::new(RedisRuns::connect(&url, retention(work)).await?)),
+        None => RunsAt::Memory(Arc::new(MemoryRuns::new(retention(work)))),
+    };
     Ok((hush, runs))
 }
 
@@ -111,7 +131,7 @@ fn stop_flag() -> Arc<AtomicBool> {
 pub async fn run(args: ServeArgs, out: &Out) -> Result<()> {
     let (hush, runs) = open_with_runs(&args.work).await?;
     let policy = NetworkPolicy::from_env()?;
-    let state = ApiState::from_hush(&hush, runs.clone(), policy.clone())?
+    let state = ApiState::from_hush(&hush, runs.shared(), policy.clone())?
         .with_max_body_bytes(args.max_body_bytes)
         .with_max_queue(args.max_queue);
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -122,21 +142,42 @@ pub async fn run(args: ServeArgs, out: &Out) -> Result<()> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::internal(format!("the listener has no address: {e}")))?;
-    let worker = if args.worker {
-        let config = args.work.config()?;
-        let executor = hush.executor(policy)?;
-        let stop = stop_flag();
-        Some(tokio::spawn(worker::work(runs, executor, config, stop)))
-    } else {
-        None
+    let in_process = matches!(runs, RunsAt::Memory(_));
+    let worker = match runs {
+        RunsAt::Redis(runs) if args.worker => {
+            let config = args.work.config()?;
+            let executor = hush.executor(policy)?;
+            Some(tokio::spawn(worker::work(
+                *runs,
+                executor,
+                config,
+                stop_flag(),
+            )))
+        }
+        RunsAt::Memory(runs) => {
+            let executor = hush.executor(policy)?;
+            let concurrency = args.work.config()?.concurrency;
+            Some(tokio::spawn(async move {
+                MemoryRuns::drain(runs, executor, concurrency, stop_flag()).await;
+                Ok(())
+            }))
+        }
+        RunsAt::Redis(_) => None,
     };
+    let draining = worker.is_some();
     out.value(
-        &serde_json::json!({"listening": addr.to_string(), "store": hush.backend.describe(), "worker": args.worker}),
+        &serde_json::json!({"listening": addr.to_string(), "store": hush.backend.describe(), "worker": draining}),
         || {
             format!(
                 "hush serve: listening on http://{addr} ({}){}",
                 hush.backend.describe(),
-                if args.worker { ", draining the work queue" } else { "" }
+                if in_process {
+                    "; runs are kept in this process's memory and run here"
+                } else if draining {
+                    ", draining the work queue"
+                } else {
+                    ""
+                }
             )
         },
     );
@@ -152,7 +193,14 @@ pub async fn run(args: ServeArgs, out: &Out) -> Result<()> {
 /// Drains the work queue until a shutdown signal, then finishes the runs it holds.
 pub async fn work(args: WorkArgs, out: &Out) -> Result<()> {
     let config = args.config()?;
-    let (hush, runs) = open_with_runs(&args).await?;
+    let Some(url) = Config::from_env().redis_url else {
+        return Err(Error::invalid(
+            "HUSH_REDIS_URL",
+            "hush worker drains the work queue that hush serve processes share in Redis: set HUSH_REDIS_URL (e.g. redis://127.0.0.1:6379); on the embedded store, hush serve runs queued runs itself",
+        ));
+    };
+    let hush = open().await?;
+    let runs = RedisRuns::connect(&url, retention(&args)).await?;
     let executor = hush.executor(NetworkPolicy::from_env()?)?;
     out.value(
         &serde_json::json!({"worker": config.name, "concurrency": config.concurrency}),

@@ -5,7 +5,7 @@
 //! itself ([`super::worker`] does).
 
 use super::worker::{perform, store_end};
-use super::{Created, Pending, Run, RunStore};
+use super::{Created, Pending, Run, Runs};
 use crate::actions::Action;
 use crate::error::{Error, Result};
 use crate::executor::{Executor, RunStatus};
@@ -42,7 +42,7 @@ pub struct DispatchOptions<'a> {
 /// fails. A run that was stored but could not be queued is failed (when Redis lets us say
 /// so) unless it has an idempotency key, whose retry queues it ([`requeue_if_lost`]).
 pub async fn dispatch(
-    store: &RunStore,
+    store: &Runs,
     executor: &Executor,
     run: Run,
     action: Action,
@@ -65,7 +65,7 @@ pub async fn dispatch(
     }
     if options.wait {
         let (ended, _) = perform(store, executor, run, action, pending.inputs).await;
-        store_end(store, &ended, 1).await;
+        store_end(&**store, &ended, 1).await;
         return Ok(Dispatched::Ended(ended));
     }
     if let Err(e) = store.enqueue(&run.org, &run.id).await {
@@ -85,11 +85,11 @@ pub async fn dispatch(
 
 /// Queues `existing` again when a first dispatch stored it and then lost Redis before
 /// queueing it (still `queued`, never started). A run queued twice still runs once (see
-/// [`RunStore::start`]).
+/// [`super::RunStore::start`]).
 ///
 /// # Errors
 /// When Redis fails.
-pub async fn requeue_if_lost(store: &RunStore, existing: &Run) -> Result<()> {
+pub async fn requeue_if_lost(store: &Runs, existing: &Run) -> Result<()> {
     if existing.status == RunStatus::Queued && existing.attempts == 0 {
         store.enqueue(&existing.org, &existing.id).await?;
     }

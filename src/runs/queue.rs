@@ -18,7 +18,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 
-use super::RunStore;
+use super::redis::RedisRuns;
 use crate::error::Result;
 use crate::model::{OrgId, RunId};
 
@@ -50,7 +50,7 @@ impl Entry {
     }
 }
 
-impl RunStore {
+impl RedisRuns {
     /// Creates the consumer group (and the stream) if they do not exist.
     ///
     /// # Errors
@@ -69,26 +69,6 @@ impl RunStore {
             Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
             other => other.map_err(|e| self.fail(&e)),
         }
-    }
-
-    /// Entries in the work stream not yet trimmed.
-    ///
-    /// # Errors
-    /// When Redis fails.
-    pub async fn queue_len(&self) -> Result<usize> {
-        let mut conn = self.redis.conn.clone();
-        conn.xlen(STREAM).await.map_err(|e| self.fail(&e))
-    }
-
-    /// Puts run `id` of `org` on the work stream.
-    ///
-    /// # Errors
-    /// When Redis fails.
-    pub async fn enqueue(&self, org: &OrgId, id: &RunId) -> Result<()> {
-        let mut conn = self.redis.conn.clone();
-        conn.xadd::<_, _, _, _, ()>(STREAM, "*", &[("org", org.as_str()), ("run", id.as_str())])
-            .await
-            .map_err(|e| self.fail(&e))
     }
 
     /// Puts runs `ids` of `org` on the work stream, in one round trip.

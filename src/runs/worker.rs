@@ -16,7 +16,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::queue::Entry;
-use super::{Run, RunStore, Start};
+use super::redis::RedisRuns;
+use super::{Pending, Run, RunStore, Runs, Start};
 use crate::actions::Action;
 use crate::error::{ErrorKind, Result};
 use crate::executor::{Executor, RunRequest};
@@ -63,7 +64,7 @@ async fn actor_since_dispatch(executor: &Executor, run: &Run) -> Result<bool> {
 /// action did anything (see [`crate::executor::LiveRun`]). Storing the end is the
 /// caller's ([`store_end`]).
 pub async fn perform(
-    store: &RunStore,
+    store: &Runs,
     executor: &Executor,
     run: Run,
     action: Action,
@@ -71,7 +72,7 @@ pub async fn perform(
 ) -> (Run, bool) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let forward = {
-        let store = store.clone();
+        let store = Arc::clone(store);
         let (org, id) = (run.org.clone(), run.id.clone());
         tokio::spawn(async move {
             while let Some(line) = rx.recv().await {
@@ -102,10 +103,36 @@ pub async fn perform(
     (run.finish(ran.record), ran.store_unavailable)
 }
 
+/// Runs a started run to its end as [`perform`] does, once the queued run may still run:
+/// refused when its actor was removed since dispatch, or when its spec (checked at
+/// dispatch; a saved one read back can still be refused) is refused now. Returns the run
+/// as it ended and whether the store was unavailable before it started.
+pub(super) async fn run_started(
+    store: &Runs,
+    executor: &Executor,
+    run: Run,
+    pending: Pending,
+) -> (Run, bool) {
+    match actor_since_dispatch(executor, &run).await {
+        Err(e) if e.kind() == ErrorKind::Unavailable => (run, true),
+        Ok(false) => {
+            let actor = run.actor.clone();
+            let message = format!(
+                "user {actor} was removed after this run was dispatched; it does not run as the user added under that id since"
+            );
+            (run.fail(ErrorKind::Denied, message), false)
+        }
+        _ => match Action::from_json(&pending.action.to_string()) {
+            Ok(action) => perform(store, executor, run, action, pending.inputs).await,
+            Err(e) => (run.fail(e.kind(), e.message().to_owned()), false),
+        },
+    }
+}
+
 /// Stores a run's end as attempt `attempt`, retrying for up to a minute while Redis is
 /// unavailable; returns whether it was stored. Past the minute the entry stays pending
 /// and the run is delivered again.
-pub async fn store_end(store: &RunStore, run: &Run, attempt: u32) -> bool {
+pub async fn store_end(store: &dyn RunStore, run: &Run, attempt: u32) -> bool {
     let started = Instant::now();
     let mut wait = Duration::from_millis(50);
     loop {
@@ -125,7 +152,8 @@ pub async fn store_end(store: &RunStore, run: &Run, attempt: u32) -> bool {
 }
 
 /// Handles one delivered entry and acknowledges it once its run's end is stored.
-async fn handle(store: RunStore, executor: Executor, config: Arc<WorkerConfig>, raw: StreamId) {
+async fn handle(store: RedisRuns, executor: Executor, config: Arc<WorkerConfig>, raw: StreamId) {
+    let shared: Runs = Arc::new(store.clone());
     let Some(entry) = Entry::parse(&raw) else {
         tracing::warn!(entry = %raw.id, "dropping a malformed queue entry");
         let _ = store.ack(&raw.id).await;
@@ -156,28 +184,14 @@ async fn handle(store: RunStore, executor: Executor, config: Arc<WorkerConfig>, 
             run,
             pending,
         }) => {
-            // The spec was checked at dispatch; a saved one read back can still be refused.
-            let (ended, store_unavailable) = match actor_since_dispatch(&executor, &run).await {
-                Err(e) if e.kind() == ErrorKind::Unavailable => (*run, true),
-                Ok(false) => {
-                    let actor = run.actor.clone();
-                    let message = format!(
-                        "user {actor} was removed after this run was dispatched; it does not run as the user added under that id since"
-                    );
-                    (run.fail(ErrorKind::Denied, message), false)
-                }
-                _ => match Action::from_json(&pending.action.to_string()) {
-                    Ok(action) => perform(&store, &executor, *run, action, pending.inputs).await,
-                    Err(e) => (run.fail(e.kind(), e.message().to_owned()), false),
-                },
-            };
+            let (ended, store_unavailable) = run_started(&shared, &executor, *run, pending).await;
             if store_unavailable {
                 tracing::warn!(run = %ended.id, "the store was unavailable before the run could start; it will be delivered again");
                 crate::metrics::delivery("store_unavailable");
                 false
             } else {
                 crate::metrics::delivery("ran");
-                store_end(&store, &ended, attempt).await
+                store_end(&*shared, &ended, attempt).await
             }
         }
         Ok(Start::Final) => {
@@ -191,7 +205,7 @@ async fn handle(store: RunStore, executor: Executor, config: Arc<WorkerConfig>, 
                     "dead letter: the run was started {attempts} time(s) and never ended (the workers running it stopped or lost Redis)"
                 ),
             );
-            let stored = store_end(&store, &ended, attempts).await;
+            let stored = store_end(&*shared, &ended, attempts).await;
             if stored {
                 let _ = store.dead_letter(&entry, attempts).await;
             }
@@ -228,7 +242,7 @@ async fn handle(store: RunStore, executor: Executor, config: Arc<WorkerConfig>, 
 /// # Errors
 /// When the consumer group cannot be created at start.
 pub async fn work(
-    store: RunStore,
+    store: RedisRuns,
     executor: Executor,
     config: WorkerConfig,
     stop: Arc<AtomicBool>,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::{ApiState, app};
 use hush::executor::Executor;
-use hush::runs::{DEFAULT_RETENTION, RunStore};
+use hush::runs::DEFAULT_RETENTION;
+use hush::runs::redis::RedisRuns;
 use hush::tokens::{Principal, Tokens};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -19,10 +20,11 @@ use super::{Harness, assert_no_value_in, user};
 pub async fn serve(h: &Harness, max_body: usize) -> String {
     let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
     let executor = Executor::new(Arc::clone(&h.secrets), HttpSender::new(policy).unwrap());
-    let runs = RunStore::connect(&h.redis_url(), DEFAULT_RETENTION)
+    let runs = RedisRuns::connect(&h.redis_url(), DEFAULT_RETENTION)
         .await
         .unwrap();
-    let state = ApiState::new(Arc::clone(&h.backend), runs, executor).with_max_body_bytes(max_body);
+    let state = ApiState::new(Arc::clone(&h.backend), Arc::new(runs), executor)
+        .with_max_body_bytes(max_body);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });

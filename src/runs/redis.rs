@@ -1,0 +1,475 @@
+//! The run store over Redis ([`RedisRuns`]): run records, indexes, idempotency keys and
+//! event streams as Redis keys changed by Lua scripts (`lua/`), so each step of a run's
+//! life is one atomic round trip; the work queue's stream operations are in
+//! [`super::queue`]. It stores only what [`super::RunStore`] is handed (already redacted);
+//! it never runs anything.
+//!
+//! Key layout (every run key carries its org in a hash tag, like the secret store):
+//! - `hush:{org}:run:<id>`: a hash — `status`, `attempts`, `record` (the [`Run`] as JSON),
+//!   `request` (the pending [`Pending`] request, removed when the run ends); expires after
+//!   the retention period;
+//! - `hush:{org}:run:<id>:events`: the run's event stream, capped, same expiry;
+//! - `hush:{org}:runs` and `hush:{org}:wf:<workflow run>`: run ids in lexical order (run
+//!   ids start with their creation time), trimmed to the retention period;
+//! - `hush:{org}:idem:<key>`: idempotency key → run id, same expiry;
+//! - `hush:queue`: the work stream, read by the consumer group `workers` ([`super::queue`]).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::{AsyncCommands, Script};
+
+use super::{
+    Created, Event, EventFeed, MAX_EVENTS, MAX_PAGE, Page, Pending, Run, RunStore, Start,
+    time_prefix,
+};
+use crate::error::{Error, Result};
+use crate::executor::RunStatus;
+use crate::model::{OrgId, RunId, Timestamp, UserId, now};
+use crate::store::redis::Connection;
+
+/// The run history and the queue, over one Redis server.
+#[derive(Clone)]
+pub struct RedisRuns {
+    pub(super) redis: Connection,
+    retention: Duration,
+    create: Script,
+    start: Script,
+    finish: Script,
+    log: Script,
+}
+
+fn key(org: &OrgId, suffix: &str) -> String {
+    format!("hush:{{{org}}}:{suffix}")
+}
+
+impl RedisRuns {
+    /// The store on the Redis server at `url`, keeping runs for `retention`.
+    ///
+    /// # Errors
+    /// When Redis cannot be reached.
+    pub async fn connect(url: &str, retention: Duration) -> Result<Self> {
+        Ok(RedisRuns {
+            redis: Connection::open(url).await?,
+            retention,
+            create: Script::new(include_str!("lua/create.lua")),
+            start: Script::new(include_str!("lua/start.lua")),
+            finish: Script::new(include_str!("lua/finish.lua")),
+            log: Script::new(include_str!("lua/log.lua")),
+        })
+    }
+    pub(super) fn fail(&self, e: &redis::RedisError) -> Error {
+        crate::metrics::redis_error();
+        self.redis.fail(e)
+    }
+    fn retention_secs(&self) -> u64 {
+        self.retention.as_secs().max(1)
+    }
+    /// Events of run `id` after stream id `from` (`0` for all), waiting up to `block` for
+    /// the first one. Returns the events with their stream ids.
+    ///
+    /// # Errors
+    /// When Redis fails.
+    async fn events(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        org: &OrgId,
+        id: &RunId,
+        from: &str,
+        block: Duration,
+    ) -> Result<Vec<(String, Event)>> {
+        let reply: Option<redis::streams::StreamReadReply> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(500)
+            .arg("BLOCK")
+            .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX))
+            .arg("STREAMS")
+            .arg(key(org, &format!("run:{id}:events")))
+            .arg(from)
+            .query_async(conn)
+            .await
+            .map_err(|e| self.fail(&e))?;
+        let mut events = Vec::new();
+        for stream in reply.map(|r| r.keys).unwrap_or_default() {
+            for entry in stream.ids {
+                let Some(redis::Value::BulkString(bytes)) = entry.map.get("e") else {
+                    continue;
+                };
+                if let Ok(event) = serde_json::from_slice(bytes) {
+                    events.push((entry.id.clone(), event));
+                }
+            }
+        }
+        Ok(events)
+    }
+    /// A dedicated connection for blocking reads ([`RunStore::events`], the worker's
+    /// queue reads), whose response timeout outlasts the longest block (5 s).
+    ///
+    /// # Errors
+    /// When Redis cannot be reached.
+    pub async fn blocking_connection(&self) -> Result<redis::aio::MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(10)));
+        self.redis
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| self.fail(&e))
+    }
+}
+
+#[async_trait]
+impl RunStore for RedisRuns {
+    fn describe(&self) -> String {
+        format!("Redis at {}", self.redis.display)
+    }
+
+    /// Stores a new run: `queued` with its pending request (for a worker), or `running`
+    /// (run here, by the caller, as attempt 1). With an idempotency key already used in
+    /// the org, stores nothing and names the run that key created.
+    ///
+    /// # Errors
+    /// When Redis fails.
+    async fn create(
+        &self,
+        run: &Run,
+        pending: &Pending,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created> {
+        let org = &run.org;
+        let cutoff = format!(
+            "run_{}",
+            time_prefix(now() - time::Duration::seconds(self.retention_secs() as i64))
+        );
+        let status = match run.status {
+            RunStatus::Running => "running",
+            _ => "queued",
+        };
+        let mut invocation = self.create.prepare_invoke();
+        invocation
+            .key(key(org, &format!("run:{}", run.id)))
+            .key(key(org, &format!("run:{}:events", run.id)))
+            .key(key(org, "runs"))
+            // Absent keys are named in the org's slot too, so the script stays on one slot.
+            .key(match &run.workflow_run_id {
+                Some(wf) => key(org, &format!("wf:{wf}")),
+                None => key(org, "wf"),
+            })
+            .key(match idempotency_key {
+                Some(k) => key(org, &format!("idem:{k}")),
+                None => key(org, "idem"),
+            })
+            .arg(run.id.as_str())
+            .arg(status)
+            .arg(serde_json::to_string(run).expect("a run serializes"))
+            .arg(serde_json::to_string(pending).expect("a request serializes"))
+            .arg(self.retention_secs())
+            .arg(cutoff)
+            .arg(MAX_EVENTS)
+            .arg(serde_json::to_string(&Event::Status { status: run.status }).expect("json"))
+            .arg(if run.workflow_run_id.is_some() {
+                "1"
+            } else {
+                "0"
+            })
+            .arg(if idempotency_key.is_some() { "1" } else { "0" });
+        let mut conn = self.redis.conn.clone();
+        let existing: Option<String> = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.fail(&e))?;
+        match existing {
+            None => Ok(Created::New),
+            Some(id) => Ok(Created::Existing(RunId::parse(&id)?)),
+        }
+    }
+    /// Starts a delivery of run `id` by queue entry `entry`: counts the attempt and marks
+    /// it `running`, unless it ended already, was started more than `max_attempts` times,
+    /// is driven by another entry, or is gone. The first entry to start a run is the only
+    /// one that ever may (so a run queued twice runs once).
+    ///
+    /// # Errors
+    /// When Redis fails or the stored run is unreadable.
+    async fn start(
+        &self,
+        org: &OrgId,
+        id: &RunId,
+        worker: &str,
+        entry: &str,
+        max_attempts: u32,
+    ) -> Result<Start> {
+        let mut conn = self.redis.conn.clone();
+        let started = now();
+        let reply: Vec<String> = self
+            .start
+            .key(key(org, &format!("run:{id}")))
+            .key(key(org, &format!("run:{id}:events")))
+            .arg(worker)
+            .arg(max_attempts)
+            .arg(MAX_EVENTS)
+            .arg(
+                serde_json::to_string(&Event::Status {
+                    status: RunStatus::Running,
+                })
+                .expect("json"),
+            )
+            .arg(entry)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.fail(&e))?;
+        let unreadable =
+            |e: serde_json::Error| Error::internal(format!("stored run {id} is unreadable: {e}"));
+        match reply.first().map(String::as_str) {
+            Some("run") if reply.len() == 4 => {
+                let attempt = reply[1].parse().unwrap_or(1);
+                let mut run: Run = serde_json::from_str(&reply[2]).map_err(unreadable)?;
+                run.status = RunStatus::Running;
+                run.attempts = attempt;
+                run.started_at = Some(started);
+                let pending = serde_json::from_str(&reply[3]).map_err(unreadable)?;
+                Ok(Start::Run {
+                    attempt,
+                    run: Box::new(run),
+                    pending,
+                })
+            }
+            Some("final") => Ok(Start::Final),
+            Some("duplicate") => Ok(Start::Duplicate),
+            Some("exhausted") if reply.len() == 3 => {
+                let attempts = reply[1].parse().unwrap_or(max_attempts);
+                let run: Run = serde_json::from_str(&reply[2]).map_err(unreadable)?;
+                Ok(Start::Exhausted(Box::new(run), attempts))
+            }
+            _ => Ok(Start::Gone),
+        }
+    }
+    /// Stores the ended `run` if `attempt` is still the run's latest attempt and it has
+    /// not ended; returns whether it was stored.
+    ///
+    /// # Errors
+    /// When Redis fails.
+    async fn finish(&self, run: &Run, attempt: u32) -> Result<bool> {
+        let org = &run.org;
+        let mut conn = self.redis.conn.clone();
+        let status = match run.status {
+            RunStatus::Succeeded => "succeeded",
+            _ => "failed",
+        };
+        let stored: i64 = self
+            .finish
+            .key(key(org, &format!("run:{}", run.id)))
+            .key(key(org, &format!("run:{}:events", run.id)))
+            .arg(attempt)
+            .arg(status)
+            .arg(serde_json::to_string(run).expect("a run serializes"))
+            .arg(self.retention_secs())
+            .arg(MAX_EVENTS)
+            .arg(serde_json::to_string(&Event::Status { status: run.status }).expect("json"))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.fail(&e))?;
+        Ok(stored == 1)
+    }
+    /// Appends redacted log lines to run `id`'s event stream, in one round trip, while
+    /// the run exists (a run of a removed org writes nothing back).
+    ///
+    /// # Errors
+    /// When Redis fails.
+    async fn log(&self, org: &OrgId, id: &RunId, lines: &[String]) -> Result<()> {
+        let mut invocation = self.log.prepare_invoke();
+        invocation
+            .key(key(org, &format!("run:{id}")))
+            .key(key(org, &format!("run:{id}:events")))
+            .arg(MAX_EVENTS);
+        for line in lines {
+            invocation
+                .arg(serde_json::to_string(&Event::Log { line: line.clone() }).expect("json"));
+        }
+        let mut conn = self.redis.conn.clone();
+        invocation
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.fail(&e))
+    }
+    /// The run `id` of `org`, or `None` (also for another org's run, or an expired one).
+    ///
+    /// # Errors
+    /// When Redis fails or the stored run is unreadable.
+    async fn get(&self, org: &OrgId, id: &RunId) -> Result<Option<Run>> {
+        let mut conn = self.redis.conn.clone();
+        let (status, attempts, record): (Option<String>, Option<u32>, Option<String>) = conn
+            .hmget(
+                key(org, &format!("run:{id}")),
+                &["status", "attempts", "record"],
+            )
+            .await
+            .map_err(|e| self.fail(&e))?;
+        let (Some(status), Some(record)) = (status, record) else {
+            return Ok(None);
+        };
+        let mut run: Run = serde_json::from_str(&record)
+            .map_err(|e| Error::internal(format!("stored run {id} is unreadable: {e}")))?;
+        run.status = parse_status(&status);
+        run.attempts = attempts.unwrap_or(run.attempts);
+        Ok(Some(run))
+    }
+    /// A page of `org`'s runs (or one workflow run's), newest first, optionally only those
+    /// with `status` and only those of `actor` created since a time (when that user was
+    /// added), after `cursor` (a run id from a previous page).
+    ///
+    /// # Errors
+    /// [`Invalid`](ErrorKind::Invalid) for a bad cursor or limit; when Redis fails.
+    async fn list(
+        &self,
+        org: &OrgId,
+        workflow_run_id: Option<&RunId>,
+        status: Option<RunStatus>,
+        actor: Option<(&UserId, Timestamp)>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
+        let cursor = super::page_request(cursor, limit)?;
+        let index = match workflow_run_id {
+            Some(wf) => key(org, &format!("wf:{wf}")),
+            None => key(org, "runs"),
+        };
+        let mut conn = self.redis.conn.clone();
+        let mut runs = Vec::new();
+        let mut after = cursor.map_or_else(|| "+".to_owned(), |c| format!("({c}"));
+        // With a status filter, scan at most this many ids per page; the cursor says
+        // where to go on.
+        let mut budget = 10 * MAX_PAGE;
+        loop {
+            let batch = limit.max(50).min(budget);
+            let ids: Vec<String> = redis::cmd("ZREVRANGEBYLEX")
+                .arg(&index)
+                .arg(&after)
+                .arg("-")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(batch)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(&e))?;
+            budget = budget.saturating_sub(ids.len());
+            let exhausted = ids.len() < batch;
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.cmd("HMGET")
+                    .arg(key(org, &format!("run:{id}")))
+                    .arg(&["status", "attempts", "record"]);
+            }
+            let rows: Vec<(Option<String>, Option<u32>, Option<String>)> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                pipe.query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.fail(&e))?
+            };
+            for (id, (st, attempts, record)) in ids.iter().zip(rows) {
+                after = format!("({id}");
+                let (Some(st), Some(record)) = (st, record) else {
+                    continue; // expired
+                };
+                let st = parse_status(&st);
+                if status.is_some_and(|s| s != st) {
+                    continue;
+                }
+                let mut run: Run = serde_json::from_str(&record)
+                    .map_err(|e| Error::internal(format!("stored run {id} is unreadable: {e}")))?;
+                if actor.is_some_and(|(a, since)| *a != run.actor || run.created_at < since) {
+                    continue;
+                }
+                run.status = st;
+                run.attempts = attempts.unwrap_or(run.attempts);
+                runs.push(run);
+                if runs.len() == limit {
+                    return Ok(Page {
+                        runs,
+                        next_cursor: Some(id.clone()),
+                    });
+                }
+            }
+            if exhausted {
+                return Ok(Page {
+                    runs,
+                    next_cursor: None,
+                });
+            }
+            if budget == 0 {
+                let next = after.trim_start_matches('(').to_owned();
+                return Ok(Page {
+                    runs,
+                    next_cursor: Some(next),
+                });
+            }
+        }
+    }
+    /// Whether Redis answers.
+    ///
+    /// # Errors
+    /// When it does not.
+    async fn watch(&self, org: &OrgId, id: &RunId) -> Result<Box<dyn EventFeed>> {
+        Ok(Box::new(RedisFeed {
+            store: self.clone(),
+            conn: self.blocking_connection().await?,
+            org: org.clone(),
+            id: id.clone(),
+        }))
+    }
+
+    async fn queue_len(&self) -> Result<usize> {
+        let mut conn = self.redis.conn.clone();
+        conn.xlen(super::queue::STREAM)
+            .await
+            .map_err(|e| self.fail(&e))
+    }
+
+    async fn enqueue(&self, org: &OrgId, id: &RunId) -> Result<()> {
+        let mut conn = self.redis.conn.clone();
+        conn.xadd::<_, _, _, _, ()>(
+            super::queue::STREAM,
+            "*",
+            &[("org", org.as_str()), ("run", id.as_str())],
+        )
+        .await
+        .map_err(|e| self.fail(&e))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let mut conn = self.redis.conn.clone();
+        redis::cmd("PING")
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| self.fail(&e))
+    }
+}
+
+fn parse_status(s: &str) -> RunStatus {
+    match s {
+        "queued" => RunStatus::Queued,
+        "running" => RunStatus::Running,
+        "succeeded" => RunStatus::Succeeded,
+        _ => RunStatus::Failed,
+    }
+}
+
+/// A run's events read from its Redis stream over a dedicated connection (blocking reads
+/// would stall the shared one).
+struct RedisFeed {
+    store: RedisRuns,
+    conn: redis::aio::MultiplexedConnection,
+    org: OrgId,
+    id: RunId,
+}
+
+#[async_trait]
+impl EventFeed for RedisFeed {
+    async fn next(&mut self, from: &str, block: Duration) -> Result<Vec<(String, Event)>> {
+        self.store
+            .events(&mut self.conn, &self.org, &self.id, from, block)
+            .await
+    }
+}
