@@ -97,6 +97,12 @@ fn main() {
         writeln!(code, "/// {}", guest.doc).unwrap();
         writeln!(code, "pub const {}: &str = {path:?};", guest.constant).unwrap();
     }
+    writeln!(code, "/// Every guest above, by constant name.").unwrap();
+    writeln!(code, "pub const ALL: &[(&str, &str)] = &[").unwrap();
+    for guest in GUESTS {
+        writeln!(code, "    ({:?}, {}),", guest.constant, guest.constant).unwrap();
+    }
+    writeln!(code, "];").unwrap();
     for dep in deps {
         println!("cargo:rerun-if-changed={dep}");
     }

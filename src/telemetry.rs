@@ -35,6 +35,29 @@ where
     M: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    install(make_writer, filter)
+}
+
+/// Like [`init_with_writer`], at the levels `directives` names (`RUST_LOG` syntax, e.g.
+/// `trace`) whatever the environment says.
+///
+/// # Errors
+///
+/// When a global subscriber or `log` logger is already installed.
+pub fn init_with_writer_at<M>(
+    make_writer: RedactingMakeWriter<M>,
+    directives: &str,
+) -> Result<(), crate::Error>
+where
+    M: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    install(make_writer, EnvFilter::new(directives))
+}
+
+fn install<M>(make_writer: RedactingMakeWriter<M>, filter: EnvFilter) -> Result<(), crate::Error>
+where
+    M: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let json = std::env::var("HUSH_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     // `try_init` also installs tracing-log's `LogTracer` (tracing-subscriber's default
     // `tracing-log` feature), so `log` records reach the same redacted writer.

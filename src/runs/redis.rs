@@ -422,7 +422,7 @@ impl RunStore for RedisRuns {
 
     async fn queue_len(&self) -> Result<usize> {
         let mut conn = self.redis.conn.clone();
-        conn.xlen(super::queue::STREAM)
+        conn.xlen(crate::store::redis::WORK_STREAM)
             .await
             .map_err(|e| self.fail(&e))
     }
@@ -430,7 +430,7 @@ impl RunStore for RedisRuns {
     async fn enqueue(&self, org: &OrgId, id: &RunId) -> Result<()> {
         let mut conn = self.redis.conn.clone();
         conn.xadd::<_, _, _, _, ()>(
-            super::queue::STREAM,
+            crate::store::redis::WORK_STREAM,
             "*",
             &[("org", org.as_str()), ("run", id.as_str())],
         )

@@ -4,8 +4,7 @@
 //! for Send API Request. Covers a run waited for and read back, a queued run drained
 //! in-process, idempotency, paging, live events, and refusals in the error shape.
 
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;

@@ -4,8 +4,7 @@
 //! runs, events, idempotency keys, indexes and queue entries, so a new org of the same
 //! name starts empty.
 
-mod common;
-
+use crate::common;
 use common::api::{Client, serve, service_token, user_token};
 use common::{Harness, Kind, user};
 use hush::directory::Role;

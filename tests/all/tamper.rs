@@ -1,8 +1,7 @@
 //! Tampering with stored ciphertexts or keys makes decryption fail with a clear error,
 //! and never yields a wrong value: on both backends.
 
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 
 use common::{Harness, Kind, run, team, user};

@@ -4,8 +4,7 @@
 //! only by the latest attempt; a run started too often is exhausted; events come in order
 //! after a given id; another org never sees a run.
 
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 use std::time::Duration;
 

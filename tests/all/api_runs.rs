@@ -3,8 +3,7 @@
 //! action by id, the paginated run list by workflow run and status, live events over
 //! server-sent events with redacted log lines, and the Prometheus metrics.
 
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -3,8 +3,7 @@
 //! redirects, template injection and limits. It never opens the network policy wider
 //! than the one loopback address a test needs.
 
-mod common;
-
+use crate::common;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

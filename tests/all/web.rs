@@ -17,8 +17,7 @@
 //! `scripts/test` installs them when run as root), or `HUSH_CHROMIUM` and
 //! `HUSH_CHROMEDRIVER` naming them. Without them the test fails and says so.
 
-mod common;
-
+use crate::common;
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

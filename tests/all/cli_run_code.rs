@@ -2,8 +2,7 @@
 //! add`, then `hush run` of the example spec (with its placeholder secret id filled in),
 //! as real processes against a real local target. No output may hold the secret.
 
-mod common;
-
+use crate::common;
 use std::path::Path;
 use std::process::Output;
 

@@ -2,8 +2,7 @@
 //! secrets redacted; the network policy comes from the environment and is closed by
 //! default.
 
-mod common;
-
+use crate::common;
 use std::process::Output;
 
 use serde_json::{Value, json};

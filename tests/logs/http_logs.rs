@@ -2,24 +2,19 @@
 //! rustls, handlebars), a run that sends a secret in a header, the query and the body
 //! writes no decrypted value to the process log.
 
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 
 use common::{Harness, Kind, assert_no_value_in, run, team, user};
 use hush::actions::http::{HttpAction, HttpSender, NetworkPolicy};
 use hush::executor::{Executor, RunRequest, RunStatus};
-use hush::telemetry::{CaptureWriter, RedactingMakeWriter};
 use serde_json::json;
 
 const VALUE: &str = "sk_live_httplog_0123456789";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_at_trace_level_logs_no_secret_value() {
-    // SAFETY: the only test in this binary; set before any thread reads the environment.
-    unsafe { std::env::set_var("RUST_LOG", "trace") };
-    let capture = CaptureWriter::new();
-    hush::telemetry::init_with_writer(RedactingMakeWriter::new(capture.clone())).unwrap();
+    let capture = crate::capture();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

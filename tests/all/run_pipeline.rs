@@ -1,8 +1,7 @@
 //! The run pipeline end to end: a real store, a real local target, a run record that
 //! names its secrets, echoes templates by secret name and holds no value anywhere.
 
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 
 use axum::extract::Request;

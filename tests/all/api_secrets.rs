@@ -4,8 +4,7 @@
 //! 409 for a referenced secret and `force=true`, permission refusals, bad input that
 //! changes nothing, admin-only directory changes, and token audit entries.
 
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 
 use common::api::{Client, assert_error, serve, service_token, user_token};

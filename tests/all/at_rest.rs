@@ -2,8 +2,7 @@
 //! to Redis (any key of any type, and the append-only file on disk) or to any file of the
 //! embedded store.
 
-mod common;
-
+use crate::common;
 use common::{Harness, Kind, assert_no_value_in, run, team, user, value};
 use hush::secrets::Filter;
 use redis::AsyncCommands;

@@ -3,8 +3,7 @@
 //! local HTTP targets. Covers the component store and caches, every limit, every escape
 //! attempt, and that a used secret never appears in a run record in any encoding.
 
-mod common;
-
+use crate::common;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -2,11 +2,9 @@
 //! crate, real store operations run against a real redis-server, and every line the
 //! process writes is captured.
 
-mod common;
-
+use crate::common;
 use base64::Engine;
 use common::{Harness, Kind, assert_no_value_in, restricted, run, team, user};
-use hush::telemetry::{CaptureWriter, RedactingMakeWriter};
 
 const VALUES: [&str; 3] = [
     "sk_live_logtest_0123456789",
@@ -16,10 +14,7 @@ const VALUES: [&str; 3] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_logs_of_every_crate_hold_no_decrypted_value() {
-    // SAFETY: the only test in this binary; set before any thread reads the environment.
-    unsafe { std::env::set_var("RUST_LOG", "trace") };
-    let capture = CaptureWriter::new();
-    hush::telemetry::init_with_writer(RedactingMakeWriter::new(capture.clone())).unwrap();
+    let capture = crate::capture();
 
     let h = Harness::new(Kind::Redis).await;
     let mut ids = Vec::new();

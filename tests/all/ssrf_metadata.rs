@@ -4,8 +4,7 @@
 //! addresses cannot be bound here, so each test asserts the refusal itself: it is
 //! decided from the URL or the name, before any connection is tried.
 
-mod common;
-
+use crate::common;
 use common::{Harness, Kind, run, user};
 use hush::actions::code::CodeAction;
 use hush::actions::http::{HttpAction, HttpSender, NetworkPolicy};

@@ -1,8 +1,7 @@
 //! The store conformance suite: every operation and every permission rule, run against
 //! both backends (a real redis-server, and the embedded store) through one macro.
 
-mod common;
-
+use crate::common;
 use common::{Harness, group, restricted, run, team, user, value};
 use hush::audit::{AuditAction, Outcome};
 use hush::directory::Role;

@@ -2,8 +2,7 @@
 //! remove` revokes the user's tokens and grants, `hush group remove` the group's grants,
 //! and after `hush org remove` a new org of the same name starts empty.
 
-mod common;
-
+use crate::common;
 use std::process::Output;
 
 const VALUE: &str = "sk_test_cli_removal_0123456789";

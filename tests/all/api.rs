@@ -3,8 +3,7 @@
 //! act for whom, run history across orgs, the JSON error shape for bad requests, health
 //! and readiness, and tokens shown once.
 
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 
 use axum::extract::Request;

@@ -4,8 +4,7 @@
 //! is dead-lettered, and Redis restarted under load: every run reaches one final state,
 //! none is lost, and none is recorded as ended twice.
 
-mod common;
-
+use crate::common;
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};

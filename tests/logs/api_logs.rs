@@ -3,11 +3,9 @@
 //! values in refused requests (a wrong field, a too-short value, a malformed body, no
 //! token) writes no value to the process log, not even one hush never stored.
 
-mod common;
-
+use crate::common;
 use common::api::{Client, serve, user_token};
 use common::{Harness, Kind, assert_no_value_in};
-use hush::telemetry::{CaptureWriter, RedactingMakeWriter};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -18,10 +16,7 @@ const STRAY: &str = "sk_live_apilog_stray_55555555";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_routes_at_trace_level_log_no_value() {
-    // SAFETY: the only test in this binary; set before any thread reads the environment.
-    unsafe { std::env::set_var("RUST_LOG", "trace") };
-    let capture = CaptureWriter::new();
-    hush::telemetry::init_with_writer(RedactingMakeWriter::new(capture.clone())).unwrap();
+    let capture = crate::capture();
 
     let h = Harness::new(Kind::Redis).await;
     let api = Client::new(serve(&h, 64 * 1024).await, &[VALUE, NEW_VALUE, STRAY]);

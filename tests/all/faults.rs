@@ -1,8 +1,7 @@
 //! Redis stopped partway through: operations fail with a clear error while it is down,
 //! and work again once it is back, with nothing lost.
 
-mod common;
-
+use crate::common;
 use std::time::{Duration, Instant};
 
 use common::{Harness, Kind, run, team, user, value};

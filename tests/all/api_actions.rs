@@ -3,8 +3,7 @@
 //! → actions reference index right; who may save what; bad input that changes nothing;
 //! and the document and the router agree both ways.
 
-mod common;
-
+use crate::common;
 use std::collections::BTreeSet;
 
 use common::api::{Client, assert_error, serve, service_token, user_token};

@@ -2,7 +2,7 @@
 //! input generator, so `cargo test` exercises it without cargo-fuzz. `HUSH_FUZZ_ITERS`
 //! sets the number of inputs (default 2,000).
 
-#[path = "../fuzz/fuzz_targets/body.rs"]
+#[path = "../../fuzz/fuzz_targets/body.rs"]
 mod body;
 
 #[test]

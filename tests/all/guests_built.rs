@@ -1,20 +1,12 @@
 //! The guest components that build.rs compiles exist and are components (not core
-//! modules): each file starts with the component-model preamble.
+//! modules): each file starts with the component-model preamble; and every guest on
+//! build.rs's list (`guests::ALL`) is used by some test, so a new guest cannot lack one.
 
-use hush::guests;
+use hush::guests::ALL;
 
 /// `\0asm`, then version 0x000d and layer 0x0001: the component-model preamble. A core
 /// module has version 0x0001 and layer 0x0000 instead.
 const COMPONENT_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
-
-const ALL: &[(&str, &str)] = &[
-    ("ECHO", guests::ECHO),
-    ("HOSTILE", guests::HOSTILE),
-    ("FOREIGN_IMPORT", guests::FOREIGN_IMPORT),
-    ("CALL_API", guests::CALL_API),
-    ("TRANSFORM_JSON", guests::TRANSFORM_JSON),
-    ("HMAC_SIGN", guests::HMAC_SIGN),
-];
 
 #[test]
 fn every_guest_is_built_as_a_component() {
@@ -38,5 +30,23 @@ fn guest_paths_are_absolute_and_distinct() {
             "{name}: {path} is not absolute"
         );
         assert!(seen.insert(*path), "{name}: {path} is used twice");
+    }
+}
+
+#[test]
+fn every_guest_is_used_by_a_test() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/all");
+    let mut sources = String::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("guests_built.rs") {
+            sources.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    for (name, _) in ALL {
+        assert!(
+            sources.contains(&format!("guests::{name}")),
+            "guest {name} (built by build.rs) is used by no test in tests/all"
+        );
     }
 }

@@ -4,8 +4,7 @@
 //! change that left a stale reference behind. (An org on the embedded store lives under
 //! one key prefix its removal deletes; on Redis its run history lives beside it.)
 
-mod common;
-
+use crate::common;
 use common::{Harness, restricted, team, user};
 use hush::directory::Role;
 use hush::error::ErrorKind;

@@ -2,8 +2,7 @@
 //! a non-zero exit and one line, values only through stdin or a file, and bad input that
 //! stores nothing.
 
-mod common;
-
+use crate::common;
 use std::path::Path;
 use std::process::Output;
 

@@ -4,8 +4,7 @@
 //! compressed echoes, every encoding class the target writes, a long all-digit value
 //! echoed as a JSON number, and secrets in a URL's host.
 
-mod common;
-
+use crate::common;
 use std::io::Write as _;
 
 use axum::extract::Request;
