@@ -445,7 +445,8 @@ impl SecretStore {
         // multiplexed connection); the page is dropped if the actor may not list.
         let (record, first) = tokio::join!(
             self.member(org, actor),
-            self.backend.names_page(org, after.as_deref(), limit)
+            self.backend
+                .page(org, Table::Names, Table::Secrets, after.as_deref(), limit)
         );
         let record = record?;
         let mut batch = first?;
@@ -486,7 +487,13 @@ impl SecretStore {
             requested = limit - items.len();
             batch = self
                 .backend
-                .names_page(org, after.as_deref(), requested)
+                .page(
+                    org,
+                    Table::Names,
+                    Table::Secrets,
+                    after.as_deref(),
+                    requested,
+                )
                 .await?;
         }
     }

@@ -194,14 +194,22 @@ impl Backend for EmbeddedBackend {
         .await
     }
 
-    async fn names_page(
+    async fn page(
         &self,
         org: &OrgId,
+        table: Table,
+        join: Table,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>> {
-        let names = prefix(org, Table::Names);
-        let start = key(org, Table::Names, after.unwrap_or_default());
+        if !table.is_ordered() {
+            return Err(Error::internal(format!(
+                "the {} table is not kept in order",
+                table.name()
+            )));
+        }
+        let names = prefix(org, table);
+        let start = key(org, table, after.unwrap_or_default());
         let skip_first = after.is_some();
         let org = org.clone();
         self.blocking(move |db| {
@@ -223,7 +231,7 @@ impl Backend for EmbeddedBackend {
                     continue;
                 }
                 let id = String::from_utf8_lossy(id.value()).into_owned();
-                if let Some(meta) = data.get(key(&org, Table::Secrets, &id).as_str())? {
+                if let Some(meta) = data.get(key(&org, join, &id).as_str())? {
                     out.push((strip(k, &names).to_owned(), meta.value().to_vec()));
                 }
             }

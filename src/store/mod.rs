@@ -6,7 +6,8 @@
 //! [`crate::directory`] and [`crate::secrets`], above this trait. It stores opaque bytes:
 //! every value it ever sees is metadata JSON or ciphertext, never a plaintext.
 //!
-//! Data is organised per org into a few [`Table`]s (field → bytes). Every change is a
+//! Data is organised per org into a few [`Table`]s (field → bytes), some kept in field
+//! order for paging. Every change is a
 //! [`Txn`]: compare-and-set preconditions on fields, then writes, then an optional audit
 //! entry, applied atomically or not at all.
 
@@ -64,6 +65,12 @@ impl Table {
     /// The table's position in [`Table::ALL`].
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// Whether the backend keeps the table's fields in order, for [`Backend::page`]: only
+    /// [`Table::Names`] (listing secrets by name).
+    pub fn is_ordered(self) -> bool {
+        matches!(self, Table::Names)
     }
 
     /// A short name used in storage keys.
@@ -176,11 +183,19 @@ pub trait Backend: Send + Sync + 'static {
     /// Applies `txn` atomically if its preconditions hold.
     async fn commit(&self, org: &OrgId, txn: Txn) -> Result<Commit>;
 
-    /// Up to `limit` secrets in name order after the case-folded name `after`:
-    /// `(case-folded name, secret metadata)` pairs.
-    async fn names_page(
+    /// Up to `limit` fields of `table` in field order after the field `after`, each with
+    /// the value of the field of `join` that its own value names (a field whose joined
+    /// field is absent is skipped): an ordered index read with a one-hop lookup, in one
+    /// round trip. `table` must be [ordered](Table::is_ordered).
+    ///
+    /// # Errors
+    /// [`Internal`](crate::error::ErrorKind::Internal) for a table that is not ordered;
+    /// when the store fails.
+    async fn page(
         &self,
         org: &OrgId,
+        table: Table,
+        join: Table,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>>;

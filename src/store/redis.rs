@@ -42,7 +42,7 @@ pub struct RedisBackend {
     conn: ConnectionManager,
     display: String,
     commit: Script,
-    names_page: Script,
+    page: Script,
 }
 
 /// Per-org key names, in the order the Lua scripts expect them.
@@ -99,7 +99,7 @@ impl RedisBackend {
             conn,
             display,
             commit: Script::new(include_str!("lua/commit.lua")),
-            names_page: Script::new(include_str!("lua/names_page.lua")),
+            page: Script::new(include_str!("lua/page.lua")),
         })
     }
 
@@ -319,18 +319,26 @@ impl Backend for RedisBackend {
         })
     }
 
-    async fn names_page(
+    async fn page(
         &self,
         org: &OrgId,
+        table: Table,
+        join: Table,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>> {
+        if !table.is_ordered() {
+            return Err(Error::internal(format!(
+                "the {} table is not kept in order",
+                table.name()
+            )));
+        }
         let keys = OrgKeys::new(org);
         let flat: Vec<Vec<u8>> = self
-            .names_page
-            .key(keys.table(Table::Names))
+            .page
+            .key(keys.table(table))
             .key(&keys.names_index)
-            .key(keys.table(Table::Secrets))
+            .key(keys.table(join))
             .arg(after.unwrap_or_default())
             .arg(limit)
             .invoke_async(&mut self.conn.clone())
@@ -340,7 +348,7 @@ impl Backend for RedisBackend {
         let mut it = flat.into_iter();
         while let (Some(name), Some(meta)) = (it.next(), it.next()) {
             let name = String::from_utf8(name)
-                .map_err(|_| Error::internal("a stored secret name is not UTF-8"))?;
+                .map_err(|_| Error::internal("a stored field name is not UTF-8"))?;
             out.push((name, meta));
         }
         Ok(out)

@@ -1,7 +1,9 @@
--- One page of an org's secrets in case-folded name order, in one round trip.
--- KEYS: 1 names (hash name → id), 2 names index (zset), 3 secrets (hash id → metadata)
+-- One page of an ordered table with a one-hop lookup, in one round trip (see
+-- src/store/mod.rs, `Backend::page`): for listing secrets, names → ids → metadata.
+-- KEYS: 1 the ordered table (hash field → a field of the joined table), 2 its index
+--       (zset of its fields), 3 the joined table (hash)
 -- ARGV: after ('' to start at the beginning), limit
--- Returns a flat list: name, metadata, name, metadata, ...
+-- Returns a flat list: field, joined value, field, joined value, ...
 local min = '-'
 if ARGV[1] ~= '' then min = '(' .. ARGV[1] end
 local names = redis.call('ZRANGEBYLEX', KEYS[2], min, '+', 'LIMIT', 0, tonumber(ARGV[2]))
