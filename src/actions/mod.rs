@@ -111,8 +111,17 @@ impl Action {
     /// # Errors
     /// [`Invalid`](crate::error::ErrorKind::Invalid) for a template that does not parse.
     pub fn references(&self) -> Result<Vec<SecretId>> {
+        self.references_in(&http::Templates::default())
+    }
+
+    /// [`Action::references`], parsing templates through `templates` (which keeps them
+    /// for the next run of the same spec).
+    ///
+    /// # Errors
+    /// As [`Action::references`].
+    pub fn references_in(&self, templates: &http::Templates) -> Result<Vec<SecretId>> {
         match self {
-            Action::SendApiRequest(spec) => http::references(spec),
+            Action::SendApiRequest(spec) => templates.references(spec),
             Action::RunCode(spec) => Ok(spec.references()),
         }
     }

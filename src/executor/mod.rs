@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::actions::code::CodeRuntime;
-use crate::actions::http::{self, HttpSender};
+use crate::actions::http::HttpSender;
 use crate::actions::{Action, ActionKind};
 use crate::error::{Error, ErrorKind};
 pub use crate::model::LiveLog;
@@ -108,7 +108,7 @@ pub struct RunRecord {
     pub error: Option<RunError>,
     /// The secrets it used.
     pub secrets_used: Vec<SecretUse>,
-    /// The action as written, with secrets named by name (see [`http::echo`]; a Run Code
+    /// The action as written, with secrets named by name (see [`crate::actions::http::echo`]; a Run Code
     /// spec names no values, so it is shown as is).
     pub request: Value,
 }
@@ -212,7 +212,7 @@ impl Executor {
                     .iter()
                     .map(|s| (s.id.clone(), s.name.clone()))
                     .collect();
-                http::echo(spec, &names)
+                self.http.templates().echo(spec, &names)
             }
             Action::RunCode(spec) => serde_json::to_value(spec).unwrap_or(Value::Null),
         };
@@ -247,7 +247,7 @@ impl Executor {
         if !request.inputs.is_object() {
             return Err(Error::invalid("inputs", "they must be a JSON object").into());
         }
-        let refs = request.action.references()?;
+        let refs = request.action.references_in(self.http.templates())?;
         let resolved = if refs.is_empty() {
             Vec::new()
         } else {

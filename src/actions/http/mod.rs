@@ -33,4 +33,4 @@ pub use crate::net::NetworkPolicy;
 pub use outgoing::{Outgoing, RawResponse};
 pub use send::{HttpResult, HttpSender, MAX_REDIRECTS};
 pub use spec::{Auth, Body, HttpAction, Method, NameValue};
-pub use template::{echo, references};
+pub use template::{Templates, echo, references};

@@ -15,7 +15,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::spec::{Auth, Body, HttpAction};
-use super::template::{Escape, Renderer};
+use super::template::{Escape, Renderer, Templates};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::SecretId;
 use crate::net::{self as guard, GuardedResolver, NetworkPolicy, Refused, Unresolved};
@@ -69,6 +69,7 @@ impl HttpResult {
 pub struct HttpSender {
     pub(super) client: reqwest::Client,
     policy: Arc<NetworkPolicy>,
+    templates: Arc<Templates>,
 }
 
 /// A header about to be sent and the secrets it carries.
@@ -104,7 +105,16 @@ impl HttpSender {
             .user_agent(concat!("hush/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|_| Error::internal("the HTTP client could not be built"))?;
-        Ok(HttpSender { client, policy })
+        Ok(HttpSender {
+            client,
+            policy,
+            templates: Arc::new(Templates::new()),
+        })
+    }
+
+    /// The templates this sender parsed and echoed, kept for the next run.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
     }
 
     /// The policy connections are checked against.
@@ -148,7 +158,7 @@ impl HttpSender {
             .iter()
             .map(|s| (s.meta.id.clone(), s.value.expose()))
             .collect();
-        let mut req = prepare(spec, &Renderer::new(inputs, &pairs))?;
+        let mut req = prepare(spec, &Renderer::new(&self.templates, inputs, &pairs))?;
         if host_holds_secret(&req.url, secrets, redactor) {
             return Err(Error::invalid(
                 "url",

@@ -40,29 +40,61 @@ struct Parsed {
     secrets: Vec<SecretId>,
 }
 
-/// Parsed templates by source, so that a spec run again and again is compiled once. A
-/// template's source never holds a value (secrets are referenced by id), so the cache
-/// holds no secret; it is cleared when it grows past [`PARSED_CACHE_LIMIT`].
-static PARSED: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Parsed>>>,
-> = std::sync::LazyLock::new(Default::default);
+/// Parsed templates by source and run-record echoes by spec and names, kept by whoever
+/// runs actions again and again (the executor's [`super::HttpSender`] holds one), so an
+/// action is compiled and echoed once. A template's source never holds a value (secrets
+/// are referenced by id) and an echo names secrets by name, so it holds no secret. Each
+/// map is cleared when it grows past its limit. The free functions [`references`] and
+/// [`echo`] keep nothing.
+#[derive(Default)]
+pub struct Templates {
+    parsed: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Parsed>>>,
+    echoes: std::sync::Mutex<std::collections::HashMap<u64, Vec<Echoed>>>,
+    keys: std::hash::RandomState,
+    /// False for a throwaway (uncached) instance.
+    keep: bool,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parsed = self.parsed.lock().map_or(0, |m| m.len());
+        let echoes = self.echoes.lock().map_or(0, |m| m.len());
+        f.debug_struct("Templates")
+            .field("parsed", &parsed)
+            .field("echoes", &echoes)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The most parsed templates kept at once.
 const PARSED_CACHE_LIMIT: usize = 4096;
 
-/// Parses `source` (from the cache when it was parsed before); errors name `field`.
-fn parse(field: &str, source: &str) -> Result<std::sync::Arc<Parsed>> {
-    let cache = || PARSED.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(parsed) = cache().get(source) {
-        return Ok(std::sync::Arc::clone(parsed));
+impl Templates {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Templates {
+            keep: true,
+            ..Templates::default()
+        }
     }
-    let parsed = std::sync::Arc::new(compile(field, source)?);
-    let mut cached = cache();
-    if cached.len() >= PARSED_CACHE_LIMIT {
-        cached.clear();
+
+    /// Parses `source` (from the cache when it was parsed before); errors name `field`.
+    fn parse(&self, field: &str, source: &str) -> Result<std::sync::Arc<Parsed>> {
+        if !self.keep {
+            return compile(field, source).map(std::sync::Arc::new);
+        }
+        let cache = || self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(parsed) = cache().get(source) {
+            return Ok(std::sync::Arc::clone(parsed));
+        }
+        let parsed = std::sync::Arc::new(compile(field, source)?);
+        let mut cached = cache();
+        if cached.len() >= PARSED_CACHE_LIMIT {
+            cached.clear();
+        }
+        cached.insert(source.to_owned(), std::sync::Arc::clone(&parsed));
+        Ok(parsed)
     }
-    cached.insert(source.to_owned(), std::sync::Arc::clone(&parsed));
-    Ok(parsed)
 }
 
 fn compile(field: &str, source: &str) -> Result<Parsed> {
@@ -215,21 +247,31 @@ impl HttpAction {
 /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the field whose template does
 /// not parse, uses an unsupported construct, or holds a malformed secret id.
 pub fn references(spec: &HttpAction) -> Result<Vec<SecretId>> {
-    spec.validate_shape()?;
-    let mut all: Vec<SecretId> = Vec::new();
-    for_each_template(spec, &mut |field, source| {
-        let parsed = parse(field, source)?;
-        if field == "url" {
-            check_url_authority(&parsed)?;
-        }
-        for id in &parsed.secrets {
-            if !all.contains(id) {
-                all.push(id.clone());
+    Templates::default().references(spec)
+}
+
+impl Templates {
+    /// [`references`], parsing each template once per cache.
+    ///
+    /// # Errors
+    /// As [`references`].
+    pub fn references(&self, spec: &HttpAction) -> Result<Vec<SecretId>> {
+        spec.validate_shape()?;
+        let mut all: Vec<SecretId> = Vec::new();
+        for_each_template(spec, &mut |field, source| {
+            let parsed = self.parse(field, source)?;
+            if field == "url" {
+                check_url_authority(&parsed)?;
             }
-        }
-        Ok(())
-    })?;
-    Ok(all)
+            for id in &parsed.secrets {
+                if !all.contains(id) {
+                    all.push(id.clone());
+                }
+            }
+            Ok(())
+        })?;
+        Ok(all)
+    }
 }
 
 /// Refuses a URL template that puts a secret in the URL's scheme, host or port (its
@@ -283,45 +325,51 @@ fn check_url_authority(parsed: &Parsed) -> Result<()> {
 /// An action runs again and again with the same secrets, so echoes are kept by the spec
 /// and the names (a rename is another key); like the parsed templates they hold no value.
 pub fn echo(spec: &HttpAction, names: &[(SecretId, String)]) -> Value {
-    let key = echo_key(spec, names);
-    let cache = || ECHOES.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(bucket) = cache().get(&key)
-        && let Some((_, _, value)) = bucket
-            .iter()
-            .find(|(s, n, _)| s == spec && n.as_slice() == names)
-    {
-        return value.clone();
+    Templates::default().echo(spec, names)
+}
+
+impl Templates {
+    /// [`echo`], kept by spec and names (a rename is another key).
+    pub fn echo(&self, spec: &HttpAction, names: &[(SecretId, String)]) -> Value {
+        if !self.keep {
+            let mut value = serde_json::to_value(spec).unwrap_or(Value::Null);
+            rename_secrets(&mut value, names);
+            return value;
+        }
+        let key = echo_key(&self.keys, spec, names);
+        let cache = || self.echoes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bucket) = cache().get(&key)
+            && let Some((_, _, value)) = bucket
+                .iter()
+                .find(|(s, n, _)| s == spec && n.as_slice() == names)
+        {
+            return value.clone();
+        }
+        let mut value = serde_json::to_value(spec).unwrap_or(Value::Null);
+        rename_secrets(&mut value, names);
+        let mut cached = cache();
+        if cached.len() >= ECHO_CACHE_LIMIT {
+            cached.clear();
+        }
+        cached
+            .entry(key)
+            .or_default()
+            .push((spec.clone(), names.to_vec(), value.clone()));
+        value
     }
-    let mut value = serde_json::to_value(spec).unwrap_or(Value::Null);
-    rename_secrets(&mut value, names);
-    let mut cached = cache();
-    if cached.len() >= ECHO_CACHE_LIMIT {
-        cached.clear();
-    }
-    cached
-        .entry(key)
-        .or_default()
-        .push((spec.clone(), names.to_vec(), value.clone()));
-    value
 }
 
 /// A spec, the names its secrets had, and its echo.
 type Echoed = (HttpAction, Vec<(SecretId, String)>, Value);
-
-/// Echoes by [`echo_key`]; a bucket holds every cached spec with that key.
-static ECHOES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<u64, Vec<Echoed>>>> =
-    std::sync::LazyLock::new(Default::default);
 
 /// The most echo keys kept at once.
 const ECHO_CACHE_LIMIT: usize = 1024;
 
 /// A hash of the parts of a spec that tell actions apart, and of the names. It need not
 /// cover every field: a hit is confirmed by comparing the whole spec and the names.
-fn echo_key(spec: &HttpAction, names: &[(SecretId, String)]) -> u64 {
+fn echo_key(keys: &std::hash::RandomState, spec: &HttpAction, names: &[(SecretId, String)]) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
-    static KEYS: std::sync::LazyLock<std::hash::RandomState> =
-        std::sync::LazyLock::new(std::hash::RandomState::new);
-    let mut h = KEYS.build_hasher();
+    let mut h = keys.build_hasher();
     spec.name.hash(&mut h);
     spec.url.hash(&mut h);
     for pair in spec.headers.iter().chain(&spec.query) {
@@ -362,15 +410,24 @@ pub struct Rendered<T> {
 /// comments, `{{inputs.…}}` and `{{secret "…"}}`), so a run builds no handlebars
 /// registry and compiles each template once.
 pub struct Renderer<'a> {
+    templates: &'a Templates,
     inputs: &'a Value,
     secrets: &'a [(SecretId, &'a str)],
 }
 
 impl<'a> Renderer<'a> {
     /// A renderer over `inputs` (the run's inputs JSON, seen as `inputs` in templates)
-    /// and the resolved secrets as `(id, value)` pairs.
-    pub fn new(inputs: &'a Value, secrets: &'a [(SecretId, &'a str)]) -> Self {
-        Renderer { inputs, secrets }
+    /// and the resolved secrets as `(id, value)` pairs, parsing through `templates`.
+    pub fn new(
+        templates: &'a Templates,
+        inputs: &'a Value,
+        secrets: &'a [(SecretId, &'a str)],
+    ) -> Self {
+        Renderer {
+            templates,
+            inputs,
+            secrets,
+        }
     }
 
     /// Renders one template, escaping every inserted value with `escape`. Strict: an
@@ -380,7 +437,7 @@ impl<'a> Renderer<'a> {
     /// [`Invalid`](crate::error::ErrorKind::Invalid) naming `field` when the template is
     /// not valid or refers to an input that does not exist.
     pub fn render(&self, field: &str, source: &str, escape: Escape) -> Result<Rendered<String>> {
-        let parsed = parse(field, source)?;
+        let parsed = self.templates.parse(field, source)?;
         self.check_scalars(field, &parsed)?;
         let mut text = String::with_capacity(source.len());
         let push = |text: &mut String, inserted: &str| match escape {
@@ -497,7 +554,7 @@ impl<'a> Renderer<'a> {
 
     /// The input a template names when it is exactly one `{{inputs.…}}` expression.
     fn whole_input(&self, field: &str, source: &str) -> Result<Option<Value>> {
-        let parsed = parse(field, source)?;
+        let parsed = self.templates.parse(field, source)?;
         let [TemplateElement::Expression(h)] = parsed.template.elements.as_slice() else {
             return Ok(None);
         };
@@ -642,7 +699,7 @@ mod tests {
             (r#"{{secret "Stripe live"}}"#, "not a valid secret id"),
         ];
         for (source, want) in cases {
-            let err = match parse("headers[0].value", source) {
+            let err = match Templates::new().parse("headers[0].value", source) {
                 Ok(_) => panic!("{source:?} accepted"),
                 Err(e) => e,
             };
@@ -658,7 +715,8 @@ mod tests {
     fn rendering_escapes_for_where_the_value_lands() {
         let inputs = serde_json::json!({"q": "a b&c=d/e?\"'", "n": 5, "nested": {"x": "y"}});
         let secrets = [(id(A), "s3cr3t/value+=&")];
-        let r = Renderer::new(&inputs, &secrets);
+        let templates = Templates::new();
+        let r = Renderer::new(&templates, &inputs, &secrets);
         let url = r
             .render(
                 "url",
@@ -685,7 +743,8 @@ mod tests {
     #[test]
     fn unknown_inputs_are_errors_not_empty_strings() {
         let inputs = serde_json::json!({"a": 1});
-        let r = Renderer::new(&inputs, &[]);
+        let templates = Templates::new();
+        let r = Renderer::new(&templates, &inputs, &[]);
         let err = r
             .render("query[0].value", "x{{inputs.b}}", Escape::None)
             .unwrap_err();
@@ -709,7 +768,8 @@ mod tests {
     #[test]
     fn objects_and_arrays_are_not_inserted_into_text() {
         let inputs = serde_json::json!({"obj": {"a": 1}, "list": [1, 2], "n": 1});
-        let r = Renderer::new(&inputs, &[]);
+        let templates = Templates::new();
+        let r = Renderer::new(&templates, &inputs, &[]);
         for source in ["x{{inputs.obj}}", "{{inputs.list}}"] {
             let err = r.render("url", source, Escape::UrlComponent).unwrap_err();
             assert!(err.message().starts_with("invalid url"), "{err:?}");
@@ -726,7 +786,8 @@ mod tests {
     #[test]
     fn headers_refuse_line_breaks_from_inputs() {
         let inputs = serde_json::json!({"v": "ok\r\nX-Injected: 1", "w": "a\nb"});
-        let r = Renderer::new(&inputs, &[]);
+        let templates = Templates::new();
+        let r = Renderer::new(&templates, &inputs, &[]);
         for source in ["{{inputs.v}}", "{{inputs.w}}"] {
             let err = r.render_header("headers[0].value", source).unwrap_err();
             assert!(err.message().contains("line break"), "{err:?}");
@@ -741,7 +802,8 @@ mod tests {
             "amount": 1250,
             "obj": {"k": [1, 2]}
         });
-        let r = Renderer::new(&inputs, &[]);
+        let templates = Templates::new();
+        let r = Renderer::new(&templates, &inputs, &[]);
         let out = r
             .render_json(
                 "body.value",
