@@ -19,7 +19,9 @@
 //! - [`tokens`]: API tokens (bearer credentials of users and services), persisted beside
 //!   the directory and the secret keys;
 //! - [`net`]: the outbound network policy (SSRF guard) every outbound call asks;
-//! - [`actions`]: the action kinds (Send API Request, Run Code) and saved actions;
+//! - [`actions`]: the action kinds (Send API Request, Run Code);
+//! - [`saved`]: saved actions (specs stored under an id) and the secret → actions
+//!   reference index, persisted beside the directory, secret keys and tokens;
 //! - [`executor`]: the run pipeline (resolve, authorize, execute, redact, record);
 //! - [`runs`]: the life of a run: dispatch, run history and the queue in Redis, the
 //!   worker;
@@ -48,6 +50,7 @@ pub mod model;
 pub mod net;
 pub mod redact;
 pub mod runs;
+pub mod saved;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

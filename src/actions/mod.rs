@@ -1,11 +1,9 @@
 //! The action kinds hush can run, one module each, and [`Action`], the spec of either. A
 //! kind owns its spec, its rendering and its execution; it never fetches secrets itself
-//! (the executor hands them in). [`saved`] keeps specs saved under an id, and which
-//! saved actions refer to which secret.
+//! (the executor hands them in). Specs saved under an id live in [`crate::saved`].
 
 pub mod code;
 pub mod http;
-pub mod saved;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! `/v1/actions`: saved actions over HTTP ([`crate::actions::saved`] owns them and the
+//! `/v1/actions`: saved actions over HTTP ([`crate::saved`] owns them and the
 //! secret → actions reference index; this module only authenticates and maps).
 //!
 //! `PUT /v1/actions/{id}` creates (201) or replaces (200) the action `act_…` for the
@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::auth::{ActorQuery, Caller, actor_for, reader_for};
 use super::error::{ApiError, ApiJson, ApiQuery};
-use crate::actions::saved::{ActionPage, SavedAction};
 use crate::model::ActionId;
+use crate::saved::{ActionPage, SavedAction};
 
 /// The saved action routes.
 pub fn routes() -> Router<ApiState> {

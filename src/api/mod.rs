@@ -39,13 +39,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::actions::saved::SavedActions;
 use crate::app::Hush;
 use crate::directory::Directory;
 use crate::error::Result;
 use crate::executor::Executor;
 use crate::runs::Runs;
 use crate::runs::queue::DEFAULT_MAX_QUEUE;
+use crate::saved::SavedActions;
 use crate::secrets::SecretStore;
 use crate::store::Backend;
 use crate::tokens::Tokens;

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::auth::{ActorQuery, Caller, actor_for};
 use super::error::{ApiError, ApiJson, ApiQuery};
-use crate::actions::saved::SecretDeletion;
 use crate::model::{ComponentId, SecretId};
+use crate::saved::SecretDeletion;
 use crate::secrets::{
     Access, Filter, Grant, HostPattern, NewSecret, SecretMeta, SecretPage, SecretValue, model,
     name_key,

@@ -12,12 +12,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use zeroize::Zeroizing;
 
-use crate::actions::saved::{SavedActions, SecretDeletion};
 use crate::app::Hush;
 use crate::config::Config;
 use crate::directory::Role;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ComponentId, GroupId, OrgId, UserId};
+use crate::saved::{SavedActions, SecretDeletion};
 use crate::secrets::model::MAX_VALUE_BYTES;
 use crate::secrets::{Access, Filter, Grant, HostPattern, NewSecret, SecretValue};
 

@@ -102,7 +102,7 @@ impl RedisRuns {
         }
         Ok(events)
     }
-    /// A dedicated connection for blocking reads ([`RunStore::events`], the worker's
+    /// A dedicated connection for blocking reads ([`RunStore::watch`], the worker's
     /// queue reads), whose response timeout outlasts the longest block (5 s).
     ///
     /// # Errors
@@ -320,7 +320,7 @@ impl RunStore for RedisRuns {
     /// added), after `cursor` (a run id from a previous page).
     ///
     /// # Errors
-    /// [`Invalid`](ErrorKind::Invalid) for a bad cursor or limit; when Redis fails.
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) for a bad cursor or limit; when Redis fails.
     async fn list(
         &self,
         org: &OrgId,

@@ -234,7 +234,7 @@ const MAX_ATTEMPTS: usize = 64;
 ///
 /// # Errors
 /// The attempt's own error, or [`Conflict`](crate::error::ErrorKind::Conflict) after
-/// [`MAX_ATTEMPTS`] conflicts in a row.
+/// `MAX_ATTEMPTS` conflicts in a row.
 pub async fn retry_on_conflict<T, F, Fut>(what: &str, mut attempt: F) -> Result<T>
 where
     F: FnMut() -> Fut,

@@ -17,6 +17,7 @@ const LEVELS: &[&[&str]] = &[
     &["tokens"],
     &["net"],
     &["actions"],
+    &["saved"],
     &["executor"],
     &["runs"],
     &["app"],

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::Action;
+use crate::actions::Action;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::directory::{Role, UserRecord};
 use crate::error::{Error, ErrorKind, Result};
