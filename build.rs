@@ -17,6 +17,9 @@ struct Guest {
     constant: &'static str,
     package: &'static str,
     doc: &'static str,
+    /// Whether its bytes are embedded in the binary too (`<CONSTANT>_BYTES`), for
+    /// `hush demo`, which must work outside the build tree.
+    embed: bool,
 }
 
 const GUESTS: &[Guest] = &[
@@ -24,31 +27,37 @@ const GUESTS: &[Guest] = &[
         constant: "ECHO",
         package: "echo",
         doc: "Test guest: returns its input and its binding names (`tests/guests/echo`).",
+        embed: false,
     },
     Guest {
         constant: "HOSTILE",
         package: "hostile",
         doc: "Test guest: one attack per input `{\"attack\": …}` (`tests/guests/hostile`).",
+        embed: false,
     },
     Guest {
         constant: "FOREIGN_IMPORT",
         package: "foreign-import",
         doc: "Test guest: imports `hush:evil/backdoor`, which no host provides (`tests/guests/foreign-import`).",
+        embed: false,
     },
     Guest {
         constant: "CALL_API",
         package: "call-api",
         doc: "Example action: calls an API with a bearer secret it never reveals (`actions/call-api`).",
+        embed: true,
     },
     Guest {
         constant: "TRANSFORM_JSON",
         package: "transform-json",
         doc: "Example action: totals and reshapes line items, no secrets (`actions/transform-json`).",
+        embed: false,
     },
     Guest {
         constant: "HMAC_SIGN",
         package: "hmac-sign",
         doc: "Example action: has the host HMAC-SHA256-sign its payload with a key it never sees (`actions/hmac-sign`).",
+        embed: true,
     },
 ];
 
@@ -96,6 +105,19 @@ fn main() {
         let path = wasm.to_str().expect("guest path is UTF-8");
         writeln!(code, "/// {}", guest.doc).unwrap();
         writeln!(code, "pub const {}: &str = {path:?};", guest.constant).unwrap();
+        if guest.embed {
+            writeln!(code, "/// The bytes of [`{}`], embedded.", guest.constant).unwrap();
+            if skip {
+                writeln!(code, "pub const {}_BYTES: &[u8] = &[];", guest.constant).unwrap();
+            } else {
+                writeln!(
+                    code,
+                    "pub const {}_BYTES: &[u8] = include_bytes!({path:?});",
+                    guest.constant
+                )
+                .unwrap();
+            }
+        }
     }
     writeln!(code, "/// Every guest above, by constant name.").unwrap();
     writeln!(code, "pub const ALL: &[(&str, &str)] = &[").unwrap();

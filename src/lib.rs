@@ -41,7 +41,10 @@ pub mod directory;
 pub mod error;
 pub mod executor;
 /// Paths of the guest components built by `build.rs` (example actions in `actions/` and
-/// test guests in `tests/guests/`), each an absolute path to a wasm32-wasip2 component.
+/// test guests in `tests/guests/`), each an absolute path to a wasm32-wasip2 component in
+/// this build tree, for the tests and benches; `hush demo` uses the embedded bytes of its
+/// two examples. Not part of the library's API.
+#[doc(hidden)]
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }

@@ -333,16 +333,11 @@ async fn run_code(
     let code = hush.code_runtime(http.clone())?;
     let executor = Executor::new(Arc::clone(&hush.secrets), http).with_code(Arc::clone(&code));
     let mut components = Vec::new();
-    for (name, path) in [
-        ("call-api", crate::guests::CALL_API),
-        ("hmac-sign", crate::guests::HMAC_SIGN),
+    for (name, bytes) in [
+        ("call-api", crate::guests::CALL_API_BYTES),
+        ("hmac-sign", crate::guests::HMAC_SIGN_BYTES),
     ] {
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::not_found(format!(
-                "the example component {path} is missing ({}); `cargo build` builds it",
-                e.kind()
-            ))
-        })?;
+        let bytes = bytes.to_vec();
         let component = code.add_component(org, alice, bytes).await?;
         println!("   {name}: {component}");
         components.push(component);

@@ -102,6 +102,7 @@ impl RedisRuns {
         }
         Ok(events)
     }
+
     /// A dedicated connection for blocking reads ([`RunStore::watch`], the worker's
     /// queue reads), whose response timeout outlasts the longest block (5 s).
     ///
