@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use hush::redact::{Redactor, RedactorCache, StreamRedactor, redact_json, variants::variants};
+use hush::redact::{Redactor, RedactorCache, StreamRedactor, redact_json, variants};
 use support::{median, show};
 
 mod support;

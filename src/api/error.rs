@@ -71,15 +71,6 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, ErrorKind::Denied.code(), message)
     }
 
-    /// 503 with a message safe to show (e.g. the work queue is full).
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::Unavailable.code(),
-            message,
-        )
-    }
-
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, ErrorKind::NotFound.code(), message)
@@ -110,11 +101,6 @@ impl ApiError {
             "unsupported_media_type",
             "the request body must be JSON (Content-Type: application/json)",
         )
-    }
-
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
     }
 }
 

@@ -14,21 +14,21 @@
 //! | `GET /v1/runs` | a page of the org's runs (by workflow run, status; cursor) |
 //! | `GET /v1/runs/{id}` | one run of the caller's org |
 //! | `GET /v1/runs/{id}/events` | the run's status changes and log lines (server-sent events) |
-//! | `/v1/secrets…` | secret keys, metadata only ([`secrets`]) |
-//! | `/v1/users…`, `/v1/groups…` | the org's directory ([`directory`]) |
-//! | `/v1/actions…` | saved actions ([`actions`]) |
-//! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of every route ([`openapi`]) |
+//! | `/v1/secrets…` | secret keys, metadata only (`secrets`) |
+//! | `/v1/users…`, `/v1/groups…` | the org's directory (`directory`) |
+//! | `/v1/actions…` | saved actions (`actions`) |
+//! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of every route (`openapi`) |
 //! | `GET /`, `GET /ui/…` | the web page ([`crate::web`]) |
 //!
-//! Every refusal is `{"error": {"code", "message"}}` ([`error::ApiError`]).
+//! Every refusal is `{"error": {"code", "message"}}` (`error::ApiError`).
 
-pub mod actions;
-pub mod auth;
-pub mod directory;
-pub mod error;
-pub mod openapi;
-pub mod runs;
-pub mod secrets;
+pub(crate) mod actions;
+pub(crate) mod auth;
+pub(crate) mod directory;
+pub(crate) mod error;
+pub(crate) mod openapi;
+pub(crate) mod runs;
+pub(crate) mod secrets;
 
 use std::sync::Arc;
 

@@ -17,16 +17,17 @@
 
 mod cache;
 mod engine;
-pub mod registry;
+pub(crate) mod registry;
 mod stream;
 mod structured;
-pub mod variants;
+pub(crate) mod variants;
 
 pub use cache::{DEFAULT_CAPACITY, RedactorCache};
 pub use engine::Redactor;
 pub use registry::{Lease, Registry, global};
 pub use stream::{RedactingWriter, StreamRedactor};
 pub use structured::{redact_error, redact_header_pairs, redact_headers, redact_json};
+pub use variants::variants;
 
 #[cfg(test)]
 mod tests {

@@ -130,7 +130,7 @@ impl Speller {
 /// spellings; a spelling whose hex digits may be in either case comes in lower and in
 /// upper case (the redactor itself matches such digits in any mix of cases).
 /// Deduplicated; every entry but the raw value (and a trimmed raw value) is at least
-/// [`MIN_VARIANT_LEN`] bytes long. Empty for an empty value.
+/// `MIN_VARIANT_LEN` bytes long. Empty for an empty value.
 pub fn variants(value: &[u8]) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     for s in spellings(value) {

@@ -1,7 +1,7 @@
 //! The life of a run: its one type ([`Run`]), where runs are kept ([`RunStore`]: every
 //! run's record from `queued` to its end, the per-org and per-workflow-run indexes,
 //! idempotency keys, each run's event stream of status changes and log lines, and the
-//! work queue), and the stages in order: [`dispatch`] (admit, store, queue or run here),
+//! work queue), and the stages in order: `dispatch` (admit, store, queue or run here),
 //! [`queue`] (the work stream in Redis), [`worker`] (start, run, store the end).
 //!
 //! Two stores implement [`RunStore`]: [`redis::RedisRuns`] (shared by every `hush serve`
@@ -10,7 +10,7 @@
 //! only what the executor already redacted, plus the pending request (the action spec and
 //! inputs, which name secrets by id and never hold a value).
 
-pub mod dispatch;
+pub(crate) mod dispatch;
 pub mod memory;
 pub mod queue;
 pub mod redis;

@@ -260,7 +260,7 @@ impl SecretStore {
     ///
     /// # Errors
     /// [`Invalid`](ErrorKind::Invalid) for more than
-    /// [`MAX_REVEAL_COMPONENTS`](model::MAX_REVEAL_COMPONENTS) or a duplicate;
+    /// `MAX_REVEAL_COMPONENTS` (50) or a duplicate;
     /// [`Denied`](ErrorKind::Denied) without Manage.
     pub async fn set_reveal_components(
         &self,

@@ -22,11 +22,11 @@ use crate::model::{ComponentId, OrgId, RunId, SecretId, UserId, now};
 use crate::redact::Lease;
 use crate::store::{Backend, Commit, Table, Txn, retry_on_conflict};
 
-pub mod access;
-pub mod crypto;
+pub(crate) mod access;
+pub(crate) mod crypto;
 mod keys;
 mod manage;
-pub mod model;
+pub(crate) mod model;
 mod parsed;
 mod resolve;
 

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::model::OrgId;
 
-pub mod embedded;
-pub mod redis;
+pub(crate) mod embedded;
+pub(crate) mod redis;
 
 pub use embedded::EmbeddedBackend;
 pub use redis::RedisBackend;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use hush::redact::{Redactor, StreamRedactor, variants::variants};
+use hush::redact::{Redactor, StreamRedactor, variants};
 
 enum Expect {
     /// The output must equal this exactly.

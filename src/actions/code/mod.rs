@@ -4,7 +4,7 @@
 //! per-run sandbox; it never fetches a secret (the executor hands them in) and never
 //! returns or logs anything unredacted.
 //!
-//! - [`spec`]: the JSON spec ([`CodeAction`]) and its limits;
+//! - `spec`: the JSON spec ([`CodeAction`]) and its limits;
 //! - [`CodeRuntime`]: shared by every run: [`CodeRuntime::add_component`] and
 //!   [`CodeRuntime::execute`];
 //! - `host`: the WIT host implementation; `limits`: breaches and the run's output ledger;
@@ -20,7 +20,7 @@ mod components;
 mod host;
 mod limits;
 mod sandbox;
-pub mod spec;
+pub(crate) mod spec;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -2,8 +2,8 @@
 //! inputs and resolved secrets into an HTTP request; it never fetches a secret (the
 //! executor hands them in) and never logs a rendered request.
 //!
-//! - [`spec`]: the JSON spec ([`HttpAction`]) and its validation;
-//! - [`template`]: [`references`] (before fetching), rendering, and [`echo`] for records;
+//! - `spec`: the JSON spec ([`HttpAction`]) and its validation;
+//! - `template`: [`references`] (before fetching), rendering, and [`echo`] for records;
 //! - [`HttpSender`]: the shared client that renders, checks and sends, and reads the
 //!   response into an [`HttpResult`].
 //!
@@ -26,8 +26,8 @@
 
 mod outgoing;
 mod send;
-pub mod spec;
-pub mod template;
+pub(crate) mod spec;
+pub(crate) mod template;
 
 pub use crate::net::NetworkPolicy;
 pub use outgoing::{Outgoing, RawResponse};
