@@ -8,7 +8,7 @@
 //! one exception left is that removing a user or group from [`directory`] rewrites the
 //! grants in [`secrets`] metadata in the same atomic change):
 //!
-//! - [`error`], [`model`], [`config`], [`metrics`]: plain types shared by all, and the
+//! - [`error`], [`model`], [`config`], `metrics`: plain types shared by all, and the
 //!   process's Prometheus counters, which any room may count into;
 //! - [`redact`] and [`telemetry`]: output safety (they hold no state of any room);
 //! - [`store`]: the transactional storage backends (Redis, embedded) that everything
@@ -26,15 +26,37 @@
 //! - [`runs`]: the life of a run: dispatch, run history and the queue in Redis, the
 //!   worker;
 //! - [`app`]: opens the shared state every entry point uses;
-//! - [`web`]: the web page `hush serve` serves (embedded static files; imports no room);
+//! - `web`: the web page `hush serve` serves (embedded static files; imports no room);
 //! - [`api`]: `hush serve`, the HTTP API (authentication, runs, run history, secrets,
-//!   directory, saved actions, OpenAPI), mounting [`web`];
+//!   directory, saved actions, OpenAPI), mounting `web`;
 //! - [`cli`]: the command line.
+
+//!
+//! # Using hush as a library
+//!
+//! What an embedder needs, in the order of one run:
+//!
+//! - [`config::Config`] and [`app::Hush::open`]: the store (Redis or embedded), the
+//!   master keys, and the directory, secret store and audit trail over them;
+//! - [`secrets::SecretStore`]: create, share, rotate and delete secret keys (values go in
+//!   as [`secrets::SecretValue`] and never come back out except to a run);
+//! - [`actions::Action`]: a Send API Request ([`actions::http::HttpAction`]) or a Run
+//!   Code action ([`actions::code::CodeAction`]), parsed from JSON with field-exact errors;
+//! - [`executor::Executor`]: runs an [`executor::RunRequest`] to a redacted
+//!   [`executor::RunRecord`] (`Hush::executor` builds one);
+//! - [`runs`]: runs kept and queued ([`runs::RunStore`], in Redis or in memory) and the
+//!   worker that drains the queue;
+//! - [`api::app`]: the HTTP API as an axum router over an [`api::ApiState`];
+//! - [`redact::Redactor`]: the redaction engine, for output hush did not produce itself.
+//!
+//! [`cli`] is the `hush` binary's command line; `guests` (hidden) names the test
+//! components of this build tree.
 
 pub mod actions;
 pub mod api;
 pub mod app;
 pub mod audit;
+#[doc(hidden)]
 pub mod cli;
 pub mod config;
 pub mod directory;
@@ -48,7 +70,7 @@ pub mod executor;
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod model;
 pub mod net;
 pub mod redact;
@@ -58,6 +80,6 @@ pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
-pub mod web;
+pub(crate) mod web;
 
 pub use error::{Error, Result};

@@ -18,7 +18,7 @@
 //! | `/v1/users…`, `/v1/groups…` | the org's directory (`directory`) |
 //! | `/v1/actions…` | saved actions (`actions`) |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of every route (`openapi`) |
-//! | `GET /`, `GET /ui/…` | the web page ([`crate::web`]) |
+//! | `GET /`, `GET /ui/…` | the web page (`src/web`) |
 //!
 //! Every refusal is `{"error": {"code", "message"}}` (`error::ApiError`).
 
