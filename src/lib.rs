@@ -4,9 +4,9 @@
 //! resolves the org's secret keys the actor may use, runs the action and hands back a
 //! result from which every used secret value has been redacted.
 //!
-//! The rooms, from the bottom up (a room imports only rooms on lines above its own; the
-//! one exception left is that removing a user or group from [`directory`] rewrites the
-//! grants in [`secrets`] metadata in the same atomic change):
+//! The rooms, from the bottom up (a room imports only rooms on lines above its own, with
+//! no exception; removing a user or group from [`directory`] rewrites the grants in
+//! secret metadata in the same atomic change through the plain [`model::secret`] types):
 //!
 //! - [`error`], [`model`], [`config`], `metrics`: plain types shared by all, and the
 //!   process's Prometheus counters, which any room may count into;

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::{Error, Result};
+use crate::model::secret::{Principal, SecretMeta};
 use crate::model::{GroupId, OrgId, Timestamp, UserId, now};
-use crate::secrets::model::{Principal, SecretMeta};
 use crate::store::{Backend, Commit, Table, Txn, retry_on_conflict};
 
 /// A user's role in an org.

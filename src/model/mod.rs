@@ -3,6 +3,8 @@
 //! Every identifier is validated when it is parsed, so a value of one of these types is
 //! always safe to embed in a storage key (no `{`, `}`, `:` or control characters).
 
+pub mod secret;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
