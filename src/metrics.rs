@@ -23,6 +23,7 @@ struct Metrics {
     redactions: Counter,
     redis_errors: Counter,
     deliveries: Family<Labels, Counter>,
+    read_cache: Family<Labels, Counter>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -72,7 +73,14 @@ fn metrics() -> &'static Metrics {
             "Queue entries a worker handled, by outcome",
             deliveries.clone(),
         );
+        let read_cache = Family::<Labels, Counter>::default();
+        registry.register(
+            "read_cache",
+            "Reads a run made at a known data version, by whether the cache answered (hit) or Redis did (miss)",
+            read_cache.clone(),
+        );
         Metrics {
+            read_cache,
             registry,
             runs,
             durations,
@@ -104,6 +112,14 @@ pub fn run_ended(kind: &'static str, status: &'static str, seconds: f64, limit: 
 /// Counts `n` redacted occurrences of secret values.
 pub fn redacted(n: usize) {
     metrics().redactions.inc_by(n as u64);
+}
+
+/// Counts a read made at a known data version: answered from the cache or not.
+pub fn read_cache(hit: bool) {
+    metrics()
+        .read_cache
+        .get_or_create(&vec![("outcome", if hit { "hit" } else { "miss" })])
+        .inc();
 }
 
 /// Counts a failed Redis command.

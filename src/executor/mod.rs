@@ -16,6 +16,7 @@ pub use crate::model::LiveLog;
 use crate::model::{OrgId, RunId, SecretId, Timestamp, UserId, now};
 use crate::redact;
 use crate::secrets::SecretStore;
+use crate::store::OrgVersion;
 
 /// One action to run, as the orchestrator (or `hush run`) hands it over.
 #[derive(Clone, Debug)]
@@ -168,6 +169,19 @@ impl Executor {
     /// (for server-sent events while the run goes on), and saying whether the run failed
     /// because the secret store was unavailable before the action did anything.
     pub async fn run_live(&self, request: RunRequest, live: Option<LiveLog>) -> LiveRun {
+        self.run_seen(request, live, None).await
+    }
+
+    /// [`Executor::run_live`] for a run that knows the org's data version `seen` from a
+    /// round trip made after every change it must see (storing or starting it): its
+    /// secrets resolve from the store's cache when nothing changed since (see
+    /// [`crate::store::Backend::read_seen`]).
+    pub async fn run_seen(
+        &self,
+        request: RunRequest,
+        live: Option<LiveLog>,
+        seen: Option<OrgVersion>,
+    ) -> LiveRun {
         let started_at = now();
         let clock = Instant::now();
         let mut trail = Trail {
@@ -179,7 +193,7 @@ impl Executor {
             secrets_used: Vec::new(),
             store_unavailable: false,
         };
-        let outcome = self.execute(&request, &mut trail).await;
+        let outcome = self.execute(&request, seen.as_ref(), &mut trail).await;
         let Trail {
             mut logs,
             secrets_used,
@@ -238,7 +252,12 @@ impl Executor {
     }
 
     /// Every message pushed to the trail's logs and every error returned is redacted here.
-    async fn execute(&self, request: &RunRequest, trail: &mut Trail) -> Result<Value, RunError> {
+    async fn execute(
+        &self,
+        request: &RunRequest,
+        seen: Option<&OrgVersion>,
+        trail: &mut Trail,
+    ) -> Result<Value, RunError> {
         let Trail {
             logs,
             secrets_used,
@@ -252,7 +271,7 @@ impl Executor {
             Vec::new()
         } else {
             self.secrets
-                .resolve(&request.org, &request.actor, &refs, &request.run_id)
+                .resolve_seen(&request.org, &request.actor, &refs, &request.run_id, seen)
                 .await
                 .inspect_err(|e| *store_unavailable = e.kind() == ErrorKind::Unavailable)?
         };

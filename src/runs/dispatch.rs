@@ -57,14 +57,15 @@ pub async fn dispatch(
             )));
         }
     }
-    if let Created::Existing(id) = store
+    let seen = match store
         .create(&run, &pending, options.idempotency_key)
         .await?
     {
-        return Ok(Dispatched::Existing(id));
-    }
+        Created::Existing(id) => return Ok(Dispatched::Existing(id)),
+        Created::New(seen) => seen,
+    };
     if options.wait {
-        let (ended, _) = perform(store, executor, run, action, pending.inputs).await;
+        let (ended, _) = perform(store, executor, run, action, pending.inputs, seen).await;
         store_end(&**store, &ended, 1).await;
         return Ok(Dispatched::Ended(ended));
     }

@@ -146,11 +146,12 @@ async fn run_one(store: &Runs, executor: &Executor, org: &OrgId, id: &RunId) {
         attempt,
         run,
         pending,
+        seen,
     }) = started
     else {
         return;
     };
-    let (ended, store_unavailable) = run_started(store, executor, *run, pending).await;
+    let (ended, store_unavailable) = run_started(store, executor, *run, pending, seen).await;
     let ended = if store_unavailable {
         ended.fail(
             ErrorKind::Unavailable,
@@ -199,7 +200,7 @@ impl RunStore for MemoryRuns {
             .insert(run.id.as_str().to_owned(), stored);
         drop(state);
         self.notify();
-        Ok(Created::New)
+        Ok(Created::New(None))
     }
 
     async fn start(
@@ -248,6 +249,7 @@ impl RunStore for MemoryRuns {
             attempt: run.attempts,
             run: Box::new(run),
             pending,
+            seen: None,
         })
     }
 

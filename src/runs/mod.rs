@@ -26,6 +26,7 @@ use crate::actions::ActionKind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::executor::{RunError, RunRecord, RunStatus, SecretUse};
 use crate::model::{ActionId, OrgId, RunId, Timestamp, UserId, now};
+use crate::store::OrgVersion;
 
 /// How long a run's record, events and idempotency key are kept by default: 7 days.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -198,8 +199,9 @@ pub enum Event {
 /// What [`RunStore::create`] did.
 #[derive(Debug)]
 pub enum Created {
-    /// A new run was stored.
-    New,
+    /// A new run was stored; the org's data version as it stood then, when the store
+    /// knows it (see [`crate::store::Backend::read_seen`]).
+    New(Option<OrgVersion>),
     /// The idempotency key was used before: this is the run it created.
     Existing(RunId),
 }
@@ -215,6 +217,8 @@ pub enum Start {
         run: Box<Run>,
         /// What to execute.
         pending: Pending,
+        /// The org's data version when it started, when the store knows it.
+        seen: Option<OrgVersion>,
     },
     /// It has ended already (a worker died after finishing, before acknowledging).
     Final,

@@ -26,6 +26,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::executor::RunStatus;
 use crate::model::{OrgId, RunId, Timestamp, UserId, now};
+use crate::store::OrgVersion;
 use crate::store::redis::Connection;
 
 /// The run history and the queue, over one Redis server.
@@ -161,6 +162,7 @@ impl RunStore for RedisRuns {
                 Some(k) => key(org, &format!("idem:{k}")),
                 None => key(org, "idem"),
             })
+            .key(key(org, "ver"))
             .arg(run.id.as_str())
             .arg(status)
             .arg(serde_json::to_string(run).expect("a run serializes"))
@@ -176,13 +178,16 @@ impl RunStore for RedisRuns {
             })
             .arg(if idempotency_key.is_some() { "1" } else { "0" });
         let mut conn = self.redis.conn.clone();
-        let existing: Option<String> = invocation
+        let (existing, version): (String, Vec<u8>) = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.fail(&e))?;
-        match existing {
-            None => Ok(Created::New),
-            Some(id) => Ok(Created::Existing(RunId::parse(&id)?)),
+        if existing.is_empty() {
+            Ok(Created::New(
+                (!version.is_empty()).then_some(OrgVersion(version)),
+            ))
+        } else {
+            Ok(Created::Existing(RunId::parse(&existing)?))
         }
     }
     /// Starts a delivery of run `id` by queue entry `entry`: counts the attempt and marks
@@ -202,10 +207,11 @@ impl RunStore for RedisRuns {
     ) -> Result<Start> {
         let mut conn = self.redis.conn.clone();
         let started = now();
-        let reply: Vec<String> = self
+        let reply: Vec<Vec<u8>> = self
             .start
             .key(key(org, &format!("run:{id}")))
             .key(key(org, &format!("run:{id}:events")))
+            .key(key(org, "ver"))
             .arg(worker)
             .arg(max_attempts)
             .arg(MAX_EVENTS)
@@ -221,30 +227,35 @@ impl RunStore for RedisRuns {
             .map_err(|e| self.fail(&e))?;
         let unreadable =
             |e: serde_json::Error| Error::internal(format!("stored run {id} is unreadable: {e}"));
-        match reply.first().map(String::as_str) {
-            Some("run") if reply.len() == 4 => {
-                let attempt = reply[1].parse().unwrap_or(1);
-                let mut run: Run = serde_json::from_str(&reply[2]).map_err(unreadable)?;
+        let text = |i: usize| std::str::from_utf8(&reply[i]).unwrap_or_default();
+        let number = |i: usize| text(i).parse::<u32>().ok();
+        match reply.first().map(Vec::as_slice) {
+            Some(b"run") if reply.len() == 5 => {
+                let attempt = number(1).unwrap_or(1);
+                let mut run: Run = serde_json::from_slice(&reply[2]).map_err(unreadable)?;
                 run.status = RunStatus::Running;
                 run.attempts = attempt;
                 run.started_at = Some(started);
-                let pending = serde_json::from_str(&reply[3]).map_err(unreadable)?;
+                let pending = serde_json::from_slice(&reply[3]).map_err(unreadable)?;
+                let version = &reply[4];
                 Ok(Start::Run {
                     attempt,
                     run: Box::new(run),
                     pending,
+                    seen: (!version.is_empty()).then(|| OrgVersion(version.clone())),
                 })
             }
-            Some("final") => Ok(Start::Final),
-            Some("duplicate") => Ok(Start::Duplicate),
-            Some("exhausted") if reply.len() == 3 => {
-                let attempts = reply[1].parse().unwrap_or(max_attempts);
-                let run: Run = serde_json::from_str(&reply[2]).map_err(unreadable)?;
+            Some(b"final") => Ok(Start::Final),
+            Some(b"duplicate") => Ok(Start::Duplicate),
+            Some(b"exhausted") if reply.len() == 3 => {
+                let attempts = number(1).unwrap_or(max_attempts);
+                let run: Run = serde_json::from_slice(&reply[2]).map_err(unreadable)?;
                 Ok(Start::Exhausted(Box::new(run), attempts))
             }
             _ => Ok(Start::Gone),
         }
     }
+
     /// Stores the ended `run` if `attempt` is still the run's latest attempt and it has
     /// not ended; returns whether it was stored.
     ///

@@ -21,6 +21,7 @@ use super::{Pending, Run, RunStore, Runs, Start};
 use crate::actions::Action;
 use crate::error::{ErrorKind, Result};
 use crate::executor::{Executor, RunRequest};
+use crate::store::OrgVersion;
 
 /// How a worker works.
 #[derive(Clone, Debug)]
@@ -54,8 +55,15 @@ impl WorkerConfig {
 ///
 /// # Errors
 /// When the store fails, or (not a member, no org) for the executor to refuse the run.
-async fn actor_since_dispatch(executor: &Executor, run: &Run) -> Result<bool> {
-    let record = executor.secrets().member(&run.org, &run.actor).await?;
+async fn actor_since_dispatch(
+    executor: &Executor,
+    run: &Run,
+    seen: Option<&OrgVersion>,
+) -> Result<bool> {
+    let record = executor
+        .secrets()
+        .member_seen(&run.org, &run.actor, seen)
+        .await?;
     Ok(record.holds_since(run.created_at))
 }
 
@@ -69,6 +77,7 @@ pub async fn perform(
     run: Run,
     action: Action,
     inputs: Value,
+    seen: Option<OrgVersion>,
 ) -> (Run, bool) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let forward = {
@@ -88,7 +97,7 @@ pub async fn perform(
         })
     };
     let ran = executor
-        .run_live(
+        .run_seen(
             RunRequest {
                 run_id: run.id.clone(),
                 org: run.org.clone(),
@@ -97,6 +106,7 @@ pub async fn perform(
                 inputs,
             },
             Some(tx),
+            seen,
         )
         .await;
     let _ = forward.await;
@@ -112,8 +122,9 @@ pub(super) async fn run_started(
     executor: &Executor,
     run: Run,
     pending: Pending,
+    seen: Option<OrgVersion>,
 ) -> (Run, bool) {
-    match actor_since_dispatch(executor, &run).await {
+    match actor_since_dispatch(executor, &run, seen.as_ref()).await {
         Err(e) if e.kind() == ErrorKind::Unavailable => (run, true),
         Ok(false) => {
             let actor = run.actor.clone();
@@ -123,7 +134,7 @@ pub(super) async fn run_started(
             (run.fail(ErrorKind::Denied, message), false)
         }
         _ => match Action::from_json(&pending.action.to_string()) {
-            Ok(action) => perform(store, executor, run, action, pending.inputs).await,
+            Ok(action) => perform(store, executor, run, action, pending.inputs, seen).await,
             Err(e) => (run.fail(e.kind(), e.message().to_owned()), false),
         },
     }
@@ -183,8 +194,10 @@ async fn handle(store: RedisRuns, executor: Executor, config: Arc<WorkerConfig>,
             attempt,
             run,
             pending,
+            seen,
         }) => {
-            let (ended, store_unavailable) = run_started(&shared, &executor, *run, pending).await;
+            let (ended, store_unavailable) =
+                run_started(&shared, &executor, *run, pending, seen).await;
             if store_unavailable {
                 tracing::warn!(run = %ended.id, "the store was unavailable before the run could start; it will be delivered again");
                 crate::metrics::delivery("store_unavailable");

@@ -20,7 +20,7 @@ use crate::directory::UserRecord;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ComponentId, OrgId, RunId, SecretId, UserId, now};
 use crate::redact::Lease;
-use crate::store::{Backend, Commit, Table, Txn, retry_on_conflict};
+use crate::store::{Backend, Commit, OrgVersion, Table, Txn, retry_on_conflict};
 
 pub(crate) mod access;
 pub(crate) mod crypto;
@@ -411,11 +411,26 @@ impl SecretStore {
     /// [`NotFound`](ErrorKind::NotFound) for an unknown org, [`Denied`](ErrorKind::Denied)
     /// for a non-member, [`Unavailable`](ErrorKind::Unavailable) when the store fails.
     pub async fn member(&self, org: &OrgId, actor: &UserId) -> Result<UserRecord> {
+        self.member_seen(org, actor, None).await
+    }
+
+    /// [`SecretStore::member`] at the org's data version `seen`, from the store's cache
+    /// when nothing changed since (see [`Backend::read_seen`]).
+    ///
+    /// # Errors
+    /// As [`SecretStore::member`].
+    pub async fn member_seen(
+        &self,
+        org: &OrgId,
+        actor: &UserId,
+        seen: Option<&OrgVersion>,
+    ) -> Result<UserRecord> {
         let got = self
             .backend
-            .read(
+            .read_seen(
                 org,
                 &[(Table::Org, ORG_META), (Table::Users, actor.as_str())],
+                seen,
             )
             .await?;
         let mut got = got.into_iter();

@@ -42,6 +42,24 @@ impl SecretStore {
         ids: &[SecretId],
         run: &RunId,
     ) -> Result<Vec<ResolvedSecret>> {
+        self.resolve_seen(org, actor, ids, run, None).await
+    }
+
+    /// [`SecretStore::resolve`] for a run that knows the org's data version `seen`: the
+    /// actor's record, the metadata and the ciphertexts come from the store's cache, with
+    /// no round trip, when they were read at exactly that version (see
+    /// [`Backend::read_seen`]). Values are decrypted for this run as always.
+    ///
+    /// # Errors
+    /// As [`SecretStore::resolve`].
+    pub async fn resolve_seen(
+        &self,
+        org: &OrgId,
+        actor: &UserId,
+        ids: &[SecretId],
+        run: &RunId,
+        seen: Option<&OrgVersion>,
+    ) -> Result<Vec<ResolvedSecret>> {
         let mut unique: Vec<&SecretId> = Vec::with_capacity(ids.len());
         for id in ids {
             if !unique.contains(&id) {
@@ -53,7 +71,7 @@ impl SecretStore {
         fields.push((Table::Users, actor.as_str()));
         fields.extend(unique.iter().map(|id| (Table::Secrets, id.as_str())));
         fields.extend(unique.iter().map(|id| (Table::Ciphertexts, id.as_str())));
-        let mut got = self.backend.read(org, &fields).await?;
+        let mut got = self.backend.read_seen(org, &fields, seen).await?;
         let record = match &got[0] {
             Some(bytes) => Some(
                 self.users

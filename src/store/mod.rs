@@ -156,6 +156,13 @@ impl Txn {
     }
 }
 
+/// The version of one org's stored data: a fresh random token written by every applied
+/// [`Txn`] of the org (and gone with the org), so two reads that see the same version see
+/// the same data. Backends that cache (Redis) keep it; it is never a count that a restart
+/// could repeat.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OrgVersion(pub Vec<u8>);
+
 /// Whether a [`Txn`] was applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Commit {
@@ -176,6 +183,20 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Reads several fields of one org at once, in one round trip.
     async fn read(&self, org: &OrgId, fields: &[(Table, &str)]) -> Result<Vec<Option<Vec<u8>>>>;
+
+    /// Reads as [`Backend::read`] does, for a caller that knows the org's data version
+    /// `seen` from a round trip it made after every change it must see (a run learns it
+    /// when it is stored or started): a backend that caches may answer from its cache,
+    /// with no round trip, when what it holds was read at exactly that version.
+    async fn read_seen(
+        &self,
+        org: &OrgId,
+        fields: &[(Table, &str)],
+        seen: Option<&OrgVersion>,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let _ = seen;
+        self.read(org, fields).await
+    }
 
     /// Reads a whole table of one org (used for the small ones: users, groups).
     async fn scan(&self, org: &OrgId, table: Table) -> Result<Vec<(String, Vec<u8>)>>;

@@ -6,6 +6,7 @@
 //! - `hush:{org}:<table>`: one hash per [`Table`];
 //! - `hush:{org}:names:idx`: a sorted set of case-folded names, for listing in name order;
 //! - `hush:{org}:audit`: the org's audit stream, capped near [`AUDIT_CAP`] entries;
+//! - `hush:{org}:ver`: the org's data version ([`OrgVersion`]), replaced by every commit;
 //! - `hush:orgs`: the set of org ids.
 //!
 //! Every other key under an org's hash tag (run history, see [`crate::runs`]) is the org's
@@ -14,6 +15,14 @@
 //!
 //! The connection is a [`ConnectionManager`]: after Redis restarts, commands fail with a
 //! clear error until it is back, then work again without a restart of hush.
+//!
+//! Reads are cached per org at the data version they were read at (read atomically with
+//! the fields): metadata, ciphertexts, wrapped data keys and user records, never a
+//! plaintext. A cached answer is given only to [`Backend::read_seen`] with the very version
+//! it was read at, which a run learns in a round trip it makes anyway (storing or starting
+//! it) after every change acknowledged before it; so a cache hit is never stale, whatever
+//! happened to connections or to Redis meanwhile (a restart that loses the data loses the
+//! version too, and nothing is served without one).
 
 use std::time::Duration;
 
@@ -21,7 +30,11 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{AUDIT_CAP, Backend, Commit, Table, Txn};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::{AUDIT_CAP, Backend, Commit, OrgVersion, Table, Txn};
 use crate::error::{Error, Result};
 use crate::model::OrgId;
 
@@ -35,6 +48,87 @@ pub const DEAD_STREAM: &str = "hush:queue:dead";
 pub const WORK_GROUP: &str = "workers";
 /// The suffix of an org's audit stream key.
 const AUDIT: &str = "audit";
+/// The suffix of an org's data version key.
+const VERSION: &str = "ver";
+/// The most fields cached per org, and the most orgs cached; past either, that cache is
+/// emptied and filled again by the next reads.
+const CACHE_FIELDS: usize = 20_000;
+const CACHE_ORGS: usize = 10_000;
+
+/// One org's cached fields, all read at `version`.
+struct Snapshot {
+    version: OrgVersion,
+    fields: HashMap<(Table, String), Option<Vec<u8>>>,
+}
+
+/// Cached reads, per org (see the module documentation). Never holds a plaintext.
+#[derive(Default)]
+struct ReadCache {
+    orgs: Mutex<HashMap<OrgId, Snapshot>>,
+    hits: AtomicU64,
+}
+
+impl ReadCache {
+    /// The cached values of `fields`, when every one was read at exactly `seen`.
+    fn get(
+        &self,
+        org: &OrgId,
+        fields: &[(Table, &str)],
+        seen: &OrgVersion,
+    ) -> Option<Vec<Option<Vec<u8>>>> {
+        let orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
+        let snapshot = orgs.get(org).filter(|s| s.version == *seen)?;
+        fields
+            .iter()
+            .map(|(table, field)| snapshot.fields.get(&(*table, (*field).to_owned())).cloned())
+            .collect()
+    }
+
+    /// Keeps `values` of `fields`, read at `version`.
+    fn put(
+        &self,
+        org: &OrgId,
+        version: OrgVersion,
+        fields: &[(Table, &str)],
+        values: &[Option<Vec<u8>>],
+    ) {
+        let mut orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
+        if orgs.len() >= CACHE_ORGS && !orgs.contains_key(org) {
+            orgs.clear();
+        }
+        let snapshot = orgs.entry(org.clone()).or_insert_with(|| Snapshot {
+            version: version.clone(),
+            fields: HashMap::new(),
+        });
+        if snapshot.version != version {
+            snapshot.version = version;
+            snapshot.fields.clear();
+        }
+        if snapshot.fields.len() + fields.len() > CACHE_FIELDS {
+            snapshot.fields.clear();
+        }
+        for ((table, field), value) in fields.iter().zip(values) {
+            snapshot
+                .fields
+                .insert((*table, (*field).to_owned()), value.clone());
+        }
+    }
+
+    fn forget(&self, org: &OrgId) {
+        self.orgs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(org);
+    }
+
+    /// Every cached byte string, for tests that check the cache holds no plaintext.
+    fn contents(&self) -> Vec<Vec<u8>> {
+        let orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
+        orgs.values()
+            .flat_map(|s| s.fields.values().flatten().cloned())
+            .collect()
+    }
+}
 
 /// Stores hush's data in Redis (or a Redis-compatible server).
 #[derive(Clone)]
@@ -43,6 +137,7 @@ pub struct RedisBackend {
     display: String,
     commit: Script,
     page: Script,
+    cache: Arc<ReadCache>,
 }
 
 /// Per-org key names, in the order the Lua scripts expect them.
@@ -50,6 +145,7 @@ struct OrgKeys {
     tables: [String; Table::ALL.len()],
     names_index: String,
     audit: String,
+    version: String,
 }
 
 /// `hush:{org}:<suffix>`: the one place key names are formed.
@@ -63,6 +159,7 @@ impl OrgKeys {
             tables: Table::ALL.map(|t| org_key(org, t.name())),
             names_index: org_key(org, "names:idx"),
             audit: org_key(org, AUDIT),
+            version: org_key(org, VERSION),
         }
     }
 
@@ -71,10 +168,11 @@ impl OrgKeys {
     }
 
     fn all(&self) -> impl Iterator<Item = &str> {
-        self.tables
-            .iter()
-            .map(String::as_str)
-            .chain([self.names_index.as_str(), self.audit.as_str()])
+        self.tables.iter().map(String::as_str).chain([
+            self.names_index.as_str(),
+            self.audit.as_str(),
+            self.version.as_str(),
+        ])
     }
 }
 
@@ -100,7 +198,62 @@ impl RedisBackend {
             display,
             commit: Script::new(include_str!("lua/commit.lua")),
             page: Script::new(include_str!("lua/page.lua")),
+            cache: Arc::default(),
         })
+    }
+
+    /// Reads this backend answered from its cache, for tests that check it is used.
+    #[doc(hidden)]
+    pub fn cache_hits(&self) -> u64 {
+        self.cache.hits.load(Ordering::Relaxed)
+    }
+
+    /// Every byte string the read cache holds (metadata, ciphertexts, wrapped keys, user
+    /// records), for tests that check it holds no plaintext.
+    #[doc(hidden)]
+    pub fn cached_bytes(&self) -> Vec<Vec<u8>> {
+        self.cache.contents()
+    }
+
+    /// Reads `fields` and the org's data version in one MULTI/EXEC, and caches them.
+    async fn read_through(
+        &self,
+        org: &OrgId,
+        fields: &[(Table, &str)],
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        if fields.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One HMGET per run of fields from the same table, and the version, in MULTI/EXEC,
+        // so that a secret's metadata and ciphertext are read at one instant, the instant
+        // the version names: a resolve of any number of secrets is one round trip.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("GET").arg(org_key(org, VERSION));
+        for run in fields.chunk_by(|a, b| a.0 == b.0) {
+            let names: Vec<&str> = run.iter().map(|(_, field)| *field).collect();
+            pipe.cmd("HMGET")
+                .arg(org_key(org, run[0].0.name()))
+                .arg(names);
+        }
+        let mut reply: Vec<redis::Value> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.fail(e))?;
+        let unexpected = |e| Error::internal(format!("an unexpected Redis reply: {e}"));
+        let rows: Vec<Vec<Option<Vec<u8>>>> = reply
+            .split_off(1)
+            .into_iter()
+            .map(|v| redis::from_redis_value(v).map_err(unexpected))
+            .collect::<Result<_>>()?;
+        let version: Option<Vec<u8>> =
+            redis::from_redis_value(reply.pop().unwrap_or(redis::Value::Nil))
+                .map_err(unexpected)?;
+        let values: Vec<Option<Vec<u8>>> = rows.into_iter().flatten().collect();
+        if let Some(version) = version {
+            self.cache.put(org, OrgVersion(version), fields, &values);
+        }
+        Ok(values)
     }
 
     fn fail(&self, e: redis::RedisError) -> Error {
@@ -264,25 +417,22 @@ impl Backend for RedisBackend {
     }
 
     async fn read(&self, org: &OrgId, fields: &[(Table, &str)]) -> Result<Vec<Option<Vec<u8>>>> {
-        if fields.is_empty() {
-            return Ok(Vec::new());
+        self.read_through(org, fields).await
+    }
+
+    async fn read_seen(
+        &self,
+        org: &OrgId,
+        fields: &[(Table, &str)],
+        seen: Option<&OrgVersion>,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        if let Some(cached) = seen.and_then(|v| self.cache.get(org, fields, v)) {
+            self.cache.hits.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::read_cache(true);
+            return Ok(cached);
         }
-        // One HMGET per run of fields from the same table, in MULTI/EXEC, so that a
-        // secret's metadata and ciphertext are read at one instant: a resolve of any number
-        // of secrets is five commands in one round trip.
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for run in fields.chunk_by(|a, b| a.0 == b.0) {
-            let names: Vec<&str> = run.iter().map(|(_, field)| *field).collect();
-            pipe.cmd("HMGET")
-                .arg(org_key(org, run[0].0.name()))
-                .arg(names);
-        }
-        let rows: Vec<Vec<Option<Vec<u8>>>> = pipe
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.fail(e))?;
-        Ok(rows.into_iter().flatten().collect())
+        crate::metrics::read_cache(false);
+        self.read_through(org, fields).await
     }
 
     async fn scan(&self, org: &OrgId, table: Table) -> Result<Vec<(String, Vec<u8>)>> {
@@ -305,9 +455,12 @@ impl Backend for RedisBackend {
         }
         push_cells(&mut invocation, &txn.expect);
         push_cells(&mut invocation, &txn.writes);
+        let mut version = [0u8; 16];
+        getrandom::fill(&mut version).expect("the operating system's random source failed");
         invocation
             .arg(txn.audit.as_deref().unwrap_or_default())
-            .arg(AUDIT_CAP);
+            .arg(AUDIT_CAP)
+            .arg(hex::encode(version));
         let applied: i64 = invocation
             .invoke_async(&mut self.conn.clone())
             .await
@@ -378,7 +531,10 @@ impl Backend for RedisBackend {
     async fn drop_org(&self, org: &OrgId) -> Result<()> {
         let keys = OrgKeys::new(org);
         let mut conn = self.conn.clone();
-        // First its tokens, so nothing authenticates to it (and dispatches runs) any more.
+        // First its data version, so no cached read of it is served any more; then its
+        // tokens, so nothing authenticates to it (and dispatches runs) any more.
+        self.cache.forget(org);
+        let _: i64 = conn.del(&keys.version).await.map_err(|e| self.fail(e))?;
         let _: i64 = conn
             .del(keys.table(Table::Tokens))
             .await

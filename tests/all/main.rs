@@ -27,6 +27,7 @@ mod guests_built;
 mod http_action;
 mod layering;
 mod queue;
+mod read_cache;
 mod redact_cases;
 mod redact_fuzz_body;
 mod redact_props;

@@ -93,18 +93,18 @@ async fn one_idempotency_key_makes_one_run(runs: Runs) {
     let again = queued(&org);
     assert!(matches!(
         runs.create(&first, &pending(), Some("k1")).await.unwrap(),
-        Created::New
+        Created::New(_)
     ));
     match runs.create(&again, &pending(), Some("k1")).await.unwrap() {
         Created::Existing(id) => assert_eq!(id, first.id),
-        Created::New => panic!("a second run was stored under the same key"),
+        Created::New(_) => panic!("a second run was stored under the same key"),
     }
     assert!(runs.get(&org, &again.id).await.unwrap().is_none());
     // The same key in another org is another org's.
     let other = queued(&self::org());
     assert!(matches!(
         runs.create(&other, &pending(), Some("k1")).await.unwrap(),
-        Created::New
+        Created::New(_)
     ));
 }
 

@@ -1,8 +1,8 @@
 -- Starts one delivery of a queued run (see src/runs/mod.rs, `RunStore::start`).
--- KEYS: 1 run hash, 2 run events
+-- KEYS: 1 run hash, 2 run events, 3 the org's data version
 -- ARGV: 1 worker name, 2 max attempts, 3 events cap, 4 `running` event JSON,
 --       5 the queue entry delivering it
--- Returns {'run', attempt, record, request}, {'final'}, {'exhausted', attempts, record},
+-- Returns {'run', attempt, record, request, data version or ''}, {'final'}, {'exhausted', attempts, record},
 -- {'duplicate'} (another queue entry drives this run) or {'gone'}.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'gone'} end
@@ -19,4 +19,5 @@ redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[4])
 local request = redis.call('HGET', KEYS[1], 'request')
 if not request then return {'gone'} end
-return {'run', tostring(attempts), redis.call('HGET', KEYS[1], 'record'), request}
+return {'run', tostring(attempts), redis.call('HGET', KEYS[1], 'record'), request,
+  redis.call('GET', KEYS[3]) or ''}

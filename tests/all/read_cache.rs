@@ -1,0 +1,397 @@
+//! The read cache never serves a stale answer: a change acknowledged before a run is
+//! dispatched is seen by that run, every time. Hundreds of change-then-dispatch rounds,
+//! sync and queued, through the real API and a real worker over a private redis-server
+//! that is restarted in the middle: a new value, a revoked grant, a group member removed,
+//! a secret deleted, a user removed. The cache answers (its hits are counted) and holds
+//! no plaintext.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::response::IntoResponse;
+use hush::actions::http::{HttpSender, NetworkPolicy};
+use hush::api::{ApiState, app};
+use hush::executor::Executor;
+use hush::model::{GroupId, SecretId};
+use hush::runs::DEFAULT_RETENTION;
+use hush::runs::redis::RedisRuns;
+use hush::runs::worker::{self, WorkerConfig};
+use hush::secrets::{Access, Keyring, SecretStore};
+use hush::store::RedisBackend;
+use serde_json::{Value, json};
+
+use crate::common::{self, Harness, Kind, restricted, user, value};
+
+/// Rounds per mode (sync, queued); each makes a change between two dispatches.
+const ROUNDS: usize = 150;
+
+/// Awaits `$op` until it is not refused as unavailable (Redis coming back after its
+/// restart): a change counts once it is acknowledged, which is what the rounds check.
+macro_rules! acknowledged {
+    ($op:expr) => {
+        loop {
+            match $op.await {
+                Ok(v) => break v,
+                Err(e) if e.kind() == hush::error::ErrorKind::Unavailable => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+}
+
+struct Setup {
+    h: Harness,
+    backend: RedisBackend,
+    secrets: Arc<SecretStore>,
+    base: String,
+    token: String,
+    target: String,
+    received: Arc<Mutex<Vec<String>>>,
+    client: reqwest::Client,
+    stop: Arc<AtomicBool>,
+}
+
+impl Setup {
+    /// The API and a worker over a backend of this test's own (so its cache is counted),
+    /// sharing the harness's private redis-server and key file.
+    async fn start() -> Setup {
+        let h = Harness::isolated(Kind::Redis).await;
+        let backend = RedisBackend::connect(&h.redis_url()).await.unwrap();
+        let shared: Arc<dyn hush::store::Backend> = Arc::new(backend.clone());
+        let secrets = Arc::new(SecretStore::new(
+            Arc::clone(&shared),
+            Keyring::load_file(&h.key_file).unwrap(),
+        ));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&received);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = format!("http://{}", listener.local_addr().unwrap());
+        let target_app = axum::Router::new().fallback(move |req: Request| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let auth = req
+                    .headers()
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                seen.lock().unwrap().push(auth);
+                axum::Json(json!({"ok": true})).into_response()
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, target_app).await.unwrap() });
+        let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
+        let executor = Executor::new(Arc::clone(&secrets), HttpSender::new(policy).unwrap());
+        let runs = RedisRuns::connect(&h.redis_url(), DEFAULT_RETENTION)
+            .await
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        tokio::spawn(worker::work(
+            runs.clone(),
+            executor.clone(),
+            WorkerConfig {
+                concurrency: 4,
+                ..WorkerConfig::named("cache-worker")
+            },
+            Arc::clone(&stop),
+        ));
+        let state = ApiState::new(Arc::clone(&shared), Arc::new(runs), executor);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+        let token = common::api::service_token(&h).await;
+        Setup {
+            h,
+            backend,
+            secrets,
+            base,
+            token,
+            target,
+            received,
+            client: reqwest::Client::new(),
+            stop,
+        }
+    }
+
+    /// Dispatches a request carrying `secret` as `actor`, waits for its end, and returns
+    /// the run and the Authorization header the target received (if it was sent).
+    async fn dispatch(
+        &self,
+        queued: bool,
+        actor: &str,
+        secret: &SecretId,
+    ) -> (Value, Option<String>) {
+        // A run that failed because Redis was coming back (its restart) decided nothing
+        // about the change: dispatch it again. Every other answer counts.
+        loop {
+            let (run, sent) = self.dispatch_once(queued, actor, secret).await;
+            if run["error"]["code"] != "unavailable" {
+                return (run, sent);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn dispatch_once(
+        &self,
+        queued: bool,
+        actor: &str,
+        secret: &SecretId,
+    ) -> (Value, Option<String>) {
+        let before = self.received.lock().unwrap().len();
+        let action = json!({
+            "kind": "send_api_request", "name": "Cached", "method": "POST",
+            "url": format!("{}/charge", self.target),
+            "headers": [{"name": "Authorization", "value": format!("Bearer {{{{secret \"{secret}\"}}}}")}]
+        });
+        let path = if queued {
+            "/v1/runs"
+        } else {
+            "/v1/runs?wait=true"
+        };
+        let dispatched: Value = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({"action": action, "inputs": {}, "actor": actor}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        // A dispatch the API refuses outright (an actor no longer in the org) is a run that
+        // never started: its error is the answer.
+        if dispatched.get("id").is_none() && dispatched["error"].is_object() {
+            let refused = json!({"status": "failed", "error": dispatched["error"]});
+            return (refused, None);
+        }
+        let id = dispatched["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{dispatched}"))
+            .to_owned();
+        let mut run = dispatched;
+        for _ in 0..2000 {
+            if run["status"] == "succeeded" || run["status"] == "failed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            run = self
+                .client
+                .get(format!("{}/v1/runs/{id}", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        }
+        let received = self.received.lock().unwrap();
+        (run, received.get(before).cloned())
+    }
+
+    /// A run that must have sent exactly `value`.
+    async fn expect_sent(
+        &self,
+        round: &str,
+        queued: bool,
+        actor: &str,
+        secret: &SecretId,
+        value: &str,
+    ) {
+        let (run, sent) = self.dispatch(queued, actor, secret).await;
+        assert_eq!(run["status"], "succeeded", "{round}: {run}");
+        assert_eq!(
+            sent.as_deref(),
+            Some(format!("Bearer {value}").as_str()),
+            "{round}: a stale value was sent"
+        );
+    }
+
+    /// A run that must have been refused with `code`, sending nothing.
+    async fn expect_refused(
+        &self,
+        round: &str,
+        queued: bool,
+        actor: &str,
+        secret: &SecretId,
+        code: &str,
+    ) {
+        let (run, sent) = self.dispatch(queued, actor, secret).await;
+        assert_eq!(
+            run["status"], "failed",
+            "{round}: a stale answer let the run go: {run}"
+        );
+        assert_eq!(run["error"]["code"], code, "{round}: {run}");
+        assert_eq!(sent, None, "{round}: the target was called");
+    }
+}
+
+/// One round of change kind `round % 5`: dispatch twice (the first fills the cache, the
+/// second is answered from it), change, dispatch again and check that run saw the change.
+async fn round(s: &Setup, round: usize, queued: bool) {
+    let org = &s.h.org;
+    let (mia, max) = (user("mia"), user("max"));
+    let label = format!("round {round} ({})", if queued { "queued" } else { "sync" });
+    let fresh = |tag: &str| format!("sk_live_cache_{round}_{tag}_0123456789");
+    match round % 5 {
+        // A new value.
+        0 => {
+            let (old, new) = (fresh("old"), fresh("new"));
+            let id = acknowledged!(s.secrets.create(
+                org,
+                &mia,
+                common::team(&format!("v{round}"), &old)
+            ))
+            .id;
+            s.expect_sent(&label, queued, "mia", &id, &old).await;
+            s.expect_sent(&label, queued, "mia", &id, &old).await;
+            acknowledged!(s.secrets.set_value(org, &mia, &id, &value(&new)));
+            s.expect_sent(&label, queued, "mia", &id, &new).await;
+        }
+        // A grant revoked.
+        1 => {
+            let v = fresh("grant");
+            let id = acknowledged!(s.secrets.create(
+                org,
+                &mia,
+                restricted(&format!("g{round}"), &v, &["user:max=use"]),
+            ))
+            .id;
+            s.expect_sent(&label, queued, "max", &id, &v).await;
+            s.expect_sent(&label, queued, "max", &id, &v).await;
+            acknowledged!(
+                s.secrets
+                    .set_access(org, &mia, &id, Access::Restricted, vec![])
+            );
+            s.expect_refused(&label, queued, "max", &id, "denied").await;
+        }
+        // A member removed from the group the grant names.
+        2 => {
+            let v = fresh("group");
+            let ops = GroupId::parse(&format!("ops{round}")).unwrap();
+            acknowledged!(s.h.directory.create_group(org, &ops));
+            acknowledged!(s.h.directory.add_member(org, &ops, &max));
+            let id = acknowledged!(s.secrets.create(
+                org,
+                &mia,
+                restricted(&format!("m{round}"), &v, &[&format!("group:{ops}=use")]),
+            ))
+            .id;
+            s.expect_sent(&label, queued, "max", &id, &v).await;
+            s.expect_sent(&label, queued, "max", &id, &v).await;
+            acknowledged!(s.h.directory.remove_member(org, &ops, &max));
+            s.expect_refused(&label, queued, "max", &id, "denied").await;
+        }
+        // A secret deleted.
+        3 => {
+            let v = fresh("deleted");
+            let id = acknowledged!(s.secrets.create(
+                org,
+                &mia,
+                common::team(&format!("d{round}"), &v)
+            ))
+            .id;
+            s.expect_sent(&label, queued, "mia", &id, &v).await;
+            s.expect_sent(&label, queued, "mia", &id, &v).await;
+            acknowledged!(s.secrets.delete(org, &mia, &id));
+            s.expect_refused(&label, queued, "mia", &id, "not_found")
+                .await;
+        }
+        // A user removed.
+        _ => {
+            let v = fresh("user");
+            let who = format!("u{round}");
+            acknowledged!(
+                s.h.directory
+                    .add_user(org, &user(&who), hush::directory::Role::Member)
+            );
+            let id = acknowledged!(s.secrets.create(
+                org,
+                &mia,
+                common::team(&format!("u{round}"), &v)
+            ))
+            .id;
+            s.expect_sent(&label, queued, &who, &id, &v).await;
+            s.expect_sent(&label, queued, &who, &id, &v).await;
+            acknowledged!(s.h.directory.remove_user(org, &user(&who)));
+            s.expect_refused(&label, queued, &who, &id, "denied").await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_acknowledged_before_a_dispatch_is_seen_by_it_every_time_across_a_redis_restart() {
+    let mut s = Setup::start().await;
+    for queued in [false, true] {
+        for i in 0..ROUNDS {
+            if i == ROUNDS / 2 {
+                s.h.server.as_mut().unwrap().restart();
+            }
+            round(&s, i + if queued { ROUNDS } else { 0 }, queued).await;
+        }
+    }
+    let hits = s.backend.cache_hits();
+    assert!(
+        hits >= ROUNDS as u64,
+        "the cache answered only {hits} reads in {} rounds",
+        2 * ROUNDS
+    );
+    s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_cache_holds_ciphertexts_and_metadata_never_a_plaintext() {
+    let s = Setup::start().await;
+    let mia = user("mia");
+    let plain = "sk_live_cache_plaintext_0123456789";
+    let id = s
+        .secrets
+        .create(&s.h.org, &mia, common::team("Plain", plain))
+        .await
+        .unwrap()
+        .id;
+    for queued in [false, true, false] {
+        s.expect_sent("plaintext", queued, "mia", &id, plain).await;
+    }
+    assert!(
+        s.backend.cache_hits() > 0,
+        "the runs were answered from the cache"
+    );
+    let cached = s.backend.cached_bytes();
+    assert!(
+        cached.iter().any(|b| b
+            .windows(id.as_str().len())
+            .any(|w| w == id.as_str().as_bytes())),
+        "the secret's metadata is cached"
+    );
+    common::assert_no_value_in("the read cache", &cached.concat(), &[plain]);
+    s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_resolving_an_unchanged_secret_makes_no_read_round_trip() {
+    let s = Setup::start().await;
+    let mia = user("mia");
+    let v = "sk_live_cache_unchanged_0123456789";
+    let id = s
+        .secrets
+        .create(&s.h.org, &mia, common::team("Same", v))
+        .await
+        .unwrap()
+        .id;
+    s.expect_sent("warm", false, "mia", &id, v).await;
+    let before = s.backend.cache_hits();
+    for _ in 0..5 {
+        s.expect_sent("unchanged", false, "mia", &id, v).await;
+    }
+    assert_eq!(
+        s.backend.cache_hits() - before,
+        5,
+        "each of the 5 runs resolved from the cache"
+    );
+}
