@@ -45,7 +45,10 @@ macro_rules! acknowledged {
 
 struct Setup {
     h: Harness,
-    backend: RedisBackend,
+    /// The API process's backend (it runs sync runs) and the worker process's.
+    api: RedisBackend,
+    worker: RedisBackend,
+    /// Changes are made through a third store, as by another process.
     secrets: Arc<SecretStore>,
     base: String,
     token: String,
@@ -56,16 +59,24 @@ struct Setup {
 }
 
 impl Setup {
-    /// The API and a worker over a backend of this test's own (so its cache is counted),
-    /// sharing the harness's private redis-server and key file.
+    /// The API and a worker as two processes would run them: each over a Redis backend
+    /// (and cache) of its own, sharing the harness's private redis-server and key file;
+    /// changes go through the harness's store, a third one.
     async fn start() -> Setup {
         let h = Harness::isolated(Kind::Redis).await;
-        let backend = RedisBackend::connect(&h.redis_url()).await.unwrap();
-        let shared: Arc<dyn hush::store::Backend> = Arc::new(backend.clone());
-        let secrets = Arc::new(SecretStore::new(
-            Arc::clone(&shared),
-            Keyring::load_file(&h.key_file).unwrap(),
-        ));
+        let over = |backend: &RedisBackend| {
+            let shared: Arc<dyn hush::store::Backend> = Arc::new(backend.clone());
+            let secrets = Arc::new(SecretStore::new(
+                Arc::clone(&shared),
+                Keyring::load_file(&h.key_file).unwrap(),
+            ));
+            (shared, secrets)
+        };
+        let api = RedisBackend::connect(&h.redis_url()).await.unwrap();
+        let worker_backend = RedisBackend::connect(&h.redis_url()).await.unwrap();
+        let (api_shared, api_secrets) = over(&api);
+        let (_, worker_secrets) = over(&worker_backend);
+        let secrets = Arc::clone(&h.secrets);
         let received = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&received);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -84,28 +95,37 @@ impl Setup {
         });
         tokio::spawn(async move { axum::serve(listener, target_app).await.unwrap() });
         let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
-        let executor = Executor::new(Arc::clone(&secrets), HttpSender::new(policy).unwrap());
+        let executor = |secrets: &Arc<SecretStore>| {
+            Executor::new(
+                Arc::clone(secrets),
+                HttpSender::new(policy.clone()).unwrap(),
+            )
+        };
         let runs = RedisRuns::connect(&h.redis_url(), DEFAULT_RETENTION)
             .await
             .unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         tokio::spawn(worker::work(
             runs.clone(),
-            executor.clone(),
+            executor(&worker_secrets),
             WorkerConfig {
                 concurrency: 4,
+                // A run whose store was unavailable as it started (Redis restarting) is
+                // delivered again once idle this long.
+                visibility: Duration::from_millis(500),
                 ..WorkerConfig::named("cache-worker")
             },
             Arc::clone(&stop),
         ));
-        let state = ApiState::new(Arc::clone(&shared), Arc::new(runs), executor);
+        let state = ApiState::new(api_shared, Arc::new(runs), executor(&api_secrets));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
         let token = common::api::service_token(&h).await;
         Setup {
             h,
-            backend,
+            api,
+            worker: worker_backend,
             secrets,
             base,
             token,
@@ -174,7 +194,7 @@ impl Setup {
             .unwrap_or_else(|| panic!("{dispatched}"))
             .to_owned();
         let mut run = dispatched;
-        for _ in 0..2000 {
+        for _ in 0..6000 {
             if run["status"] == "succeeded" || run["status"] == "failed" {
                 break;
             }
@@ -335,7 +355,7 @@ async fn a_change_acknowledged_before_a_dispatch_is_seen_by_it_every_time_across
             round(&s, i + if queued { ROUNDS } else { 0 }, queued).await;
         }
     }
-    let hits = s.backend.cache_hits();
+    let hits = s.api.cache_hits() + s.worker.cache_hits();
     assert!(
         hits >= ROUNDS as u64,
         "the cache answered only {hits} reads in {} rounds",
@@ -355,14 +375,14 @@ async fn the_read_cache_holds_ciphertexts_and_metadata_never_a_plaintext() {
         .await
         .unwrap()
         .id;
-    for queued in [false, true, false] {
+    for queued in [false, false, true, true] {
         s.expect_sent("plaintext", queued, "mia", &id, plain).await;
     }
     assert!(
-        s.backend.cache_hits() > 0,
-        "the runs were answered from the cache"
+        s.api.cache_hits() > 0 && s.worker.cache_hits() > 0,
+        "the runs were answered from both caches"
     );
-    let cached = s.backend.cached_bytes();
+    let cached = [s.api.cached_bytes(), s.worker.cached_bytes()].concat();
     assert!(
         cached.iter().any(|b| b
             .windows(id.as_str().len())
@@ -385,12 +405,12 @@ async fn a_run_resolving_an_unchanged_secret_makes_no_read_round_trip() {
         .unwrap()
         .id;
     s.expect_sent("warm", false, "mia", &id, v).await;
-    let before = s.backend.cache_hits();
+    let before = s.api.cache_hits();
     for _ in 0..5 {
         s.expect_sent("unchanged", false, "mia", &id, v).await;
     }
     assert_eq!(
-        s.backend.cache_hits() - before,
+        s.api.cache_hits() - before,
         5,
         "each of the 5 runs resolved from the cache"
     );
