@@ -44,9 +44,16 @@ async fn start_target(hits: Arc<AtomicUsize>) -> String {
     format!("http://{addr}/v1/charges")
 }
 
-fn worker(url: &str, key_file: &std::path::Path, data: &std::path::Path, name: &str) -> Child {
+fn worker(
+    url: &str,
+    key_file: &std::path::Path,
+    data: &std::path::Path,
+    name: &str,
+    cache: bool,
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_hush"))
         .arg("worker")
+        .env("HUSH_READ_CACHE", if cache { "on" } else { "off" })
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HUSH_REDIS_URL", url)
@@ -207,7 +214,8 @@ async fn main() {
         1.0 / baseline.as_secs_f64()
     );
     let data = tempfile::tempdir().unwrap();
-    for workers in [1, 2] {
+    // The last pass turns the read cache off, to count what a queued run cost without it.
+    for (workers, cache) in [(1, true), (2, true), (1, false)] {
         let mut ids = Vec::with_capacity(total);
         for _ in 0..total {
             let run = Run {
@@ -241,11 +249,11 @@ async fn main() {
         // Start the workers and wait until each is connected, so that their start-up is
         // not timed; then queue every run at once.
         let names: Vec<String> = (0..workers)
-            .map(|i| format!("bench-{workers}-{i}"))
+            .map(|i| format!("bench-{workers}-{cache}-{i}"))
             .collect();
         let mut children: Vec<Child> = names
             .iter()
-            .map(|name| worker(&url, &key_file, data.path(), name))
+            .map(|name| worker(&url, &key_file, data.path(), name, cache))
             .collect();
         // Each worker prints one line once it is connected and about to read.
         for child in &mut children {
@@ -262,6 +270,7 @@ async fn main() {
             .await
             .unwrap();
         let before = hits.load(Ordering::Relaxed);
+        let monitor = (workers == 1).then(|| support::Monitor::start(&url));
         let started = Instant::now();
         runs.enqueue_many(&org, &ids).await.unwrap();
         loop {
@@ -280,6 +289,16 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let elapsed = started.elapsed();
+        if let Some(monitor) = monitor {
+            // The bench's own queueing (XADD) and polling (XINFO) are not the worker's.
+            let traffic = monitor.stop(&["XINFO", "XADD"]);
+            println!(
+                "read cache {}: a worker made {:.2} Redis round trips and {:.2} commands per queued run",
+                if cache { "on" } else { "off" },
+                traffic.round_trips as f64 / total as f64,
+                traffic.commands as f64 / total as f64,
+            );
+        }
         for child in &mut children {
             let _ = child.kill();
             let _ = child.wait();
@@ -293,13 +312,16 @@ async fn main() {
         }
         let per_run = elapsed / u32::try_from(total).unwrap();
         println!(
-            "{workers} worker process(es) drained {total} queued runs in {} ({:.0} runs/s); run duration p50 {}, p99 {}",
+            "{workers} worker process(es) (read cache {}) drained {total} queued runs in {} ({:.0} runs/s); run duration p50 {}, p99 {}",
+            if cache { "on" } else { "off" },
             show(elapsed),
             total as f64 / elapsed.as_secs_f64(),
             show(median(&mut durations)),
             show(percentile(&mut durations, 99.0))
         );
-        ratio(&format!("queue-drain-{workers}-worker"), per_run, baseline);
+        if cache {
+            ratio(&format!("queue-drain-{workers}-worker"), per_run, baseline);
+        }
     }
 
     // 3. GET /v1/runs/{id} against a raw GET of the same record bytes.

@@ -185,3 +185,90 @@ impl Fixture {
         }
     }
 }
+
+/// Counts what Redis is asked while it runs, from `redis-cli monitor`: every command, and
+/// round trips (a MULTI…EXEC block is one; a command a Lua script runs is none, the
+/// script's EVALSHA is one). Commands named in `ignore` (the bench's own polling) are
+/// left out.
+pub struct Monitor {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// What a [`Monitor`] saw.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub commands: usize,
+    pub round_trips: usize,
+}
+
+impl Monitor {
+    /// Starts `redis-cli -u url monitor` and waits until it is attached.
+    pub fn start(url: &str) -> Monitor {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("redis-cli")
+            .args(["-u", url, "monitor"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-cli (installed with redis-server)");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        assert!(first.trim() == "OK", "redis-cli monitor: {first}");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in out.lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Monitor { child, lines }
+    }
+
+    /// Stops watching and counts, leaving out commands named in `ignore`.
+    pub fn stop(mut self, ignore: &[&str]) -> Traffic {
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let lines = self.lines.lock().unwrap();
+        let mut traffic = Traffic::default();
+        let mut in_multi = std::collections::HashSet::new();
+        for line in lines.iter() {
+            // `<time> [<db> <client>] "CMD" …`
+            let Some((client, rest)) = line
+                .split_once(" [")
+                .and_then(|(_, r)| r.split_once("] "))
+                .map(|(c, r)| (c.split_whitespace().nth(1).unwrap_or("").to_owned(), r))
+            else {
+                continue;
+            };
+            let command = rest
+                .trim_start_matches('"')
+                .split('"')
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            if ignore.contains(&command.as_str()) {
+                continue;
+            }
+            match command.as_str() {
+                "MULTI" => {
+                    in_multi.insert(client);
+                }
+                "EXEC" => {
+                    in_multi.remove(&client);
+                    traffic.round_trips += 1;
+                }
+                _ => {
+                    traffic.commands += 1;
+                    if client != "lua" && !in_multi.contains(&client) {
+                        traffic.round_trips += 1;
+                    }
+                }
+            }
+        }
+        traffic
+    }
+}

@@ -138,6 +138,8 @@ pub struct RedisBackend {
     commit: Script,
     page: Script,
     cache: Arc<ReadCache>,
+    /// False with `HUSH_READ_CACHE=off`: every read goes to Redis.
+    cache_answers: bool,
 }
 
 /// Per-org key names, in the order the Lua scripts expect them.
@@ -199,6 +201,7 @@ impl RedisBackend {
             commit: Script::new(include_str!("lua/commit.lua")),
             page: Script::new(include_str!("lua/page.lua")),
             cache: Arc::default(),
+            cache_answers: std::env::var("HUSH_READ_CACHE").map_or(true, |v| v != "off"),
         })
     }
 
@@ -426,6 +429,7 @@ impl Backend for RedisBackend {
         fields: &[(Table, &str)],
         seen: Option<&OrgVersion>,
     ) -> Result<Vec<Option<Vec<u8>>>> {
+        let seen = seen.filter(|_| self.cache_answers);
         if let Some(cached) = seen.and_then(|v| self.cache.get(org, fields, v)) {
             self.cache.hits.fetch_add(1, Ordering::Relaxed);
             crate::metrics::read_cache(true);
