@@ -306,7 +306,12 @@ impl Tokens {
             return Ok(None);
         };
         let hash = token_hash(token);
-        let got = self.backend.read(&org, &[(Table::Tokens, &hash)]).await?;
+        // The token's record and the org's data version in one round trip; the user it is
+        // issued to is then read at that version (from the cache, when nothing changed).
+        let (got, seen) = self
+            .backend
+            .read_at(&org, &[(Table::Tokens, &hash)])
+            .await?;
         let Some(bytes) = got.into_iter().next().flatten() else {
             return Ok(None);
         };
@@ -317,7 +322,7 @@ impl Tokens {
             return Ok(None);
         }
         if let Principal::User { user } = &record.principal {
-            let Some(user) = self.directory.user(&org, user).await? else {
+            let Some(user) = self.directory.user_seen(&org, user, seen.as_ref()).await? else {
                 return Ok(None);
             };
             if !record.issued_to(&user) {

@@ -254,9 +254,20 @@ impl Directory {
 
     /// A user's record, or `None` when the user is not in the org.
     pub async fn user(&self, org: &OrgId, user: &UserId) -> Result<Option<UserRecord>> {
+        self.user_seen(org, user, None).await
+    }
+
+    /// [`Directory::user`] at the org's data version `seen`, from the store's cache when
+    /// nothing changed since (see [`Backend::read_seen`]).
+    pub async fn user_seen(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+        seen: Option<&crate::store::OrgVersion>,
+    ) -> Result<Option<UserRecord>> {
         let got = self
             .backend
-            .read(org, &[(Table::Users, user.as_str())])
+            .read_seen(org, &[(Table::Users, user.as_str())], seen)
             .await?;
         got.into_iter()
             .next()

@@ -184,6 +184,16 @@ pub trait Backend: Send + Sync + 'static {
     /// Reads several fields of one org at once, in one round trip.
     async fn read(&self, org: &OrgId, fields: &[(Table, &str)]) -> Result<Vec<Option<Vec<u8>>>>;
 
+    /// Reads as [`Backend::read`] does, and names the org's data version the fields were
+    /// read at, when the backend keeps one (for a later [`Backend::read_seen`]).
+    async fn read_at(
+        &self,
+        org: &OrgId,
+        fields: &[(Table, &str)],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Option<OrgVersion>)> {
+        Ok((self.read(org, fields).await?, None))
+    }
+
     /// Reads as [`Backend::read`] does, for a caller that knows the org's data version
     /// `seen` from a round trip it made after every change it must see (a run learns it
     /// when it is stored or started): a backend that caches may answer from its cache,

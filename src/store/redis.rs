@@ -223,9 +223,9 @@ impl RedisBackend {
         &self,
         org: &OrgId,
         fields: &[(Table, &str)],
-    ) -> Result<Vec<Option<Vec<u8>>>> {
+    ) -> Result<(Vec<Option<Vec<u8>>>, Option<OrgVersion>)> {
         if fields.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         // One HMGET per run of fields from the same table, and the version, in MULTI/EXEC,
         // so that a secret's metadata and ciphertext are read at one instant, the instant
@@ -253,10 +253,11 @@ impl RedisBackend {
             redis::from_redis_value(reply.pop().unwrap_or(redis::Value::Nil))
                 .map_err(unexpected)?;
         let values: Vec<Option<Vec<u8>>> = rows.into_iter().flatten().collect();
-        if let Some(version) = version {
-            self.cache.put(org, OrgVersion(version), fields, &values);
+        let version = version.map(OrgVersion);
+        if let Some(version) = &version {
+            self.cache.put(org, version.clone(), fields, &values);
         }
-        Ok(values)
+        Ok((values, version))
     }
 
     fn fail(&self, e: redis::RedisError) -> Error {
@@ -420,6 +421,14 @@ impl Backend for RedisBackend {
     }
 
     async fn read(&self, org: &OrgId, fields: &[(Table, &str)]) -> Result<Vec<Option<Vec<u8>>>> {
+        Ok(self.read_through(org, fields).await?.0)
+    }
+
+    async fn read_at(
+        &self,
+        org: &OrgId,
+        fields: &[(Table, &str)],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Option<OrgVersion>)> {
         self.read_through(org, fields).await
     }
 
@@ -436,7 +445,7 @@ impl Backend for RedisBackend {
             return Ok(cached);
         }
         crate::metrics::read_cache(false);
-        self.read_through(org, fields).await
+        Ok(self.read_through(org, fields).await?.0)
     }
 
     async fn scan(&self, org: &OrgId, table: Table) -> Result<Vec<(String, Vec<u8>)>> {

@@ -415,3 +415,47 @@ async fn a_run_resolving_an_unchanged_secret_makes_no_read_round_trip() {
         "each of the 5 runs resolved from the cache"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_token_is_refused_on_the_first_request_after_its_user_is_removed() {
+    let s = Setup::start().await;
+    let get = |token: String| {
+        let (client, base) = (s.client.clone(), s.base.clone());
+        async move {
+            client
+                .get(format!("{base}/v1/runs"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let hits = s.api.cache_hits();
+    for i in 0..50 {
+        let who = user(&format!("t{i}"));
+        acknowledged!(
+            s.h.directory
+                .add_user(&s.h.org, &who, hush::directory::Role::Member)
+        );
+        let token =
+            common::api::token(&s.h, hush::tokens::Principal::User { user: who.clone() }).await;
+        for _ in 0..2 {
+            assert_eq!(
+                get(token.clone()).await,
+                reqwest::StatusCode::OK,
+                "round {i}"
+            );
+        }
+        acknowledged!(s.h.directory.remove_user(&s.h.org, &who));
+        assert_eq!(
+            get(token).await,
+            reqwest::StatusCode::UNAUTHORIZED,
+            "round {i}: a removed user's token still worked"
+        );
+    }
+    assert!(
+        s.api.cache_hits() > hits,
+        "authentication read the user from the cache"
+    );
+}
