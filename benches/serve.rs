@@ -53,8 +53,8 @@ fn worker(
 ) -> Child {
     Command::new(env!("CARGO_BIN_EXE_hush"))
         .arg("worker")
-        .env("HUSH_READ_CACHE", if cache { "on" } else { "off" })
         .env_clear()
+        .env("HUSH_READ_CACHE", if cache { "on" } else { "off" })
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HUSH_REDIS_URL", url)
         .env("HUSH_MASTER_KEY_FILE", key_file)

@@ -65,9 +65,9 @@ pub async fn dispatch(
         Created::New(seen) => seen,
     };
     if options.wait {
-        let (ended, _) = perform(store, executor, run, action, pending.inputs, seen).await;
-        store_end(&**store, &ended, 1).await;
-        return Ok(Dispatched::Ended(ended));
+        let ended = perform(store, executor, run, action, pending.inputs, seen).await;
+        store_end(&**store, &ended.run, 1, &ended.unstreamed).await;
+        return Ok(Dispatched::Ended(ended.run));
     }
     if let Err(e) = store.enqueue(&run.org, &run.id).await {
         // With an idempotency key, the caller's retry queues it (`requeue_if_lost`);
@@ -77,7 +77,7 @@ pub async fn dispatch(
                 e.kind(),
                 format!("the run could not be queued: {}", e.message()),
             );
-            let _ = store.finish(&failed, 0).await;
+            let _ = store.finish(&failed, 0, &[]).await;
         }
         return Err(e);
     }

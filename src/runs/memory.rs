@@ -151,16 +151,17 @@ async fn run_one(store: &Runs, executor: &Executor, org: &OrgId, id: &RunId) {
     else {
         return;
     };
-    let (ended, store_unavailable) = run_started(store, executor, *run, pending, seen).await;
-    let ended = if store_unavailable {
-        ended.fail(
+    let ended = run_started(store, executor, *run, pending, seen).await;
+    let (run, unstreamed) = if ended.store_unavailable {
+        let failed = ended.run.fail(
             ErrorKind::Unavailable,
             "the secret store was unavailable before the run could start".to_owned(),
-        )
+        );
+        (failed, ended.unstreamed)
     } else {
-        ended
+        (ended.run, ended.unstreamed)
     };
-    store_end(&**store, &ended, attempt).await;
+    store_end(&**store, &run, attempt, &unstreamed).await;
 }
 
 #[async_trait]
@@ -253,7 +254,7 @@ impl RunStore for MemoryRuns {
         })
     }
 
-    async fn finish(&self, run: &Run, attempt: u32) -> Result<bool> {
+    async fn finish(&self, run: &Run, attempt: u32, unstreamed: &[String]) -> Result<bool> {
         let mut state = self.state.lock().await;
         let Some(stored) = state
             .runs
@@ -269,6 +270,9 @@ impl RunStore for MemoryRuns {
         stored.run = run.clone();
         stored.run.attempts = attempts;
         stored.pending = None;
+        for line in unstreamed {
+            stored.push(Event::Log { line: line.clone() });
+        }
         stored.push(Event::Status { status: run.status });
         drop(state);
         self.notify();

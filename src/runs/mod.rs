@@ -277,11 +277,12 @@ pub trait RunStore: Send + Sync + 'static {
     ) -> Result<Start>;
 
     /// Stores the ended `run` if `attempt` is still the run's latest attempt and it has
-    /// not ended; returns whether it was stored.
+    /// not ended, its `unstreamed` last log lines added to its events before its final
+    /// status (one round trip for both); returns whether it was stored.
     ///
     /// # Errors
     /// When the store fails.
-    async fn finish(&self, run: &Run, attempt: u32) -> Result<bool>;
+    async fn finish(&self, run: &Run, attempt: u32, unstreamed: &[String]) -> Result<bool>;
 
     /// Appends redacted log lines to run `id`'s events while the run exists.
     ///

@@ -261,15 +261,15 @@ impl RunStore for RedisRuns {
     ///
     /// # Errors
     /// When Redis fails.
-    async fn finish(&self, run: &Run, attempt: u32) -> Result<bool> {
+    async fn finish(&self, run: &Run, attempt: u32, unstreamed: &[String]) -> Result<bool> {
         let org = &run.org;
         let mut conn = self.redis.conn.clone();
         let status = match run.status {
             RunStatus::Succeeded => "succeeded",
             _ => "failed",
         };
-        let stored: i64 = self
-            .finish
+        let mut invocation = self.finish.prepare_invoke();
+        invocation
             .key(key(org, &format!("run:{}", run.id)))
             .key(key(org, &format!("run:{}:events", run.id)))
             .arg(attempt)
@@ -277,12 +277,18 @@ impl RunStore for RedisRuns {
             .arg(serde_json::to_string(run).expect("a run serializes"))
             .arg(self.retention_secs())
             .arg(MAX_EVENTS)
-            .arg(serde_json::to_string(&Event::Status { status: run.status }).expect("json"))
+            .arg(serde_json::to_string(&Event::Status { status: run.status }).expect("json"));
+        for line in unstreamed {
+            invocation
+                .arg(serde_json::to_string(&Event::Log { line: line.clone() }).expect("json"));
+        }
+        let stored: i64 = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.fail(&e))?;
         Ok(stored == 1)
     }
+
     /// Appends redacted log lines to run `id`'s event stream, in one round trip, while
     /// the run exists (a run of a removed org writes nothing back).
     ///

@@ -78,22 +78,32 @@ pub async fn perform(
     action: Action,
     inputs: Value,
     seen: Option<OrgVersion>,
-) -> (Run, bool) {
+) -> Ended {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let forward = {
         let store = Arc::clone(store);
         let (org, id) = (run.org.clone(), run.id.clone());
         tokio::spawn(async move {
             while let Some(line) = rx.recv().await {
-                // Whatever else is ready goes in the same round trip.
+                // Gather lines for up to LOG_EVERY; a run that ends meanwhile hands them to
+                // the round trip that stores its end.
                 let mut lines = vec![line];
-                while let Ok(more) = rx.try_recv() {
-                    lines.push(more);
+                let window = tokio::time::sleep(LOG_EVERY);
+                tokio::pin!(window);
+                loop {
+                    tokio::select! {
+                        more = rx.recv() => match more {
+                            Some(line) => lines.push(line),
+                            None => return lines,
+                        },
+                        () = &mut window => break,
+                    }
                 }
                 if let Err(e) = store.log(&org, &id, &lines).await {
                     tracing::warn!(run = %id, error = %e, "live log lines were not stored");
                 }
             }
+            Vec::new()
         })
     };
     let ran = executor
@@ -109,8 +119,37 @@ pub async fn perform(
             seen,
         )
         .await;
-    let _ = forward.await;
-    (run.finish(ran.record), ran.store_unavailable)
+    let unstreamed = forward.await.unwrap_or_default();
+    Ended {
+        run: run.finish(ran.record),
+        store_unavailable: ran.store_unavailable,
+        unstreamed,
+    }
+}
+
+/// How often a run's log lines are streamed to its events while it runs.
+const LOG_EVERY: Duration = Duration::from_millis(50);
+
+/// A run as [`perform`] ended it.
+#[derive(Debug)]
+pub struct Ended {
+    /// The run, ended.
+    pub run: Run,
+    /// Whether it failed because the secret store was unavailable before its action did
+    /// anything (see [`crate::executor::LiveRun`]).
+    pub store_unavailable: bool,
+    /// Its last log lines, not yet in its events: [`store_end`] adds them with its end.
+    pub unstreamed: Vec<String>,
+}
+
+impl Ended {
+    fn without_running(run: Run, store_unavailable: bool) -> Ended {
+        Ended {
+            run,
+            store_unavailable,
+            unstreamed: Vec::new(),
+        }
+    }
 }
 
 /// Runs a started run to its end as [`perform`] does, once the queued run may still run:
@@ -123,19 +162,19 @@ pub(super) async fn run_started(
     run: Run,
     pending: Pending,
     seen: Option<OrgVersion>,
-) -> (Run, bool) {
+) -> Ended {
     match actor_since_dispatch(executor, &run, seen.as_ref()).await {
-        Err(e) if e.kind() == ErrorKind::Unavailable => (run, true),
+        Err(e) if e.kind() == ErrorKind::Unavailable => Ended::without_running(run, true),
         Ok(false) => {
             let actor = run.actor.clone();
             let message = format!(
                 "user {actor} was removed after this run was dispatched; it does not run as the user added under that id since"
             );
-            (run.fail(ErrorKind::Denied, message), false)
+            Ended::without_running(run.fail(ErrorKind::Denied, message), false)
         }
         _ => match Action::from_json(&pending.action.to_string()) {
             Ok(action) => perform(store, executor, run, action, pending.inputs, seen).await,
-            Err(e) => (run.fail(e.kind(), e.message().to_owned()), false),
+            Err(e) => Ended::without_running(run.fail(e.kind(), e.message().to_owned()), false),
         },
     }
 }
@@ -143,11 +182,16 @@ pub(super) async fn run_started(
 /// Stores a run's end as attempt `attempt`, retrying for up to a minute while Redis is
 /// unavailable; returns whether it was stored. Past the minute the entry stays pending
 /// and the run is delivered again.
-pub async fn store_end(store: &dyn RunStore, run: &Run, attempt: u32) -> bool {
+pub async fn store_end(
+    store: &dyn RunStore,
+    run: &Run,
+    attempt: u32,
+    unstreamed: &[String],
+) -> bool {
     let started = Instant::now();
     let mut wait = Duration::from_millis(50);
     loop {
-        match store.finish(run, attempt).await {
+        match store.finish(run, attempt, unstreamed).await {
             Ok(stored) => return stored,
             Err(e) if started.elapsed() < Duration::from_secs(60) => {
                 tracing::warn!(run = %run.id, error = %e, "storing the run's end failed; retrying");
@@ -196,15 +240,14 @@ async fn handle(store: RedisRuns, executor: Executor, config: Arc<WorkerConfig>,
             pending,
             seen,
         }) => {
-            let (ended, store_unavailable) =
-                run_started(&shared, &executor, *run, pending, seen).await;
-            if store_unavailable {
-                tracing::warn!(run = %ended.id, "the store was unavailable before the run could start; it will be delivered again");
+            let ended = run_started(&shared, &executor, *run, pending, seen).await;
+            if ended.store_unavailable {
+                tracing::warn!(run = %ended.run.id, "the store was unavailable before the run could start; it will be delivered again");
                 crate::metrics::delivery("store_unavailable");
                 false
             } else {
                 crate::metrics::delivery("ran");
-                store_end(&*shared, &ended, attempt).await
+                store_end(&*shared, &ended.run, attempt, &ended.unstreamed).await
             }
         }
         Ok(Start::Final) => {
@@ -218,7 +261,7 @@ async fn handle(store: RedisRuns, executor: Executor, config: Arc<WorkerConfig>,
                     "dead letter: the run was started {attempts} time(s) and never ended (the workers running it stopped or lost Redis)"
                 ),
             );
-            let stored = store_end(&*shared, &ended, attempts).await;
+            let stored = store_end(&*shared, &ended, attempts, &[]).await;
             if stored {
                 let _ = store.dead_letter(&entry, attempts).await;
             }

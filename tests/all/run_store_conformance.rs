@@ -134,10 +134,15 @@ async fn a_run_queued_twice_starts_once_and_ends_once(runs: Runs) {
         panic!("a redelivered entry starts a second attempt");
     };
     assert_eq!(second, 2);
-    assert!(!runs.finish(&ended((*started).clone()), 1).await.unwrap());
-    assert!(runs.finish(&ended(*started), 2).await.unwrap());
     assert!(
-        !runs.finish(&ended(run.clone()), 2).await.unwrap(),
+        !runs
+            .finish(&ended((*started).clone()), 1, &[])
+            .await
+            .unwrap()
+    );
+    assert!(runs.finish(&ended(*started), 2, &[]).await.unwrap());
+    assert!(
+        !runs.finish(&ended(run.clone()), 2, &[]).await.unwrap(),
         "an end is stored once"
     );
     assert!(matches!(
@@ -208,6 +213,53 @@ async fn events_come_in_order_after_an_id_and_another_org_sees_nothing(runs: Run
     assert!(page.runs.is_empty());
 }
 
+async fn an_end_carries_the_last_log_lines_before_its_final_status(runs: Runs) {
+    let org = org();
+    let run = queued(&org);
+    runs.create(&run, &pending(), None).await.unwrap();
+    let Start::Run { run: started, .. } = runs.start(&org, &run.id, "w", "e", 5).await.unwrap()
+    else {
+        panic!("it starts");
+    };
+    runs.log(&org, &run.id, &["streamed".into()]).await.unwrap();
+    assert!(
+        runs.finish(&ended(*started), 1, &["last".into(), "very last".into()])
+            .await
+            .unwrap()
+    );
+    let mut feed = runs.watch(&org, &run.id).await.unwrap();
+    let events: Vec<Event> = feed
+        .next("0", Duration::from_secs(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(
+        events,
+        [
+            Event::Status {
+                status: RunStatus::Queued
+            },
+            Event::Status {
+                status: RunStatus::Running
+            },
+            Event::Log {
+                line: "streamed".into()
+            },
+            Event::Log {
+                line: "last".into()
+            },
+            Event::Log {
+                line: "very last".into()
+            },
+            Event::Status {
+                status: RunStatus::Succeeded
+            },
+        ]
+    );
+}
+
 macro_rules! on_both_run_stores {
     ($($name:ident),* $(,)?) => {
         mod redis {
@@ -226,4 +278,5 @@ on_both_run_stores!(
     a_run_queued_twice_starts_once_and_ends_once,
     a_run_started_too_often_is_exhausted,
     events_come_in_order_after_an_id_and_another_org_sees_nothing,
+    an_end_carries_the_last_log_lines_before_its_final_status,
 );
