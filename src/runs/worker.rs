@@ -99,7 +99,21 @@ pub async fn perform(
         )
         .await;
     let _ = forward.await;
-    (run.finish(ran.record), ran.store_unavailable)
+    let ended = run.finish(ran.record);
+    // One line per run at INFO: ids, kind, status, error code and duration; never a
+    // value, an input, a result or an error message.
+    tracing::info!(
+        run = %ended.id,
+        org = %ended.org,
+        actor = %ended.actor,
+        kind = ?ended.action_kind,
+        status = ?ended.status,
+        error = ended.error.as_ref().map_or("", |e| e.code.code()),
+        duration_ms = ended.duration_ms.unwrap_or_default(),
+        attempt = ended.attempts,
+        "run ended"
+    );
+    (ended, ran.store_unavailable)
 }
 
 /// Stores a run's end as attempt `attempt`, retrying for up to a minute while Redis is
