@@ -35,7 +35,11 @@ fn ok(dir: &Path, args: &[&str], stdin: &[u8]) -> String {
 /// (returned: its id) and an action file per case under `dir`.
 fn setup(dir: &Path) -> String {
     ok(dir, &["org", "create", "acme"], b"");
-    ok(dir, &["user", "add", "--org", "acme", "--role", "admin", "ada"], b"");
+    ok(
+        dir,
+        &["user", "add", "--org", "acme", "--role", "admin", "ada"],
+        b"",
+    );
     ok(dir, &["user", "add", "--org", "acme", "mia"], b"");
     ok(dir, &["group", "create", "--org", "acme", "eng"], b"");
     let created: Value = serde_json::from_str(&ok(
@@ -244,7 +248,10 @@ fn every_command_exits_with_its_error_kinds_code_with_or_without_json() {
         });
         assert_eq!(answer["error"]["code"], kind, "{what}: {answer}");
         if is_run {
-            assert_eq!(answer["status"], "failed", "{what}: the run record: {answer}");
+            assert_eq!(
+                answer["status"], "failed",
+                "{what}: the run record: {answer}"
+            );
             assert!(
                 answer["id"].as_str().unwrap().starts_with("run_"),
                 "{what}: {answer}"
@@ -276,10 +283,24 @@ fn a_grant_of_use_needs_restricted_and_a_grant_of_manage_does_not() {
     let out = create("Use on team", &["--grant", "user:mia=use"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--restricted"), "the refusal says what to do: {err}");
+    assert!(
+        err.contains("--restricted"),
+        "the refusal says what to do: {err}"
+    );
 
-    assert!(create("Use restricted", &["--restricted", "--grant", "user:mia=use"]).status.success());
-    assert!(create("Manage on team", &["--grant", "user:mia=manage"]).status.success());
+    assert!(
+        create(
+            "Use restricted",
+            &["--restricted", "--grant", "user:mia=use"]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        create("Manage on team", &["--grant", "user:mia=manage"])
+            .status
+            .success()
+    );
 
     let out = hush(
         d,
@@ -319,13 +340,19 @@ fn every_unread_file_is_said_the_same_way() {
     let cases: [(&[&str], &str); 5] = [
         (&["run", m, "--org", "acme", "--as", "mia"], "action"),
         (
-            &["run", &http, "--org", "acme", "--as", "mia", "--inputs-file", m],
+            &[
+                "run",
+                &http,
+                "--org",
+                "acme",
+                "--as",
+                "mia",
+                "--inputs-file",
+                m,
+            ],
             "--inputs-file",
         ),
-        (
-            &["run", spec, "--org", "acme", "--as", "mia"],
-            "component",
-        ),
+        (&["run", spec, "--org", "acme", "--as", "mia"], "component"),
         (
             &[
                 "secret",
@@ -373,7 +400,14 @@ fn hush_run_checks_the_component_file_before_resolving_any_secret() {
     .unwrap();
     let out = hush(
         d,
-        &["run", spec.to_str().unwrap(), "--org", "acme", "--as", "mia"],
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--org",
+            "acme",
+            "--as",
+            "mia",
+        ],
         &[],
         b"",
     );

@@ -76,25 +76,24 @@ fn echo_target() -> (String, Seen) {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let app =
-                axum::Router::new().fallback(move |req: axum::extract::Request| async move {
-                    let auth = req
-                        .headers()
-                        .get("authorization")
-                        .map(|v| v.to_str().unwrap_or_default().to_owned());
-                    let customer = req.uri().query().and_then(|q| {
-                        url::form_urlencoded::parse(q.as_bytes())
-                            .find(|(k, _)| k == "customer")
-                            .map(|(_, v)| v.into_owned())
-                    });
-                    log.lock().unwrap().push((
-                        req.method().to_string(),
-                        req.uri().path().to_owned(),
-                        customer,
-                        auth.as_deref() == Some(&format!("Bearer {STRIPE_KEY}")),
-                    ));
-                    axum::Json(json!({"method": req.method().as_str(), "authorization": auth}))
+            let app = axum::Router::new().fallback(move |req: axum::extract::Request| async move {
+                let auth = req
+                    .headers()
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap_or_default().to_owned());
+                let customer = req.uri().query().and_then(|q| {
+                    url::form_urlencoded::parse(q.as_bytes())
+                        .find(|(k, _)| k == "customer")
+                        .map(|(_, v)| v.into_owned())
                 });
+                log.lock().unwrap().push((
+                    req.method().to_string(),
+                    req.uri().path().to_owned(),
+                    customer,
+                    auth.as_deref() == Some(&format!("Bearer {STRIPE_KEY}")),
+                ));
+                axum::Json(json!({"method": req.method().as_str(), "authorization": auth}))
+            });
             axum::serve(listener, app).await.unwrap();
         });
     });
@@ -225,6 +224,8 @@ fn every_readme_shell_block_runs_in_order_and_succeeds() {
         .unwrap()
         .read_to_string(&mut output)
         .unwrap();
+    // Shown with --nocapture: what a reader running the blocks would see.
+    println!("{output}");
     let status = status.unwrap_or_else(|| panic!("the README's blocks hung:\n{output}"));
     assert!(
         status.success(),

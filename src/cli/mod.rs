@@ -549,11 +549,9 @@ async fn run(command: Command, out: &Out) -> Result<()> {
             let hush = open().await?;
             let (version, rewrapped) = hush.secrets.rotate_master_key().await?;
             // Every org's trail says when its data key came under the new version.
-            let entry = crate::audit::AuditEntry::new(
-                None,
-                crate::audit::AuditAction::MasterKeyRotate,
-            )
-            .detail(format!("master key version {version} is current"));
+            let entry =
+                crate::audit::AuditEntry::new(None, crate::audit::AuditAction::MasterKeyRotate)
+                    .detail(format!("master key version {version} is current"));
             let orgs = hush.backend.orgs().await?;
             let entries = orgs
                 .into_iter()

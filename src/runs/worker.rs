@@ -19,7 +19,7 @@ use super::queue::Entry;
 use super::{Run, RunStore, Start};
 use crate::actions::Action;
 use crate::error::{ErrorKind, Result};
-use crate::executor::{Executor, RunRequest};
+use crate::executor::{Executor, RunRequest, RunStatus};
 
 /// How a worker works.
 #[derive(Clone, Debug)]
@@ -106,8 +106,13 @@ pub async fn perform(
         run = %ended.id,
         org = %ended.org,
         actor = %ended.actor,
-        kind = ?ended.action_kind,
-        status = ?ended.status,
+        kind = %ended.action_kind,
+        status = match ended.status {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        },
         error = ended.error.as_ref().map_or("", |e| e.code.code()),
         duration_ms = ended.duration_ms.unwrap_or_default(),
         attempt = ended.attempts,
