@@ -77,6 +77,18 @@ fn action(dir: &Path, name: &str, url: &str, secret: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// One row of the exit-code table: what it is, the arguments, the environment, stdin,
+/// the exit code, the error code, and whether `--json` prints a run record.
+type Row<'a> = (
+    &'a str,
+    Vec<String>,
+    &'a [(&'a str, &'a str)],
+    &'a [u8],
+    i32,
+    &'a str,
+    bool,
+);
+
 /// A port on 127.0.0.1 that nothing listens on (bound, then released).
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -115,8 +127,7 @@ fn every_command_exits_with_its_error_kinds_code_with_or_without_json() {
     };
     let strs = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
 
-    // (what, args, env, stdin, exit code, error code, is it a run record with --json)
-    let table: Vec<(&str, Vec<String>, &[(&str, &str)], &[u8], i32, &str, bool)> = vec![
+    let table: Vec<Row> = vec![
         (
             "a run with a missing input",
             run(&missing_input),
