@@ -246,6 +246,12 @@ fn every_readme_shell_block_runs_in_order_and_succeeds() {
         output.contains("[REDACTED:"),
         "the echoed secret shows redacted in a run record:\n{output}"
     );
+    // hush serve logs one INFO line per run it ran (the queued one, the wait=true one).
+    assert_eq!(
+        output.matches("INFO hush::runs::worker: run ended").count(),
+        2,
+        "one log line per run:\n{output}"
+    );
 
     // The target got exactly the README's requests: two CLI runs, the queued run and the
     // saved action dispatched with wait=true, each charge with the secret's value.
