@@ -57,6 +57,9 @@ pub enum AuditAction {
     TokenCreate,
     /// An API token was revoked.
     TokenRevoke,
+    /// `hush keys rotate` made a new master key version current and re-wrapped the org's
+    /// data key with it (no actor: whoever holds the master key file or variable).
+    MasterKeyRotate,
 }
 
 /// Whether the operation was allowed.

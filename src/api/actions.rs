@@ -102,13 +102,19 @@ async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ActionPage>, ApiError> {
     reader_for(&state, &caller, query.actor.as_deref()).await?;
+    let limit = query.limit.unwrap_or(100);
+    // As the other lists answer (and the OpenAPI document says): out of range is 400,
+    // not silently clamped.
+    if !(1..=crate::saved::MAX_PAGE).contains(&limit) {
+        return Err(crate::error::Error::invalid(
+            "limit",
+            format!("it must be between 1 and {}", crate::saved::MAX_PAGE),
+        )
+        .into());
+    }
     let page = state
         .saved
-        .list(
-            &caller.0.org,
-            query.cursor.as_deref(),
-            query.limit.unwrap_or(100),
-        )
+        .list(&caller.0.org, query.cursor.as_deref(), limit)
         .await?;
     Ok(Json(page))
 }

@@ -12,7 +12,7 @@ use crate::actions::http::{HttpAction, HttpSender, NetworkPolicy};
 use crate::directory::Role;
 use crate::error::{Error, Result};
 use crate::executor::{Executor, RunRequest};
-use crate::model::{GroupId, OrgId, RunId, UserId};
+use crate::model::{GroupId, OrgId, UserId};
 use crate::secrets::{Access, Filter, Grant, HostPattern, NewSecret, SecretValue};
 
 fn step(title: &str) {
@@ -118,7 +118,7 @@ pub async fn run(out: &Out) -> Result<()> {
     );
 
     let ids = [meta.id.clone()];
-    let run = |n: u32| RunId::parse(&format!("demo-run-{n}")).expect("valid run id");
+    let run = |_: u32| crate::runs::new_run_id();
     step("A run on behalf of bob resolves it (bob is in eng); one on behalf of carol is refused");
     show_outcome(
         "bob",
@@ -250,8 +250,8 @@ async fn send_api_request(
         .to_string(),
     )?;
     let inputs = serde_json::json!({"customer": "cus_42", "amount": "1999"});
-    let request = |n: u32| RunRequest {
-        run_id: RunId::parse(&format!("demo-http-{n}")).expect("valid run id"),
+    let request = |_: u32| RunRequest {
+        run_id: crate::runs::new_run_id(),
         org: org.clone(),
         actor: carol.clone(),
         action: action.clone().into(),
@@ -342,12 +342,12 @@ async fn run_code(
         println!("   {name}: {component}");
         components.push(component);
     }
-    let run_code = |n: u32, spec: serde_json::Value, inputs: serde_json::Value| {
+    let run_code = |_: u32, spec: serde_json::Value, inputs: serde_json::Value| {
         let action = CodeAction::from_json(&spec.to_string());
         let executor = executor.clone();
         async move {
             let request = RunRequest {
-                run_id: RunId::parse(&format!("demo-code-{n}")).expect("valid run id"),
+                run_id: crate::runs::new_run_id(),
                 org: org.clone(),
                 actor: carol.clone(),
                 action: action?.into(),

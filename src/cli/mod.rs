@@ -19,6 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ComponentId, GroupId, OrgId, UserId};
 use crate::saved::{SavedActions, SecretDeletion};
 use crate::secrets::model::MAX_VALUE_BYTES;
+use crate::secrets::model::Permission;
 use crate::secrets::{Access, Filter, Grant, HostPattern, NewSecret, SecretValue};
 
 mod demo;
@@ -215,7 +216,7 @@ enum SecretCommand {
         /// Only the grants (plus the creator and admins) may use it; default: the whole team.
         #[arg(long)]
         restricted: bool,
-        /// user:ID=use|manage or group:ID=use|manage (repeatable).
+        /// user:ID=use|manage or group:ID=use|manage (repeatable); =use needs --restricted.
         #[arg(long = "grant", value_name = "GRANT")]
         grants: Vec<String>,
         /// A host the value may be sent to, e.g. api.stripe.com or *.hubspot.com (repeatable).
@@ -359,13 +360,16 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli.command, &out)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            out.error(&e);
+            if !out.reported() {
+                out.error(&e);
+            }
             ExitCode::from(exit_code(e.kind()))
         }
     }
 }
 
-/// The exit code for each kind of failure (2 is also clap's code for bad usage).
+/// The exit code for each kind of failure, the one rule for every command, with or
+/// without `--json` (the README's table; 2 is also clap's code for bad usage).
 fn exit_code(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::Invalid => 2,
@@ -407,6 +411,56 @@ fn hosts(texts: &[String]) -> Result<Vec<HostPattern>> {
     texts.iter().map(|h| HostPattern::parse(h)).collect()
 }
 
+/// A file that could not be read, said the same way for every file the CLI reads:
+/// `invalid FIELD: cannot read PATH: <the system's reason, e.g. no such file or
+/// directory>` (exit code 2).
+fn cannot_read(field: &str, path: &Path, e: &std::io::Error) -> Error {
+    let reason = e.to_string();
+    // "No such file or directory (os error 2)": the number says nothing to a person.
+    let reason = match reason.find(" (os error") {
+        Some(at) => &reason[..at],
+        None => &reason,
+    };
+    let mut chars = reason.chars();
+    let reason: String = chars
+        .next()
+        .map(|c| c.to_lowercase().chain(chars).collect())
+        .unwrap_or_default();
+    Error::invalid(field, format!("cannot read {}: {reason}", path.display()))
+}
+
+/// Checks, without reading it, that `path` is a regular file this process can open.
+fn check_readable_file(field: &str, path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| cannot_read(field, path, &e))?;
+    if !meta.is_file() {
+        return Err(Error::invalid(
+            field,
+            format!("cannot read {}: not a regular file", path.display()),
+        ));
+    }
+    std::fs::File::open(path).map_err(|e| cannot_read(field, path, &e))?;
+    Ok(())
+}
+
+/// The grants of a new access setting. A Use grant on a team secret is refused: every
+/// member may already use it, and the grant reads as if it restricted the secret. A
+/// Manage grant is meaningful on either.
+fn grants_for(access: Access, texts: &[String]) -> Result<Vec<Grant>> {
+    let grants = grants(texts)?;
+    if access == Access::Team
+        && let Some(g) = grants.iter().find(|g| g.permission == Permission::Use)
+    {
+        return Err(Error::invalid(
+            "--grant",
+            format!(
+                "{g} on a team secret changes nothing (every member may use it); \
+                 add --restricted to allow only the grants, or grant =manage"
+            ),
+        ));
+    }
+    Ok(grants)
+}
+
 /// Reads a value from stdin or a file, refusing anything over the size limit without
 /// reading it all.
 fn read_value(source: &ValueSource) -> Result<SecretValue> {
@@ -414,12 +468,9 @@ fn read_value(source: &ValueSource) -> Result<SecretValue> {
     let mut bytes = Zeroizing::new(Vec::new());
     if let Some(path) = &source.value_file {
         let file = open_value_file(path)?;
-        file.take(limit).read_to_end(&mut bytes).map_err(|e| {
-            Error::invalid(
-                "--value-file",
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
+        file.take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| cannot_read("--value-file", path, &e))?;
     } else {
         std::io::stdin()
             .lock()
@@ -445,16 +496,14 @@ fn read_value(source: &ValueSource) -> Result<SecretValue> {
 
 fn open_value_file(path: &Path) -> Result<std::fs::File> {
     let field = "--value-file";
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Error::invalid(field, format!("cannot read {}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path).map_err(|e| cannot_read(field, path, &e))?;
     if meta.is_dir() {
         return Err(Error::invalid(
             field,
-            format!("{} is a directory", path.display()),
+            format!("cannot read {}: is a directory", path.display()),
         ));
     }
-    std::fs::File::open(path)
-        .map_err(|e| Error::invalid(field, format!("cannot read {}: {e}", path.display())))
+    std::fs::File::open(path).map_err(|e| cannot_read(field, path, &e))
 }
 
 async fn run(command: Command, out: &Out) -> Result<()> {
@@ -484,6 +533,7 @@ async fn run(command: Command, out: &Out) -> Result<()> {
             actor,
             file,
         }) => {
+            check_readable_file("component", &file)?;
             let bytes = crate::actions::code::read_component_file(&file).await?;
             let hush = open().await?;
             let code = hush.code_runtime(crate::actions::http::HttpSender::new(
@@ -497,8 +547,18 @@ async fn run(command: Command, out: &Out) -> Result<()> {
         }
         Command::Keys(KeysCommand::Rotate) => {
             let hush = open().await?;
-            let (version, orgs) = hush.secrets.rotate_master_key().await?;
-            out.rotated(version, orgs);
+            let (version, rewrapped) = hush.secrets.rotate_master_key().await?;
+            // Every org's trail says when its data key came under the new version.
+            let entry =
+                crate::audit::AuditEntry::new(None, crate::audit::AuditAction::MasterKeyRotate)
+                    .detail(format!("master key version {version} is current"));
+            let orgs = hush.backend.orgs().await?;
+            let entries = orgs
+                .into_iter()
+                .map(|org| (org, entry.to_bytes()))
+                .collect();
+            hush.backend.append_audit(entries).await?;
+            out.rotated(version, rewrapped);
             Ok(())
         }
         Command::Keys(KeysCommand::Status) => {
@@ -629,14 +689,15 @@ async fn run_secret(cmd: SecretCommand, out: &Out) -> Result<()> {
             description,
         } => {
             let (o, a) = (org(&actor.org)?, user(&actor.actor)?);
+            let access = if restricted {
+                Access::Restricted
+            } else {
+                Access::Team
+            };
             let new = NewSecret {
                 name,
-                access: if restricted {
-                    Access::Restricted
-                } else {
-                    Access::Team
-                },
-                grants: grants(&g)?,
+                access,
+                grants: grants_for(access, &g)?,
                 allowed_hosts: hosts(&allowed_hosts)?,
                 description,
                 value: read_value(&value)?,
@@ -698,12 +759,16 @@ async fn run_secret(cmd: SecretCommand, out: &Out) -> Result<()> {
             restricted,
             grants: g,
         } => {
-            let (o, a, g) = (org(&actor.org)?, user(&actor.actor)?, grants(&g)?);
             let access = if restricted {
                 Access::Restricted
             } else {
                 Access::Team
             };
+            let (o, a, g) = (
+                org(&actor.org)?,
+                user(&actor.actor)?,
+                grants_for(access, &g)?,
+            );
             let hush = open().await?;
             let id = hush.secrets.find(&o, &secret).await?;
             let meta = hush.secrets.set_access(&o, &a, &id, access, g).await?;

@@ -11,6 +11,9 @@ use crate::secrets::{Access, SecretMeta, SecretPage};
 /// The chosen output format.
 pub struct Out {
     json: bool,
+    /// Set when a command has already printed its whole answer for a failure (a failed
+    /// run's record with `--json`), so the error is not printed a second time.
+    reported: std::cell::Cell<bool>,
 }
 
 fn time(t: &crate::model::Timestamp) -> String {
@@ -22,7 +25,20 @@ fn time(t: &crate::model::Timestamp) -> String {
 
 impl Out {
     pub fn new(json: bool) -> Self {
-        Out { json }
+        Out {
+            json,
+            reported: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Notes that the failure's answer is already printed (see [`Out::reported`]).
+    pub fn mark_reported(&self) {
+        self.reported.set(true);
+    }
+
+    /// Whether the failure's answer is already printed: the exit code still says it.
+    pub fn reported(&self) -> bool {
+        self.reported.get()
     }
 
     /// Whether output is JSON.
@@ -162,11 +178,15 @@ impl Out {
         });
     }
 
+    /// An audit page: as stored with `--json` (ids in store order, for `--after`); for
+    /// people, by time. Resolves are stored in batches a moment after they happen, so
+    /// store order is not time order.
     pub fn audit(&self, page: &AuditPage) {
         self.value(page, || {
-            let mut lines: Vec<String> = page
-                .entries
-                .iter()
+            let mut rows: Vec<_> = page.entries.iter().collect();
+            rows.sort_by_key(|row| row.entry.at);
+            let mut lines: Vec<String> = rows
+                .into_iter()
                 .map(|row| {
                     let e = &row.entry;
                     let actor = e.actor.as_ref().map_or("-", |a| a.as_str());

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Out, open, org, user};
+use super::{Out, cannot_read, check_readable_file, open, org, user};
 use crate::actions::Action;
+use crate::actions::code::ComponentRef;
 use crate::actions::http::NetworkPolicy;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::executor::{RunRequest, RunStatus};
 use crate::model::RunId;
 
@@ -35,34 +36,33 @@ pub struct RunArgs {
     run_id: Option<String>,
 }
 
-/// Runs the action. A failed run is an error in text mode (exit code 4 when refused,
-/// 3 for an unknown secret, else 6) and a record with status `failed` in JSON mode.
+/// Runs the action. The record is printed (as JSON with `--json`); a run that ended
+/// `failed` then exits with its error kind's code, with or without `--json` (the one
+/// rule of `exit_code`), so a script can tell success from failure by the exit code.
 pub async fn run(args: RunArgs, out: &Out) -> Result<()> {
-    let text = std::fs::read_to_string(&args.action).map_err(|e| {
-        Error::invalid(
-            "action",
-            format!("cannot read {}: {}", args.action.display(), e.kind()),
-        )
-    })?;
+    let text = std::fs::read_to_string(&args.action)
+        .map_err(|e| cannot_read("action", &args.action, &e))?;
     let action = Action::from_local_json(&text)?;
+    // Everything that can be checked without the store is checked before any secret is
+    // resolved (and an allowed resolve audited): a component file that is missing,
+    // unreadable or not a regular file fails here.
+    if let Action::RunCode(code) = &action
+        && let ComponentRef::Path(path) = &code.component
+    {
+        check_readable_file("component", path)?;
+    }
     let inputs_text = match (&args.inputs, &args.inputs_file) {
         (Some(text), _) => text.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
-            Error::invalid(
-                "--inputs-file",
-                format!("cannot read {}: {}", path.display(), e.kind()),
-            )
-        })?,
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).map_err(|e| cannot_read("--inputs-file", path, &e))?
+        }
         (None, None) => "{}".to_owned(),
     };
     let inputs: serde_json::Value = serde_json::from_str(&inputs_text)
         .map_err(|e| Error::invalid("inputs", format!("not JSON: {e}")))?;
     let run_id = match &args.run_id {
         Some(id) => RunId::parse_field("--run-id", id)?,
-        None => RunId::parse(&format!(
-            "run-{}",
-            crate::model::SecretId::generate().as_str()[4..].to_owned()
-        ))?,
+        None => crate::runs::new_run_id(),
     };
     let request = RunRequest {
         run_id,
@@ -77,8 +77,10 @@ pub async fn run(args: RunArgs, out: &Out) -> Result<()> {
     hush.secrets.flush().await;
     out.value(&record, || {
         let mut lines = vec![format!(
-            "run {} {:?} in {} ms",
-            record.id, record.status, record.duration_ms
+            "run {} {} in {} ms",
+            record.id,
+            status_name(record.status),
+            record.duration_ms
         )];
         lines.extend(record.logs.iter().map(|l| format!("  {l}")));
         if let Some(result) = &record.result {
@@ -86,19 +88,22 @@ pub async fn run(args: RunArgs, out: &Out) -> Result<()> {
         }
         lines.join("\n")
     });
-    // With --json the record (status `failed`, its error) is the whole answer.
     match &record.error {
-        Some(e) if record.status == RunStatus::Failed && !out.is_json() => {
-            let message = format!("the run failed: {}", e.message);
-            Err(match e.code {
-                ErrorKind::Denied => Error::denied(message),
-                ErrorKind::NotFound => Error::not_found(message),
-                ErrorKind::Limit | ErrorKind::Trapped | ErrorKind::ActionFailed => {
-                    Error::new(ErrorKind::ActionFailed, message)
-                }
-                _ => Error::unavailable(message),
-            })
+        Some(e) if record.status == RunStatus::Failed => {
+            // With --json the record printed above is the whole answer: no second document.
+            if out.is_json() {
+                out.mark_reported();
+            }
+            Err(Error::new(e.code, format!("the run failed: {}", e.message)))
         }
         _ => Ok(()),
     }
+}
+
+/// `succeeded`, `failed`, …: the status as the run record and the API spell it.
+fn status_name(status: RunStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

@@ -230,10 +230,12 @@ pub enum Start {
     Gone,
 }
 
-/// A page of runs, newest first.
+/// A page of runs, newest first. Answered as `{"items", "next_cursor"}`, the envelope of
+/// every paged list of the API (secrets and saved actions too).
 #[derive(Clone, Debug, Serialize)]
 pub struct Page {
     /// The runs.
+    #[serde(rename = "items")]
     pub runs: Vec<Run>,
     /// Pass as `cursor` for the next page; `None` at the end.
     pub next_cursor: Option<String>,

@@ -20,7 +20,7 @@ use super::redis::RedisRuns;
 use super::{Pending, Run, RunStore, Runs, Start};
 use crate::actions::Action;
 use crate::error::{ErrorKind, Result};
-use crate::executor::{Executor, RunRequest};
+use crate::executor::{Executor, RunRequest, RunStatus};
 use crate::store::OrgVersion;
 
 /// How a worker works.
@@ -120,8 +120,27 @@ pub async fn perform(
         )
         .await;
     let unstreamed = forward.await.unwrap_or_default();
+    let ended = run.finish(ran.record);
+    // One line per run at INFO: ids, kind, status, error code and duration; never a
+    // value, an input, a result or an error message.
+    tracing::info!(
+        run = %ended.id,
+        org = %ended.org,
+        actor = %ended.actor,
+        kind = %ended.action_kind,
+        status = match ended.status {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        },
+        error = ended.error.as_ref().map_or("", |e| e.code.code()),
+        duration_ms = ended.duration_ms.unwrap_or_default(),
+        attempt = ended.attempts,
+        "run ended"
+    );
     Ended {
-        run: run.finish(ran.record),
+        run: ended,
         store_unavailable: ran.store_unavailable,
         unstreamed,
     }

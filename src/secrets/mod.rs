@@ -273,11 +273,13 @@ fn encode_cursor(name_key: &str) -> String {
     URL_SAFE_NO_PAD.encode(name_key)
 }
 
+/// A cursor is a position (the name after which to go on), so any base64url text is one;
+/// bytes that are not UTF-8 still name a position.
 fn decode_cursor(cursor: &str) -> Result<String> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
-        .and_then(|b| String::from_utf8(b).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .ok_or_else(|| {
             Error::invalid(
                 "cursor",

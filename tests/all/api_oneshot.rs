@@ -182,7 +182,7 @@ async fn one_idempotency_key_makes_one_run_and_a_second_dispatch_answers_with_it
     assert_eq!(second["id"], first["id"], "{second}");
     api.ended(first["id"].as_str().unwrap()).await;
     let (_, page) = api.json(Method::GET, "/v1/runs?limit=50", None).await;
-    assert_eq!(page["runs"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,7 +207,7 @@ async fn runs_page_newest_first_by_cursor_and_filter_by_workflow_run() {
         let (status, page) = api.json(Method::GET, &path, None).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         seen.extend(
-            page["runs"]
+            page["items"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -223,7 +223,7 @@ async fn runs_page_newest_first_by_cursor_and_filter_by_workflow_run() {
     let (_, even) = api
         .json(Method::GET, "/v1/runs?workflow_run_id=wf-even", None)
         .await;
-    let even: Vec<&str> = even["runs"]
+    let even: Vec<&str> = even["items"]
         .as_array()
         .unwrap()
         .iter()

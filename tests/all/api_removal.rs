@@ -72,7 +72,7 @@ async fn a_user_removed_over_the_api_loses_their_tokens_and_a_new_user_of_the_id
     let (status, page) = client.get("/v1/runs", &new_bob).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(
-        page["runs"],
+        page["items"],
         json!([]),
         "the new bob sees the old bob's runs"
     );
@@ -204,7 +204,7 @@ async fn removing_an_org_deletes_its_runs_idempotency_keys_and_queue_entries() {
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
     let (_, page) = client.get("/v1/runs?workflow_run_id=wf-1", &mia).await;
-    assert_eq!(page["runs"], json!([]), "{page}");
+    assert_eq!(page["items"], json!([]), "{page}");
     let (status, again) = client
         .json(
             Method::POST,

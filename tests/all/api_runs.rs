@@ -440,7 +440,7 @@ async fn runs_are_listed_newest_first_by_workflow_run_and_status_a_page_at_a_tim
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{page}");
-        let runs = page["runs"].as_array().unwrap();
+        let runs = page["items"].as_array().unwrap();
         assert!(runs.len() <= 2);
         seen.extend(runs.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
         match page["next_cursor"].as_str() {
@@ -456,22 +456,22 @@ async fn runs_are_listed_newest_first_by_workflow_run_and_status_a_page_at_a_tim
         .client
         .get("/v1/runs?workflow_run_id=wf-a&status=failed", &service)
         .await;
-    let runs = page["runs"].as_array().unwrap();
+    let runs = page["items"].as_array().unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["id"], failed["id"]);
 
     let (_, page) = api.client.get("/v1/runs?limit=200", &service).await;
-    assert_eq!(page["runs"].as_array().unwrap().len(), 7);
+    assert_eq!(page["items"].as_array().unwrap().len(), 7);
 
     // A member sees only the runs they acted in; an admin sees all.
     let max = user_token(&api.h, "max").await;
     let (_, page) = api.client.get("/v1/runs", &max).await;
-    let runs = page["runs"].as_array().unwrap();
+    let runs = page["items"].as_array().unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["actor"], "max");
     let ada = user_token(&api.h, "ada").await;
     let (_, page) = api.client.get("/v1/runs", &ada).await;
-    assert_eq!(page["runs"].as_array().unwrap().len(), 7);
+    assert_eq!(page["items"].as_array().unwrap().len(), 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -426,7 +426,7 @@ fn bad_input_of_every_kind_is_refused_clearly_and_stores_nothing() {
         (
             with(
                 create("g3"),
-                &["--value-stdin", "--grant", "user:ghost=use"],
+                &["--value-stdin", "--restricted", "--grant", "user:ghost=use"],
             ),
             VALUE.as_bytes().to_vec(),
             "ghost",
@@ -436,6 +436,7 @@ fn bad_input_of_every_kind_is_refused_clearly_and_stores_nothing() {
                 create("g4"),
                 &[
                     "--value-stdin",
+                    "--restricted",
                     "--grant",
                     "group:eng=use",
                     "--grant",

@@ -311,8 +311,20 @@ fn call_api_attaches_its_key_without_revealing_it() {
         "Bearer [REDACTED:API token]"
     );
 
-    // With the default (closed) network policy the call to loopback is refused.
-    let record = run(d, &spec_path, inputs, &[]);
+    // With the default (closed) network policy the call to loopback is refused: the guest
+    // gets the refusal and returns it as its error, so the run is `action_failed` (exit
+    // code 8, with --json too) and its message says why.
+    let inputs = inputs.to_string();
+    let out = hush(
+        d,
+        &[
+            "run", &spec_path, "--org", "acme", "--as", "mia", "--inputs", &inputs, "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(8));
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["error"]["code"], "action_failed", "{record}");
     assert_eq!(record["status"], "failed", "{record}");
     assert!(
         record["error"]["message"]

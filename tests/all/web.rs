@@ -615,7 +615,11 @@ async fn a_service_token_signs_in_acting_for_a_member_it_names() {
         page.click("#signin-form button[type=submit]").await;
         page.wait("the secret keys", "!document.getElementById('view-secrets').hidden")
             .await;
-        assert_eq!(page.text("#who-text").await, "Acting as mia");
+        assert_eq!(
+            page.text("#who-text").await,
+            format!("Acting as mia in {}", hush.h.org),
+            "the header names the member and the org"
+        );
         page.click("#create-open").await;
         page.wait("the create dialog", "document.getElementById('create-dialog').open")
             .await;
@@ -694,6 +698,11 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
             .await,
         json!(""),
         "the token field is cleared after sign-in"
+    );
+    assert_eq!(
+        page.text("#who-text").await,
+        format!("Signed in to {} with a user token", hush.h.org),
+        "the header names the org"
     );
     // The token lives in sessionStorage only: nothing in localStorage, no cookie.
     assert_eq!(

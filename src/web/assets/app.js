@@ -9,13 +9,23 @@ import { initRuns, showRuns, showRun } from './runs.js';
 
 const VIEWS = ['view-signin', 'view-secrets', 'view-runs', 'view-run'];
 
+// The org is in the token's text (`hush_<org>_<52 characters>`). A user token acts as its
+// own user, whose id only the server knows; a service token acts for the member named.
+function orgOf(token) {
+  const m = /^hush_(.+)_[a-z2-7]{52}$/.exec(token || '');
+  return m ? m[1] : '';
+}
+
 function showView(id) {
   $('flash').hidden = id !== 'view-secrets' || $('flash').hidden;
   for (const view of VIEWS) show($(view), view === id);
   const signedIn = id !== 'view-signin';
   show($('nav'), signedIn);
   show($('who'), signedIn);
-  $('who-text').textContent = session.actor ? `Acting as ${session.actor}` : 'Signed in';
+  const org = orgOf(session.token);
+  $('who-text').textContent = session.actor
+    ? `Acting as ${session.actor} in ${org}`
+    : `Signed in to ${org} with a user token`;
   for (const link of document.querySelectorAll('#nav a')) {
     const here = (id === 'view-secrets' && link.id === 'nav-secrets')
       || ((id === 'view-runs' || id === 'view-run') && link.id === 'nav-runs');

@@ -53,14 +53,14 @@ async function load(fresh) {
       query: { status: list.status, workflow_run_id: list.workflow, cursor: list.cursor, limit: 50 },
     });
     if (seq !== loading) return;
-    const rows = page.runs.map(row);
+    const rows = page.items.map(row);
     if (fresh) {
       body.replaceChildren(...rows);
       list.count = 0;
     } else {
       body.append(...rows);
     }
-    list.count += page.runs.length;
+    list.count += page.items.length;
     list.cursor = page.next_cursor || null;
     show($('runs-more'), Boolean(list.cursor));
     show($('runs-empty'), list.count === 0);
