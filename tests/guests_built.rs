@@ -14,6 +14,7 @@ const ALL: &[(&str, &str)] = &[
     ("CALL_API", guests::CALL_API),
     ("TRANSFORM_JSON", guests::TRANSFORM_JSON),
     ("HMAC_SIGN", guests::HMAC_SIGN),
+    ("JS_RUNNER", guests::JS_RUNNER),
 ];
 
 #[test]
