@@ -819,6 +819,195 @@ async fn reveal_in_js_needs_that_exact_code_approved_and_stays_redacted() {
     assert_eq!(error_of(&record).0, "denied");
 }
 
+#[tokio::test]
+async fn over_the_api_js_is_dispatched_inline_and_saved_and_a_syntax_error_is_refused_before_saving()
+ {
+    use reqwest::{Method, StatusCode};
+    let h = Harness::new(Kind::Redis).await;
+    let s = h.create("mia", team("Webhook key", VALUE)).await;
+    let api = common::api::Client::new(common::api::serve_with_code(&h, 1 << 20).await, &[VALUE]);
+    let mia = common::api::user_token(&h, "mia").await;
+    let spec = serde_json::to_value(example("hmac-sign", Some(s.id.as_str()))).unwrap();
+    let inputs = json!({"payload": "order 42 paid", "timestamp": 1700000000});
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(VALUE.as_bytes()).unwrap();
+    mac.update(b"1700000000.order 42 paid");
+    let expected = hex::encode(mac.finalize().into_bytes());
+
+    // Inline, dispatched and waited for.
+    let (status, run) = api
+        .json(
+            Method::POST,
+            "/v1/runs?wait=true",
+            &mia,
+            &json!({"action": spec, "inputs": inputs}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["result"]["signature_hex"], expected, "{run}");
+
+    // Saved, then dispatched by id.
+    let (status, saved) = api
+        .json(
+            Method::PUT,
+            "/v1/actions/act_sign_js",
+            &mia,
+            &json!({"spec": spec}),
+        )
+        .await;
+    assert!(status.is_success(), "{saved}");
+    let (status, run) = api
+        .json(
+            Method::POST,
+            "/v1/runs?wait=true",
+            &mia,
+            &json!({"action_id": "act_sign_js", "inputs": inputs}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["result"]["signature_hex"], expected, "{run}");
+
+    // Code that does not compile is refused at save and at dispatch, with where.
+    let broken = json!({"kind": "run_code", "language": "javascript",
+        "code": "export default async function run() {\n  return [1, 2;\n}\n"});
+    let (status, got) = api
+        .json(
+            Method::PUT,
+            "/v1/actions/act_broken",
+            &mia,
+            &json!({"spec": broken}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{got}");
+    assert_eq!(got["error"]["code"], "invalid", "{got}");
+    let message = got["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("invalid code: SyntaxError") && message.contains("line 2, column"),
+        "{message}"
+    );
+    let (status, _) = api.get("/v1/actions/act_broken", &mia).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was saved");
+    let (status, got) = api
+        .json(
+            Method::POST,
+            "/v1/runs?wait=true",
+            &mia,
+            &json!({"action": broken}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{got}");
+    assert!(
+        got["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 2, column"),
+        "{got}"
+    );
+}
+
+#[test]
+fn the_cli_runs_the_js_examples_from_their_spec_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    let env = [("HUSH_DATA_DIR", data.to_str().unwrap())];
+    let hush = |args: &[&str]| common::run_hush(&env, args, VALUE.as_bytes(), &[VALUE]);
+    let ok = |args: &[&str]| {
+        let out = hush(args);
+        assert!(
+            out.status.success(),
+            "hush {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    hush(&["org", "create", "acme"]);
+    hush(&["user", "add", "--org", "acme", "mia"]);
+    let created = ok(&[
+        "secret",
+        "create",
+        "--org",
+        "acme",
+        "--as",
+        "mia",
+        "--name",
+        "Webhook key",
+        "--value-stdin",
+        "--json",
+    ]);
+    let id = created["id"].as_str().unwrap();
+    let actions = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("actions");
+    let sign = d.join("hmac-sign-js.json");
+    std::fs::write(
+        &sign,
+        std::fs::read_to_string(actions.join("hmac-sign-js.json"))
+            .unwrap()
+            .replace("sec_REPLACE", id),
+    )
+    .unwrap();
+    let inputs = json!({"payload": "order 42 paid", "timestamp": 1700000000}).to_string();
+    let record = ok(&[
+        "run",
+        sign.to_str().unwrap(),
+        "--org",
+        "acme",
+        "--as",
+        "mia",
+        "--inputs",
+        &inputs,
+        "--json",
+    ]);
+    assert_eq!(record["status"], "succeeded", "{record}");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(VALUE.as_bytes()).unwrap();
+    mac.update(b"1700000000.order 42 paid");
+    assert_eq!(
+        record["result"]["signature_hex"],
+        hex::encode(mac.finalize().into_bytes())
+    );
+
+    let transform = actions.join("transform-json-js.json");
+    let inputs = json!({"tax_rate_bps": 1000, "items": [
+        {"sku": "a", "quantity": 2, "unit_price_cents": 150},
+        {"sku": "b", "quantity": 1, "unit_price_cents": 700}]})
+    .to_string();
+    let record = ok(&[
+        "run",
+        transform.to_str().unwrap(),
+        "--org",
+        "acme",
+        "--as",
+        "mia",
+        "--inputs",
+        &inputs,
+        "--json",
+    ]);
+    assert_eq!(record["result"]["total_cents"], 1100, "{record}");
+
+    // A syntax error: exit code 2 (invalid) with the line and column.
+    let broken = d.join("broken.json");
+    std::fs::write(
+        &broken,
+        json!({"kind": "run_code", "language": "javascript", "code": "export default (;"})
+            .to_string(),
+    )
+    .unwrap();
+    let out = hush(&[
+        "run",
+        broken.to_str().unwrap(),
+        "--org",
+        "acme",
+        "--as",
+        "mia",
+    ]);
+    let text = String::from_utf8_lossy(&[&out.stdout[..], &out.stderr[..]].concat()).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("SyntaxError") && text.contains("line 1, column"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_spec_names_a_component_or_code_never_both() {
     let bad = [

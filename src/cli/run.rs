@@ -73,6 +73,8 @@ pub async fn run(args: RunArgs, out: &Out) -> Result<()> {
     };
     let hush = open().await?;
     let executor = hush.executor(NetworkPolicy::from_env()?)?;
+    // Inline code that does not compile is refused (exit code 2) before anything runs.
+    executor.check(&request.action).await?;
     let record = executor.run(request).await;
     hush.secrets.flush().await;
     out.value(&record, || {
