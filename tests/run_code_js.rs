@@ -1008,6 +1008,23 @@ fn the_cli_runs_the_js_examples_from_their_spec_files() {
     );
 }
 
+#[tokio::test]
+async fn the_runner_itself_cannot_be_added_as_a_users_component() {
+    let h = Harness::new(Kind::Redis).await;
+    let (code, _) = h.code_executor(NetworkPolicy::closed());
+    let bytes = std::fs::read(hush::guests::JS_RUNNER).unwrap();
+    let e = code
+        .add_component(&h.org, &user("mia"), bytes)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), hush::error::ErrorKind::Invalid, "{e}");
+    assert!(
+        e.message().contains("imports hush:action/script"),
+        "{}",
+        e.message()
+    );
+}
+
 #[test]
 fn a_spec_names_a_component_or_code_never_both() {
     let bad = [

@@ -238,7 +238,7 @@ impl CodeRuntime {
         org: &OrgId,
         spec: &CodeAction,
     ) -> Result<(Arc<host::ActionPre<host::RunState>>, ComponentId, Arc<str>)> {
-        match spec.program() {
+        match spec.program()? {
             Program::Component(reference) => {
                 let (pre, _, id) = self.components.load(org, reference).await?;
                 Ok((pre, id, Arc::from("")))
@@ -273,7 +273,7 @@ impl CodeRuntime {
         let Program::Code {
             language: Language::Javascript,
             code,
-        } = spec.program()
+        } = spec.program()?
         else {
             return Ok(());
         };

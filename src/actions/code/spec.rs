@@ -228,15 +228,19 @@ impl CodeAction {
         Ok(spec)
     }
 
-    /// What the action runs. Only valid once [`CodeAction::validate`] passed.
+    /// What the action runs.
     ///
-    /// # Panics
-    /// On a spec that names neither a component nor code (one `validate` refuses).
-    pub fn program(&self) -> Program<'_> {
+    /// # Errors
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) for a spec that names neither a
+    /// component nor code (one [`CodeAction::validate`] refuses).
+    pub fn program(&self) -> Result<Program<'_>> {
         match (&self.component, self.language, &self.code) {
-            (Some(c), _, _) => Program::Component(c),
-            (None, Some(language), Some(code)) => Program::Code { language, code },
-            _ => panic!("a validated Run Code spec names a component or code"),
+            (Some(c), None, None) => Ok(Program::Component(c)),
+            (None, Some(language), Some(code)) => Ok(Program::Code { language, code }),
+            _ => Err(Error::invalid(
+                "component",
+                "give either `component`, or `language` and `code`",
+            )),
         }
     }
 
