@@ -820,7 +820,7 @@ async fn reveal_in_js_needs_that_exact_code_approved_and_stays_redacted() {
 }
 
 #[tokio::test]
-async fn over_the_api_js_is_dispatched_inline_and_saved_and_a_syntax_error_is_refused_before_saving()
+async fn over_the_api_js_is_dispatched_inline_and_saved_a_syntax_error_is_refused_and_redis_holds_no_value()
  {
     use reqwest::{Method, StatusCode};
     let h = Harness::new(Kind::Redis).await;
@@ -903,6 +903,84 @@ async fn over_the_api_js_is_dispatched_inline_and_saved_and_a_syntax_error_is_re
             .contains("line 2, column"),
         "{got}"
     );
+
+    // Approved code that reveals the value, prints it, returns it and throws it: the run,
+    // its logs and its events are stored in Redis, and no key of the org holds the value.
+    let code = "export default async (input, { secrets }) => {\n  const v = secrets.key.reveal();\n  \
+        console.log(v, btoa(v));\n  if (input.fail) throw new Error(v);\n  return { v };\n}\n";
+    let (action, _) = approved_revealer(&h, &s.id, code).await;
+    let spec = serde_json::to_value(action).unwrap();
+    for fail in [false, true] {
+        let (status, run) = api
+            .json(
+                Method::POST,
+                "/v1/runs?wait=true",
+                &mia,
+                &json!({"action": spec, "inputs": {"fail": fail}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{run}");
+        let expected = if fail { "failed" } else { "succeeded" };
+        assert_eq!(run["status"], expected, "{run}");
+        assert!(run.to_string().contains("[REDACTED:Webhook key]"), "{run}");
+    }
+    assert_no_value_in_redis(&h, VALUE).await;
+}
+
+/// Fails if any Redis key of `h`'s org, of any type, holds an encoding of `value`.
+async fn assert_no_value_in_redis(h: &Harness, value: &str) {
+    use redis::AsyncCommands;
+    let client = redis::Client::open(h.redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = conn.keys(format!("hush:{{{}}}:*", h.org)).await.unwrap();
+    assert!(keys.iter().any(|k| k.contains("run")), "{keys:?}");
+    for key in &keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let dump: Vec<u8> = match kind.as_str() {
+            "string" => conn.get(key).await.unwrap(),
+            "hash" => {
+                let all: Vec<(Vec<u8>, Vec<u8>)> = conn.hgetall(key).await.unwrap();
+                all.into_iter()
+                    .flat_map(|(f, v)| [f, v])
+                    .flatten()
+                    .collect()
+            }
+            "set" => conn
+                .smembers::<_, Vec<Vec<u8>>>(key)
+                .await
+                .unwrap()
+                .concat(),
+            "zset" => conn
+                .zrange::<_, Vec<Vec<u8>>>(key, 0, -1)
+                .await
+                .unwrap()
+                .concat(),
+            "list" => conn
+                .lrange::<_, Vec<Vec<u8>>>(key, 0, -1)
+                .await
+                .unwrap()
+                .concat(),
+            "stream" => {
+                let rows: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+                    .arg(key)
+                    .arg("-")
+                    .arg("+")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                rows.into_iter()
+                    .flat_map(|(_, f)| f.into_iter().flat_map(|(k, v)| [k.into_bytes(), v]))
+                    .flatten()
+                    .collect()
+            }
+            other => panic!("unexpected key type {other} for {key}"),
+        };
+        assert_no_value_in(&format!("Redis {kind} {key}"), &dump, &[value]);
+    }
 }
 
 #[test]
