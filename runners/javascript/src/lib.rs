@@ -25,8 +25,15 @@ use hush::action::log as host_log;
 use hush::action::script;
 use hush::action::secrets as host_secrets;
 
-/// The prelude: polyfills, the `Secret` class, `fetch`, `console` and the driver.
+/// The prelude: the `Secret` class, `console`, the driver and the lazy globals.
 const PRELUDE: &str = include_str!("prelude.js");
+/// The parts the prelude loads on first use (`native.load(name)`): each a function of its
+/// dependencies. Parsing is most of a run's cost, so only what the code uses is parsed.
+const PARTS: &[(&str, &str)] = &[
+    ("text", include_str!("text.js")),
+    ("url", include_str!("url.js")),
+    ("fetch", include_str!("fetch.js")),
+];
 
 /// The name the user's module is compiled under (it shows in stack traces).
 const MODULE_NAME: &str = "action.js";
@@ -203,6 +210,14 @@ fn with_secret<T>(
     })
 }
 
+/// `load(name)`: the lazily loaded part `name`, evaluated now (the prelude calls it once).
+fn load<'js>(ctx: Ctx<'js>, name: String) -> rquickjs::Result<Function<'js>> {
+    match PARTS.iter().find(|(n, _)| *n == name) {
+        Some((_, source)) => ctx.eval::<Function, _>(*source),
+        None => Err(throw(&ctx, "no such part of the runner")),
+    }
+}
+
 /// `hmac(index, sha512, data)`: the MAC of `data` keyed with a secret, from the host.
 fn hmac<'js>(
     ctx: Ctx<'js>,
@@ -266,6 +281,7 @@ fn install_natives(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
         })?,
     )?;
     native.set("send", Function::new(ctx.clone(), send)?)?;
+    native.set("load", Function::new(ctx.clone(), load)?)?;
     native.set(
         "done",
         Function::new(ctx.clone(), |ok: bool, text: String, code: String| {
