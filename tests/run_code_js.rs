@@ -927,6 +927,9 @@ async fn over_the_api_js_is_dispatched_inline_and_saved_a_syntax_error_is_refuse
     assert_no_value_in_redis(&h, VALUE).await;
 }
 
+/// `XRANGE`'s reply: entry ids with their fields.
+type StreamRows = Vec<(String, Vec<(String, Vec<u8>)>)>;
+
 /// Fails if any Redis key of `h`'s org, of any type, holds an encoding of `value`.
 async fn assert_no_value_in_redis(h: &Harness, value: &str) {
     use redis::AsyncCommands;
@@ -965,7 +968,7 @@ async fn assert_no_value_in_redis(h: &Harness, value: &str) {
                 .unwrap()
                 .concat(),
             "stream" => {
-                let rows: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+                let rows: StreamRows = redis::cmd("XRANGE")
                     .arg(key)
                     .arg("-")
                     .arg("+")
