@@ -1,7 +1,9 @@
 //! Build script of the host crate: compiles every guest crate (the example actions and
 //! the test guests) to a wasm32-wasip2 component with a nested cargo, the way wasmtime
 //! builds its test programs, and writes `$OUT_DIR/guests.rs` with one path constant per
-//! component. It never changes the guests' sources or the outer build's target dir.
+//! component, and `$OUT_DIR/js_runner.rs`, which embeds hush's JavaScript runner
+//! (`runners/javascript`, QuickJS compiled with Debian's clang-19 against the wasi-libc
+//! headers). It never changes the guests' sources or the outer build's target dir.
 
 use std::collections::BTreeSet;
 use std::env;
@@ -54,6 +56,13 @@ const GUESTS: &[Guest] = &[
         embed: false,
     },
     Guest {
+        constant: "JS_RUNNER",
+        package: "hush-js-runner",
+        doc: "hush's JavaScript runner: QuickJS in a component of the `javascript-runner` world (`runners/javascript`).",
+        // Embedded on its own terms below (JS_RUNNER_WASM), for the runtime, not the demo.
+        embed: false,
+    },
+    Guest {
         constant: "HMAC_SIGN",
         package: "hmac-sign",
         doc: "Example action: has the host HMAC-SHA256-sign its payload with a key it never sees (`actions/hmac-sign`).",
@@ -67,6 +76,7 @@ const WATCHED: &[&str] = &[
     "guest-sdk",
     "actions",
     "tests/guests",
+    "runners",
     "Cargo.toml",
     "Cargo.lock",
 ];
@@ -86,6 +96,7 @@ fn main() {
         println!("cargo:warning=HUSH_SKIP_GUEST_BUILD is set: guest components were not built");
     } else {
         require_target();
+        require_c_toolchain();
         build_guests(&root, &target_dir);
     }
 
@@ -129,6 +140,59 @@ fn main() {
         println!("cargo:rerun-if-changed={dep}");
     }
     fs::write(out_dir.join("guests.rs"), code).expect("write guests.rs");
+
+    let runner = release_dir.join("hush_js_runner.wasm");
+    let embed = if skip {
+        "/// Not built (`HUSH_SKIP_GUEST_BUILD`): JavaScript actions are refused.\n\
+         pub(crate) static JS_RUNNER_WASM: &[u8] = &[];\n"
+            .to_owned()
+    } else {
+        format!(
+            "/// hush's JavaScript runner component (`runners/javascript`).\n\
+             pub(crate) static JS_RUNNER_WASM: &[u8] = include_bytes!({:?});\n",
+            runner.to_str().expect("runner path is UTF-8")
+        )
+    };
+    fs::write(out_dir.join("js_runner.rs"), embed).expect("write js_runner.rs");
+}
+
+/// The C compiler and archiver the JavaScript runner's QuickJS is built with, and the
+/// wasi-libc headers: Debian's `clang-19`, `llvm-19` (`llvm-ar-19`) and `wasi-libc`.
+const WASM_CC: &str = "clang-19";
+const WASM_AR: &str = "llvm-ar-19";
+const WASI_HEADERS: &str = "/usr/include/wasm32-wasi";
+
+/// Fails the build with the packages to install when the C toolchain for the JavaScript
+/// runner is missing.
+fn require_c_toolchain() {
+    let found = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mut missing = Vec::new();
+    if !found(WASM_CC) {
+        missing.push("clang-19");
+    }
+    if !found(WASM_AR) {
+        missing.push("llvm-19");
+    }
+    if !Path::new(WASI_HEADERS).join("stdio.h").is_file() {
+        missing.push("wasi-libc");
+    }
+    if !missing.is_empty() {
+        eprintln!(
+            "error: the JavaScript runner (runners/javascript) compiles QuickJS to {TARGET} with \
+             Debian's clang-19, llvm-ar-19 and wasi-libc headers; missing: {}.\n\
+             run: apt-get install -y --no-install-recommends clang-19 llvm-19 wasi-libc\n\
+             (scripts/test does this when run as root)",
+            missing.join(", ")
+        );
+        std::process::exit(1);
+    }
 }
 
 /// A target dir for the nested cargo, apart from the outer build's (whose lock it holds)
@@ -205,6 +269,12 @@ fn build_guests(root: &Path, target_dir: &Path) {
         .env_remove("CARGO_BUILD_TARGET_DIR")
         .env_remove("CARGO_LLVM_COV")
         .env_remove("CARGO_LLVM_COV_TARGET_DIR")
+        // QuickJS (rquickjs-sys) for the JavaScript runner: Debian's clang and the
+        // wasi-libc headers, never a downloaded wasi-sdk.
+        .env("RQUICKJS_SYS_NO_WASI_SDK", "1")
+        .env("CC_wasm32_wasip2", WASM_CC)
+        .env("AR_wasm32_wasip2", WASM_AR)
+        .env("CFLAGS_wasm32_wasip2", format!("-isystem {WASI_HEADERS}"))
         // Cargo reads build-script directives from our stdout: keep the child off it.
         .stdout(Stdio::from(std::io::stderr()));
     eprintln!("running: {cmd:?}");

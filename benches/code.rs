@@ -2,7 +2,11 @@
 //! with one secret resolved from Redis on every run, against a bare wasmtime
 //! `InstancePre` instantiate-and-call of the same component on the same engine plus one
 //! raw Redis GET; runs/s at 64 concurrent runs; and the first load of a new component
-//! (compiled) against a load from the on-disk precompiled cache.
+//! (compiled) against a load from the on-disk precompiled cache. And the same for
+//! JavaScript: a trivial inline JS action (one secret attached) end to end against the
+//! same action as the Rust `echo` component; the JS sandbox alone per run against a Node
+//! `vm` new context per run (when `node` is installed); JS runs/s at 64 concurrent; and the
+//! runner's cold load, compiled against from the disk cache.
 
 mod support;
 
@@ -273,5 +277,205 @@ async fn main() {
         show(bare_time)
     );
     ratio("run-code-64-concurrent", ours_time, bare_time);
+
+    javascript(
+        &code, &executor, &secrets, &backend, &org, &mia, &secret, &ours,
+    )
+    .await;
     secrets.flush().await;
+}
+
+/// The trivial JavaScript action: returns its input and its binding names, with the
+/// secret attached (bound), no HTTP: what `echo` does in Rust.
+const JS_ECHO: &str = "export default async function run(input, { secrets }) {\n  \
+    return { input, bindings: secrets.bindings(), key: String(secrets.key) };\n}\n";
+
+/// The same function as a script, for Node's `vm` (which runs ES modules only behind a flag).
+const NODE_ECHO: &str = "(async function run(input, { secrets }) {\n  \
+    return { input, bindings: secrets.bindings(), key: String(secrets.key) };\n})";
+
+#[allow(clippy::too_many_arguments)]
+async fn javascript<R, RF>(
+    code: &Arc<CodeRuntime>,
+    executor: &Arc<Executor>,
+    secrets: &Arc<hush::secrets::SecretStore>,
+    backend: &Arc<dyn hush::store::Backend>,
+    org: &hush::model::OrgId,
+    mia: &hush::model::UserId,
+    secret: &hush::secrets::SecretMeta,
+    rust_run: &R,
+) where
+    R: Fn() -> RF + Clone + Send + Sync + 'static,
+    RF: std::future::Future<Output = ()> + Send,
+{
+    // The runner's cold load: compiled by a new runtime, then from the disk cache.
+    let http = HttpSender::new(NetworkPolicy::closed()).unwrap();
+    let mut compiled = Vec::new();
+    let mut from_disk = Vec::new();
+    for _ in 0..count(2, 3) {
+        let cache = tempfile::tempdir().unwrap();
+        let fresh =
+            CodeRuntime::new(Arc::clone(backend), http.clone(), Some(cache.path().into())).unwrap();
+        let t = Instant::now();
+        assert_eq!(fresh.warm_js_runner().unwrap(), Source::Compiled);
+        compiled.push(t.elapsed());
+        let again =
+            CodeRuntime::new(Arc::clone(backend), http.clone(), Some(cache.path().into())).unwrap();
+        let t = Instant::now();
+        assert_eq!(again.warm_js_runner().unwrap(), Source::Disk);
+        from_disk.push(t.elapsed());
+    }
+    let (compiled, from_disk) = (median(&mut compiled), median(&mut from_disk));
+    println!(
+        "js runner cold load: compiled in {}; from the disk cache in {}",
+        show(compiled),
+        show(from_disk)
+    );
+    ratio("js-runner-load-disk-vs-compile", from_disk, compiled);
+
+    let action = CodeAction::from_json(
+        &serde_json::json!({
+            "kind": "run_code", "name": "Echo (JS)", "language": "javascript", "code": JS_ECHO,
+            "secrets": {"key": secret.id.as_str()},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let inputs = serde_json::json!({"amount": 1999, "customer": "cus_42"});
+    let js_run = {
+        let (executor, org, mia, action, inputs) = (
+            Arc::clone(executor),
+            org.clone(),
+            mia.clone(),
+            action.clone(),
+            inputs.clone(),
+        );
+        move || {
+            let request = RunRequest {
+                run_id: RunId::parse("bench-js-run").unwrap(),
+                org: org.clone(),
+                actor: mia.clone(),
+                action: action.clone().into(),
+                inputs: inputs.clone(),
+            };
+            let executor = Arc::clone(&executor);
+            async move {
+                let record = executor.run(request).await;
+                assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
+            }
+        }
+    };
+    let (mut a, mut b) = interleaved(count(5, 20), count(50, 100), &js_run, rust_run).await;
+    println!(
+        "run-code JS (1 secret, no HTTP): p50 {} (the same as the Rust echo component: p50 {}; goal <= 2x)",
+        show(median(&mut a)),
+        show(median(&mut b))
+    );
+    ratio("run-code-js-p50", median(&mut a), median(&mut b));
+
+    // The JS sandbox alone (secret already resolved, no Redis), for the Node comparison.
+    let resolved = Arc::new(
+        secrets
+            .resolve(
+                org,
+                mia,
+                std::slice::from_ref(&secret.id),
+                &RunId::parse("bench-js-resolve").unwrap(),
+            )
+            .await
+            .unwrap(),
+    );
+    let redactor = Arc::new(hush::redact::Redactor::new([(
+        "Bench key",
+        VALUE.as_bytes(),
+    )]));
+    let mut sandbox = Vec::new();
+    for _ in 0..count(100, 400) {
+        let t = Instant::now();
+        let outcome = code
+            .execute(
+                &action,
+                org,
+                &inputs,
+                &resolved,
+                Arc::clone(&redactor),
+                None,
+            )
+            .await;
+        sandbox.push(t.elapsed());
+        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    }
+    let sandbox = median(&mut sandbox);
+    match node_vm_per_run(count(100, 400)) {
+        Some(node) => {
+            println!(
+                "JS sandbox alone per run: p50 {} (Node vm new context per run: p50 {}; goal <= 0.25x)",
+                show(sandbox),
+                show(node)
+            );
+            ratio("run-code-js-vs-node-vm", sandbox, node);
+        }
+        None => println!(
+            "JS sandbox alone per run: p50 {}; run-code-js-vs-node-vm skipped: `node` is not installed",
+            show(sandbox)
+        ),
+    }
+    drop(resolved);
+
+    let total = count(1_000, 5_000);
+    let mut js_times = Vec::new();
+    let mut rust_times = Vec::new();
+    for _ in 0..count(2, 3) {
+        rust_times.push(per_op_at(total, 64, rust_run.clone()).await);
+        js_times.push(per_op_at(total, 64, js_run.clone()).await);
+    }
+    let (js_time, rust_time) = (median(&mut js_times), median(&mut rust_times));
+    println!(
+        "run-code JS at 64 concurrent: {:.0} runs/s ({} per run); Rust echo: {:.0}/s ({})",
+        1.0 / js_time.as_secs_f64(),
+        show(js_time),
+        1.0 / rust_time.as_secs_f64(),
+        show(rust_time)
+    );
+    ratio("run-code-js-64-concurrent", js_time, rust_time);
+}
+
+/// The median time of one Node `vm` run of the same function in a new context (the
+/// context created, the code compiled in it, the function called and awaited), measured
+/// by `node` itself; `None` when `node` is not installed.
+fn node_vm_per_run(runs: usize) -> Option<std::time::Duration> {
+    let script = format!(
+        r#"
+const vm = require("vm");
+const code = {code};
+const input = {{ amount: 1999, customer: "cus_42" }};
+(async () => {{
+  const times = [];
+  for (let i = 0; i < {warm} + {runs}; i++) {{
+    const t = process.hrtime.bigint();
+    const context = vm.createContext({{}});
+    const run = new vm.Script(code).runInContext(context);
+    const secrets = {{ bindings: () => ["key"], key: {{ toString: () => "[secret key]" }} }};
+    const out = await run(input, {{ secrets }});
+    JSON.stringify(out);
+    if (i >= {warm}) times.push(Number(process.hrtime.bigint() - t));
+  }}
+  times.sort((a, b) => a - b);
+  console.log(times[times.length >> 1]);
+}})();
+"#,
+        code = serde_json::to_string(NODE_ECHO).unwrap(),
+        warm = 20,
+    );
+    let out = std::process::Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!("node failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    let ns: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some(std::time::Duration::from_nanos(ns))
 }

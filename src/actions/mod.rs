@@ -57,7 +57,7 @@ impl Action {
     pub fn from_json(text: &str) -> Result<Self> {
         let action = Self::from_local_json(text)?;
         if let Action::RunCode(spec) = &action
-            && let code::ComponentRef::Path(_) = spec.component
+            && let Some(code::ComponentRef::Path(_)) = spec.component
         {
             return Err(Error::invalid(
                 "component",

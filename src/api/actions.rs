@@ -65,6 +65,11 @@ async fn save(
 ) -> Result<(StatusCode, Json<SavedAction>), ApiError> {
     let id = action_id(&id)?;
     let actor = actor_for(&state, &caller, query.actor.as_deref()).await?;
+    if body.spec.is_object() {
+        // Inline code that does not compile is refused here, with its line and column.
+        let action = crate::actions::Action::from_json(&body.spec.to_string())?;
+        state.executor.check(&action).await?;
+    }
     let (saved, created) = state
         .saved
         .save(&caller.0.org, &actor, &id, body.spec, body.name)

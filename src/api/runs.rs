@@ -108,6 +108,7 @@ pub async fn dispatch(
         ));
     }
     let action = Action::from_json(&spec.to_string())?;
+    state.executor.check(&action).await?;
     let workflow_run_id = body
         .workflow_run_id
         .as_deref()

@@ -47,7 +47,7 @@ pub async fn run(args: RunArgs, out: &Out) -> Result<()> {
     // resolved (and an allowed resolve audited): a component file that is missing,
     // unreadable or not a regular file fails here.
     if let Action::RunCode(code) = &action
-        && let ComponentRef::Path(path) = &code.component
+        && let Some(ComponentRef::Path(path)) = &code.component
     {
         check_readable_file("component", path)?;
     }
@@ -73,6 +73,8 @@ pub async fn run(args: RunArgs, out: &Out) -> Result<()> {
     };
     let hush = open().await?;
     let executor = hush.executor(NetworkPolicy::from_env()?)?;
+    // Inline code that does not compile is refused (exit code 2) before anything runs.
+    executor.check(&request.action).await?;
     let record = executor.run(request).await;
     hush.secrets.flush().await;
     out.value(&record, || {

@@ -159,6 +159,19 @@ impl Executor {
         self
     }
 
+    /// Checks what can be checked of `action` before it is saved or dispatched, beyond
+    /// its shape: today, that inline Run Code compiles (no secret is resolved for it).
+    ///
+    /// # Errors
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) naming `code`, with the line and
+    /// column of a syntax error.
+    pub async fn check(&self, action: &Action) -> crate::error::Result<()> {
+        match (action, &self.code) {
+            (Action::RunCode(spec), Some(code)) => code.check(spec).await,
+            _ => Ok(()),
+        }
+    }
+
     /// Runs `request` to the end and returns its record; a failure is a `failed` record,
     /// never an `Err`.
     pub async fn run(&self, request: RunRequest) -> RunRecord {

@@ -39,6 +39,7 @@ mod redact_structured;
 mod redact_telemetry;
 mod removal;
 mod run_code;
+mod run_code_js;
 mod run_pipeline;
 mod run_store_conformance;
 mod ssrf_metadata;

@@ -31,6 +31,22 @@ pub async fn serve(h: &Harness, max_body: usize) -> String {
     format!("http://{addr}")
 }
 
+/// The API over `h`'s store as [`serve`] makes it, with Run Code too (the harness's
+/// code executor, loopback opened); returns its base URL.
+pub async fn serve_with_code(h: &Harness, max_body: usize) -> String {
+    let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
+    let (_, executor) = h.code_executor(policy);
+    let runs = RedisRuns::connect(&h.redis_url(), DEFAULT_RETENTION)
+        .await
+        .unwrap();
+    let state = ApiState::new(Arc::clone(&h.backend), Arc::new(runs), executor)
+        .with_max_body_bytes(max_body);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+    format!("http://{addr}")
+}
+
 /// A token of `h`'s org for `principal`.
 pub async fn token(h: &Harness, principal: Principal) -> String {
     let issued = Tokens::new(Arc::clone(&h.backend))

@@ -1,12 +1,14 @@
 //! Components: checking one against the `hush:action` world, storing it by content hash
 //! in the org's store, compiling it once (cached in memory by hash, and on disk as a
-//! precompiled artifact) and keeping one `InstancePre` per component. It never runs a
-//! component.
+//! precompiled artifact) and keeping one `InstancePre` per component; and hush's own
+//! JavaScript runner, embedded in the binary, compiled once per process (and cached on
+//! disk like any component). It never runs a component, and never lets a user's
+//! component import the runners' `script` interface.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -23,6 +25,10 @@ use crate::store::{Backend, Commit, Table, Txn};
 pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
 /// How many compiled components are kept in memory.
 const MEMORY_CAPACITY: usize = 256;
+/// The interface only hush's runner components may import.
+const SCRIPT_INTERFACE: &str = "hush:action/script";
+
+include!(concat!(env!("OUT_DIR"), "/js_runner.rs"));
 
 /// The compiled-component caches and the store of component bytes.
 pub(super) struct Components {
@@ -35,6 +41,8 @@ pub(super) struct Components {
     /// `(org, hash)` pairs known to be stored for that org, so a run of a cached
     /// component still needs the org to hold it, without a store read every time.
     present: Mutex<HashSet<(OrgId, String)>>,
+    /// The JavaScript runner, once compiled.
+    js_runner: OnceLock<(Arc<ActionPre<RunState>>, String)>,
 }
 
 /// Where a run's component was found, for measuring and for the record.
@@ -70,6 +78,7 @@ impl Components {
             engine_tag: h.finish(),
             compiled: Mutex::default(),
             present: Mutex::default(),
+            js_runner: OnceLock::new(),
         }
     }
 
@@ -165,6 +174,27 @@ impl Components {
         Ok((loaded.0, loaded.1, ComponentId::from_hex(&hash)?))
     }
 
+    /// hush's JavaScript runner, compiled once per process (from the disk cache when it is
+    /// there), with its content hash and where it came from.
+    ///
+    /// # Errors
+    /// [`Internal`](crate::error::ErrorKind::Internal) when this build has no runner
+    /// (`HUSH_SKIP_GUEST_BUILD`) or it does not compile.
+    pub fn js_runner(&self) -> Result<(Arc<ActionPre<RunState>>, Source)> {
+        if let Some((pre, _)) = self.js_runner.get() {
+            return Ok((Arc::clone(pre), Source::Memory));
+        }
+        if JS_RUNNER_WASM.is_empty() {
+            return Err(Error::internal(
+                "this hush was built without its JavaScript runner (HUSH_SKIP_GUEST_BUILD)",
+            ));
+        }
+        let hash = content_hash(JS_RUNNER_WASM);
+        let (pre, source) = self.instantiate_pre(&hash, JS_RUNNER_WASM, true)?;
+        let _ = self.js_runner.set((Arc::clone(&pre), hash));
+        Ok((pre, source))
+    }
+
     fn cached(&self, hash: &str) -> Option<Arc<ActionPre<RunState>>> {
         self.compiled
             .lock()
@@ -179,10 +209,40 @@ impl Components {
         if let Some(pre) = self.cached(hash) {
             return Ok((pre, Source::Memory));
         }
+        let (pre, source) = self.instantiate_pre(hash, bytes, false)?;
+        let mut compiled = self.compiled.lock().expect("components lock");
+        if compiled.len() >= MEMORY_CAPACITY
+            && let Some(evict) = compiled.keys().next().cloned()
+        {
+            compiled.remove(&evict);
+        }
+        compiled.insert(hash.to_owned(), Arc::clone(&pre));
+        Ok((pre, source))
+    }
+
+    /// Compiles `bytes` (or loads them precompiled from disk) and links them. Only a
+    /// `builtin` (hush's own runner) may import the `script` interface.
+    fn instantiate_pre(
+        &self,
+        hash: &str,
+        bytes: &[u8],
+        builtin: bool,
+    ) -> Result<(Arc<ActionPre<RunState>>, Source)> {
         let (component, source) = match self.load_precompiled(hash) {
             Some(c) => (c, Source::Disk),
             None => (self.compile(hash, bytes)?, Source::Compiled),
         };
+        if !builtin
+            && component
+                .component_type()
+                .imports(&self.engine)
+                .any(|(name, _)| name.starts_with(SCRIPT_INTERFACE))
+        {
+            return Err(Error::invalid(
+                "component",
+                format!("it imports {SCRIPT_INTERFACE}, which only hush's own runners may import"),
+            ));
+        }
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             Error::invalid(
                 "component",
@@ -201,15 +261,7 @@ impl Components {
                 ),
             )
         })?;
-        let pre = Arc::new(pre);
-        let mut compiled = self.compiled.lock().expect("components lock");
-        if compiled.len() >= MEMORY_CAPACITY
-            && let Some(evict) = compiled.keys().next().cloned()
-        {
-            compiled.remove(&evict);
-        }
-        compiled.insert(hash.to_owned(), Arc::clone(&pre));
-        Ok((pre, source))
+        Ok((Arc::new(pre), source))
     }
 
     fn disk_path(&self, hash: &str) -> Option<PathBuf> {

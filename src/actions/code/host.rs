@@ -1,5 +1,6 @@
 //! The host side of the `hush:action` WIT world: the bindgen `Host` impls for `secrets`,
-//! `http` and `log`, and the capture of stdout and stderr. Each call sorts its failures
+//! `http` and `log` (and `script`, which only hush's own runner components import: it
+//! hands them the inline code to run), and the capture of stdout and stderr. Each call sorts its failures
 //! into guest-caused (an error value the guest sees) and limit breaches (a trap that ends
 //! the run). A plaintext leaves this file only inside a request sent to an allowed host,
 //! or through `reveal` for a binding of an approved component; never in an error or a
@@ -34,7 +35,10 @@ use crate::secrets::HostPattern;
 
 wasmtime::component::bindgen!({
     path: "wit",
-    world: "action",
+    // `javascript-runner` is `action` plus `script`: one set of bindings serves both (the
+    // export, `run`, is the same), and user components importing `script` are refused
+    // when they are added (`components.rs`).
+    world: "javascript-runner",
     imports: {
         "hush:action/http.send": async | trappable,
         default: trappable,
@@ -47,7 +51,12 @@ wasmtime::component::bindgen!({
 });
 
 use self::hush::action::http::{self as wit_http, ErrorKind as HttpErrorKind};
-use self::hush::action::{log as wit_log, secrets as wit_secrets};
+use self::hush::action::{log as wit_log, script as wit_script, secrets as wit_secrets};
+
+/// The bindings' pre-instantiated component, by the name the rest of the module uses.
+pub(super) type ActionPre<T> = JavascriptRunnerPre<T>;
+/// The bindings' world, by the name the rest of the module uses.
+pub(super) type Action = JavascriptRunner;
 
 /// The most bytes of unsent requests (URLs, headers, bodies) a guest may have the host
 /// hold at once.
@@ -110,6 +119,11 @@ pub(super) struct RunState {
     pub max_response_bytes: usize,
     /// Bytes held by every unsent request, capped at [`MAX_REQUEST_BYTES`].
     pub request_bytes: usize,
+    /// The inline code a runner component runs (empty for a user's component, which
+    /// cannot import `script`).
+    pub script: Arc<str>,
+    /// The host asks the runner only to compile `script`.
+    pub check_only: bool,
 }
 
 impl WasiView for RunState {
@@ -513,6 +527,16 @@ fn method(m: wit_http::Method) -> reqwest::Method {
         M::Delete => reqwest::Method::DELETE,
         M::Head => reqwest::Method::HEAD,
         M::Options => reqwest::Method::OPTIONS,
+    }
+}
+
+impl wit_script::Host for RunState {
+    fn source(&mut self) -> wasmtime::Result<String> {
+        Ok(self.script.to_string())
+    }
+
+    fn check_only(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.check_only)
     }
 }
 

@@ -1,5 +1,7 @@
-//! The Run Code action kind: a user's WebAssembly component, run in a wasmtime sandbox
-//! against the `hush:action` WIT world (`wit/hush.wit`). It owns the shared runtime (one
+//! The Run Code action kind: a user's WebAssembly component, or inline JavaScript run by
+//! hush's own runner component (`runners/javascript`, the code handed in as data through
+//! the `script` interface), in a wasmtime sandbox against the `hush:action` WIT world
+//! (`wit/hush.wit`). It owns the shared runtime (one
 //! engine with the pooling allocator, an epoch ticker, the component caches) and the
 //! per-run sandbox; it never fetches a secret (the executor hands them in) and never
 //! returns or logs anything unredacted.
@@ -36,7 +38,7 @@ use zeroize::Zeroizing;
 pub use components::{MAX_COMPONENT_BYTES, Source, content_hash, read_component_file};
 pub use limits::Breach;
 pub use sandbox::Outcome;
-pub use spec::{Binding, CodeAction, ComponentRef, Limits};
+pub use spec::{Binding, CodeAction, ComponentRef, Language, Limits, MAX_CODE_BYTES, Program};
 
 use crate::actions::http::HttpSender;
 use crate::error::{Error, Result};
@@ -183,7 +185,7 @@ impl CodeRuntime {
             logs: Vec::new(),
             live_sent: 0,
         };
-        let (pre, _, component) = match self.components.load(org, &spec.component).await {
+        let (pre, component, script) = match self.program(org, spec).await {
             Ok(loaded) => loaded,
             Err(e) => return fail(e),
         };
@@ -220,9 +222,79 @@ impl CodeRuntime {
                 http: self.http.clone(),
                 redactor,
                 live,
+                script,
+                check_only: false,
             },
         )
         .await
+    }
+
+    /// The compiled component a spec runs, the id its secrets' managers approve for
+    /// reveal, and the inline code for a runner. For inline code the id is `sha256:` of
+    /// the code's text (its UTF-8 bytes, exactly as in the spec): approving it approves
+    /// that exact code, run by hush's runner for its language.
+    async fn program(
+        &self,
+        org: &OrgId,
+        spec: &CodeAction,
+    ) -> Result<(Arc<host::ActionPre<host::RunState>>, ComponentId, Arc<str>)> {
+        match spec.program()? {
+            Program::Component(reference) => {
+                let (pre, _, id) = self.components.load(org, reference).await?;
+                Ok((pre, id, Arc::from("")))
+            }
+            Program::Code {
+                language: Language::Javascript,
+                code,
+            } => {
+                let (pre, _) = self.components.js_runner()?;
+                let id = ComponentId::from_hex(&content_hash(code.as_bytes()))?;
+                Ok((pre, id, Arc::from(code)))
+            }
+        }
+    }
+
+    /// Compiles the JavaScript runner now, if it is not yet, and says where it came from
+    /// (for measuring a cold start).
+    ///
+    /// # Errors
+    /// [`Internal`](crate::error::ErrorKind::Internal) when this build has no runner.
+    pub fn warm_js_runner(&self) -> Result<Source> {
+        self.components.js_runner().map(|(_, s)| s)
+    }
+
+    /// Checks what can be checked of `spec` before it runs, beyond its shape: inline code
+    /// must compile (hush's runner compiles it, runs nothing, and is given no secret).
+    ///
+    /// # Errors
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) naming `code`, with the line and
+    /// column of a syntax error; the runner's own failures otherwise.
+    pub async fn check(&self, spec: &CodeAction) -> Result<()> {
+        let Program::Code {
+            language: Language::Javascript,
+            code,
+        } = spec.program()?
+        else {
+            return Ok(());
+        };
+        let (pre, _) = self.components.js_runner()?;
+        let limits = Limits::default();
+        let outcome = sandbox::run(
+            &pre,
+            sandbox::RunInput {
+                input: &Value::Null,
+                bindings: BTreeMap::new(),
+                allowed_hosts: Vec::new(),
+                limits: &limits,
+                http: self.http.clone(),
+                redactor: Arc::new(Redactor::empty()),
+                live: None,
+                script: Arc::from(code),
+                check_only: true,
+            },
+        )
+        .await;
+        outcome.result.map(|_| ())
     }
 }
 

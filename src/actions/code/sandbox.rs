@@ -41,6 +41,10 @@ pub(super) struct RunInput<'a> {
     pub http: HttpSender,
     pub redactor: Arc<Redactor>,
     pub live: Option<LiveLog>,
+    /// The inline code, for a runner component (empty for a user's component).
+    pub script: Arc<str>,
+    /// Only compile the inline code (validation at save or dispatch time).
+    pub check_only: bool,
 }
 
 /// Instantiates `pre` in a fresh store and calls its `run` export under the limits.
@@ -85,6 +89,8 @@ pub(super) async fn run(pre: &ActionPre<RunState>, input: RunInput<'_>) -> Outco
         max_http_calls: limits.max_http_calls,
         max_response_bytes: usize::try_from(limits.max_response_bytes).unwrap_or(usize::MAX),
         request_bytes: 0,
+        script: Arc::clone(&input.script),
+        check_only: input.check_only,
     };
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.limiter);
@@ -128,6 +134,10 @@ pub(super) async fn run(pre: &ActionPre<RunState>, input: RunInput<'_>) -> Outco
             Err(limit_error(shared.breach.as_ref().expect("checked")))
         }
         Some(Ok(Ok(text))) => output(&text, limits, &redactor),
+        // Only hush's runner reports a compile error of the inline code this way.
+        Some(Ok(Err(e))) if e.code == "syntax_error" && !input.script.is_empty() => {
+            Err(Error::invalid("code", redactor.redact_str(&e.message)))
+        }
         Some(Ok(Err(e))) => Err(Error::new(
             ErrorKind::ActionFailed,
             format!(

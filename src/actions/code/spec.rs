@@ -33,6 +33,31 @@ pub const MAX_HTTP_CALLS: u32 = 1_000;
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 1 << 20;
 /// The most secrets one action may bind.
 pub const MAX_BINDINGS: usize = 32;
+/// The largest inline `code`, in bytes (256 KiB).
+pub const MAX_CODE_BYTES: usize = 256 << 10;
+
+/// The language of inline `code`, run by one of hush's own runner components.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// An ES module whose default export is `async function run(input, ctx)`, run by the
+    /// QuickJS runner (`runners/javascript`).
+    Javascript,
+}
+
+/// What a Run Code action runs: a component, or inline code in a language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Program<'a> {
+    /// A WebAssembly component of the `hush:action` world.
+    Component(&'a ComponentRef),
+    /// Inline code, run by hush's runner for `language`.
+    Code {
+        /// The language.
+        language: Language,
+        /// The source text.
+        code: &'a str,
+    },
+}
 
 /// The action's kind tag: always `run_code`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,8 +197,15 @@ pub struct CodeAction {
     /// A label for people.
     #[serde(default)]
     pub name: String,
-    /// The component to run.
-    pub component: ComponentRef,
+    /// The component to run (exclusive with `language` + `code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<ComponentRef>,
+    /// The language of `code` (exclusive with `component`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
+    /// Inline source code in `language`, at most [`MAX_CODE_BYTES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     /// Secrets bound by binding name, e.g. `{"stripe": {"id": "sec_…"}}`.
     #[serde(default)]
     pub secrets: BTreeMap<String, Binding>,
@@ -196,11 +228,69 @@ impl CodeAction {
         Ok(spec)
     }
 
-    /// Checks binding names and every limit against its ceiling.
+    /// What the action runs.
+    ///
+    /// # Errors
+    /// [`Invalid`](crate::error::ErrorKind::Invalid) for a spec that names neither a
+    /// component nor code (one [`CodeAction::validate`] refuses).
+    pub fn program(&self) -> Result<Program<'_>> {
+        match (&self.component, self.language, &self.code) {
+            (Some(c), None, None) => Ok(Program::Component(c)),
+            (None, Some(language), Some(code)) => Ok(Program::Code { language, code }),
+            _ => Err(Error::invalid(
+                "component",
+                "give either `component`, or `language` and `code`",
+            )),
+        }
+    }
+
+    /// Checks that the spec names a component or code (not both), binding names and
+    /// every limit against its ceiling.
     ///
     /// # Errors
     /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the exact field.
     pub fn validate(&self) -> Result<()> {
+        match (&self.component, self.language, &self.code) {
+            (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+            (Some(_), _, _) => {
+                return Err(Error::invalid(
+                    "component",
+                    "give either `component` or `language` and `code`, not both",
+                ));
+            }
+            (None, None, Some(_)) => {
+                return Err(Error::invalid(
+                    "language",
+                    "inline `code` needs a `language` (javascript)",
+                ));
+            }
+            (None, Some(_), None) => {
+                return Err(Error::invalid(
+                    "code",
+                    "it is missing: `language` needs inline `code`",
+                ));
+            }
+            (None, None, None) => {
+                return Err(Error::invalid(
+                    "component",
+                    "it is missing: give `component` (`sha256:…`), or `language` and `code`",
+                ));
+            }
+        }
+        if let Some(code) = &self.code {
+            if code.len() > MAX_CODE_BYTES {
+                return Err(Error::invalid(
+                    "code",
+                    format!(
+                        "it is {} bytes; inline code is at most {MAX_CODE_BYTES} bytes",
+                        code.len()
+                    ),
+                ));
+            }
+            if code.trim().is_empty() {
+                return Err(Error::invalid("code", "it is empty"));
+            }
+        }
         if self.secrets.len() > MAX_BINDINGS {
             return Err(Error::invalid(
                 "secrets",
@@ -280,7 +370,7 @@ mod tests {
                 "limits": {"timeout_ms": 5000, "memory_mb": 64, "max_output_bytes": 1048576, "max_http_calls": 20}}"#,
         )
         .unwrap();
-        assert!(matches!(spec.component, ComponentRef::Stored(ref h) if h.len() == 64));
+        assert!(matches!(spec.component, Some(ComponentRef::Stored(ref h)) if h.len() == 64));
         assert!(!spec.secrets["hook"].reveal);
         assert_eq!(spec.limits.max_log_bytes, DEFAULT_MAX_LOG_BYTES);
         assert_eq!(spec.references().len(), 2);
