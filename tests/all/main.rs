@@ -12,6 +12,7 @@ mod common;
 
 mod api;
 mod api_actions;
+mod api_me;
 mod api_oneshot;
 mod api_removal;
 mod api_runs;
