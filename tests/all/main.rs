@@ -43,3 +43,4 @@ mod ssrf_metadata;
 mod store_conformance;
 mod tamper;
 mod web;
+mod web_editor;

@@ -204,7 +204,7 @@ class TemplateField {
 function pairList({ title, path, pairs, noun, valuePath }) {
   const rows = [];
   const list = el('div', { class: 'pairs' });
-  const add = el('button', { type: 'button', class: 'quiet add' }, `Add ${noun.toLowerCase()}`);
+  const add = el('button', { type: 'button', class: 'quiet add', 'data-add': path }, `Add ${noun.toLowerCase()}`);
   function render() {
     list.replaceChildren(...rows.map((row, i) => {
       row.value.node.dataset.path = valuePath ? valuePath(row, i) : `${path}[${i}].value`;
@@ -222,7 +222,10 @@ function pairList({ title, path, pairs, noun, valuePath }) {
     const nameId = nextId('pn');
     const input = el('input', { type: 'text', id: nameId, autocomplete: 'off', spellcheck: 'false' });
     input.value = name;
-    rows.push({ nameId, name: input, value: new TemplateField({ label: `${noun} ${rows.length + 1} value`, path: '', value }) });
+    const row = { nameId, name: input, value: new TemplateField({ label: `${noun} ${rows.length + 1} value`, path: '', value }) };
+    // A JSON field's value is named by the field's name (`body.value.amount`).
+    if (valuePath) input.addEventListener('input', () => { row.value.node.dataset.path = valuePath(row); });
+    rows.push(row);
   }
   for (const p of pairs) push(p.name, p.value);
   add.addEventListener('click', () => { push('', ''); render(); rows[rows.length - 1].name.focus(); });
@@ -381,7 +384,7 @@ function bindingList(secrets) {
     name, id: typeof b === 'string' ? b : b.id, reveal: typeof b === 'object' && Boolean(b.reveal),
   }));
   const list = el('div', { class: 'pairs' });
-  const add = el('button', { type: 'button', class: 'quiet add' }, 'Add a secret binding');
+  const add = el('button', { type: 'button', class: 'quiet add', 'data-add': 'secrets' }, 'Add a secret binding');
   function render(focusIndex) {
     list.replaceChildren(...rows.map((row, i) => {
       const nameId = nextId('bn');
@@ -505,6 +508,7 @@ export async function showAction(which) {
   show($('test-output'), false);
   show($('action-notice'), false);
   $('action-saved').textContent = '';
+  $('test-submit').textContent = 'Save and test run';
   clear($('action-fields'));
   const isNew = which.startsWith('new/');
   let saved = null;
@@ -542,8 +546,10 @@ export async function showAction(which) {
     $('action-saved').textContent = `Saved by ${saved.saved_by}, ${when(saved.saved_at)}.`;
     const me = session.me;
     if (me && me.actor && me.actor.role !== 'admin' && me.actor.id !== saved.saved_by) {
-      $('action-notice').textContent = `Only ${saved.saved_by} (who saved it last) or an admin may save changes to it; you may test-run it.`;
+      $('action-notice').textContent = `Only ${saved.saved_by} (who saved it last) or an admin may save changes to it; you may test-run it as saved.`;
       show($('action-notice'), true);
+      editor.readOnly = true;
+      $('test-submit').textContent = 'Test run';
     }
   }
 }
@@ -613,7 +619,7 @@ function placeApiError(e) {
       first = first || field;
     }
   }
-  showError($('action-error'), message);
+  first?.querySelector('input, button')?.focus();
 }
 
 async function save() {
@@ -623,6 +629,7 @@ async function save() {
   const id = $('action-id').value.trim();
   if (!id) {
     fieldError('id', 'Give the action an id (act_…).');
+    showError($('action-error'), 'Not saved: give the action an id.');
     $('action-id').focus();
     return null;
   }
@@ -630,7 +637,8 @@ async function save() {
   try {
     spec = editor.build();
   } catch (e) {
-    if (e instanceof FieldError) fieldError(e.path, e.message); else showError($('action-error'), e.message);
+    if (e instanceof FieldError) fieldError(e.path, e.message);
+    showError($('action-error'), `Not saved: ${e.message}`);
     return null;
   }
   const name = $('action-name').value.trim();
@@ -652,7 +660,8 @@ async function save() {
     }
     return saved;
   } catch (e) {
-    if (e instanceof ApiError) placeApiError(e); else showError($('action-error'), e.message);
+    if (e instanceof ApiError) placeApiError(e);
+    showError($('action-error'), `Not saved: ${e.message}`);
     return null;
   } finally {
     button.disabled = false;
@@ -676,7 +685,7 @@ async function testRun(event) {
   const submit = $('test-submit');
   submit.disabled = true;
   try {
-    const saved = await save();
+    const saved = editor.readOnly ? editor.saved : await save();
     if (!saved) {
       showError($('test-error'), 'Not run: the action could not be saved (see above).');
       return;
