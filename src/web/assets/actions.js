@@ -136,7 +136,7 @@ class TemplateField {
 
   textBox(text, i) {
     const input = el('input', {
-      type: 'text', autocomplete: 'off', spellcheck: 'false', size: Math.max(4, text.length + 1),
+      type: 'text', autocomplete: 'off', spellcheck: 'false', size: Math.max(2, text.length + 1),
       id: i === 0 ? this.id : null,
       'aria-label': i === 0 ? null : `${this.label}, after ${this.chipName(this.parts[i - 1].secret)}`,
     });
@@ -144,7 +144,7 @@ class TemplateField {
     const remember = () => { this.at = { index: i, caret: input.selectionStart }; };
     input.addEventListener('input', () => {
       this.parts[i] = input.value;
-      input.size = Math.max(4, input.value.length + 1);
+      input.size = Math.max(2, input.value.length + 1);
       remember();
     });
     for (const type of ['focus', 'keyup', 'click', 'select']) input.addEventListener(type, remember);
@@ -167,7 +167,7 @@ class TemplateField {
     const name = this.chipName(id);
     const refused = meta && !canUse(id);
     return el('span', { class: `chip${refused ? ' refused' : ''}`, 'data-secret': id, title: `Secret key ${name} (${id})` },
-      el('span', { class: 'key-icon', 'aria-hidden': 'true' }, '🔑'),
+      el('span', { class: 'visually-hidden' }, 'Secret key '),
       el('span', { class: 'chip-name' }, name),
       refused ? el('span', { class: 'visually-hidden' }, ' (you may not use it)') : null,
       el('button', {
@@ -272,7 +272,7 @@ function httpEditor(spec) {
 
   // Auth
   const auth = spec.auth || {};
-  const authType = selectField('Authentication', [['', 'None'], ['bearer', 'Bearer token'], ['basic', 'Basic (username and password)']], auth.type || '', 'auth');
+  const authType = selectField('Type', [['', 'None'], ['bearer', 'Bearer token'], ['basic', 'Basic (username and password)']], auth.type || '', 'auth');
   const authBox = el('div', { class: 'sub-fields' });
   const authFields = {
     username: new TemplateField({ label: 'Username', path: 'auth.username', value: auth.username || '' }),
@@ -289,7 +289,7 @@ function httpEditor(spec) {
 
   // Body
   const body = spec.body || {};
-  const bodyType = selectField('Body', [['', 'None'], ['json', 'JSON'], ['form', 'Form (URL-encoded)'], ['raw', 'Raw']], body.type || '', 'body');
+  const bodyType = selectField('Type', [['', 'None'], ['json', 'JSON'], ['form', 'Form (URL-encoded)'], ['raw', 'Raw']], body.type || '', 'body');
   const bodyBox = el('div', { class: 'sub-fields' });
   const flat = body.type !== 'json' || isFlatStrings(body.value);
   const jsonPairs = pairList({
@@ -403,7 +403,7 @@ function bindingList(secrets) {
       reveal.addEventListener('change', () => { row.reveal = reveal.checked; });
       const chip = row.id
         ? el('span', { class: `chip${meta && !canUse(row.id) ? ' refused' : ''}`, 'data-secret': row.id, title: row.id },
-          el('span', { class: 'key-icon', 'aria-hidden': 'true' }, '🔑'), el('span', { class: 'chip-name' }, keyName),
+          el('span', { class: 'visually-hidden' }, 'Secret key '), el('span', { class: 'chip-name' }, keyName),
           meta ? accessBadge(meta) : null)
         : el('span', { class: 'sub' }, 'No key yet');
       const node = el('div', { class: 'pair binding', 'data-path': `secrets.${row.name}` },
