@@ -36,5 +36,7 @@ async fn me(
         Principal::User { user } => json!({"kind": "user", "user": user}),
         Principal::Service { service } => json!({"kind": "service", "service": service}),
     };
-    Ok(Json(json!({"org": org, "principal": principal, "actor": actor})))
+    Ok(Json(
+        json!({"org": org, "principal": principal, "actor": actor}),
+    ))
 }

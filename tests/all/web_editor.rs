@@ -54,8 +54,11 @@ async fn axe(page: &Page, what: &str) {
 
 async fn sign_in(page: &Page, proxy: &str, token: &str) {
     page.c.goto(&format!("{proxy}/")).await.unwrap();
-    page.wait("the sign-in form", "!document.getElementById('view-signin').hidden")
-        .await;
+    page.wait(
+        "the sign-in form",
+        "!document.getElementById('view-signin').hidden",
+    )
+    .await;
     page.js(
         "window.__violations = []; document.addEventListener('securitypolicyviolation', \
          e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));",
@@ -64,8 +67,11 @@ async fn sign_in(page: &Page, proxy: &str, token: &str) {
     axe(page, "on the sign-in view").await;
     page.fill("#signin-token", token).await;
     page.click("#signin-form button[type=submit]").await;
-    page.wait("the secret keys", "!document.getElementById('view-secrets').hidden")
-        .await;
+    page.wait(
+        "the secret keys",
+        "!document.getElementById('view-secrets').hidden",
+    )
+    .await;
 }
 
 /// Sends `keys` to whatever has focus.
@@ -98,8 +104,11 @@ async fn chips(page: &Page, path: &str) -> Value {
 async fn plus(page: &Page, path: &str, op: &str) {
     page.click(&format!("#view-action [data-path='{path}'] button.plus"))
         .await;
-    page.wait("the + menu", "!document.getElementById('insert-menu').hidden")
-        .await;
+    page.wait(
+        "the + menu",
+        "!document.getElementById('insert-menu').hidden",
+    )
+    .await;
     page.click(&format!("#insert-menu [data-op='{op}']")).await;
 }
 
@@ -166,9 +175,12 @@ async fn assert_clean(page: &Page, log: &Log, token: &str, when: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_builds_saves_test_runs_and_edits_a_send_api_request_with_keys_from_the_plus_menu()
 {
-    in_browser("chromedriver-editor-http.log", |page, hush, proxy, log| async move {
-        build_a_send_api_request(&page, &hush, &proxy, &log).await;
-    })
+    in_browser(
+        "chromedriver-editor-http.log",
+        |page, hush, proxy, log| async move {
+            build_a_send_api_request(&page, &hush, &proxy, &log).await;
+        },
+    )
     .await;
 }
 
@@ -176,11 +188,18 @@ async fn build_a_send_api_request(page: &Page, hush: &Hush, proxy: &str, log: &L
     let api = ApiClient::new(hush.base.clone(), VALUES);
     let mia = user_token(&hush.h, "mia").await;
     let ada = user_token(&hush.h, "ada").await;
-    let stripe = hush.h.create("ada", common::team("Stripe live", STRIPE)).await.id;
+    let stripe = hush
+        .h
+        .create("ada", common::team("Stripe live", STRIPE))
+        .await
+        .id;
     // Restricted to max: mia may not use it.
     let ops = hush
         .h
-        .create("ada", common::restricted("Ops only", OPS, &["user:max=use"]))
+        .create(
+            "ada",
+            common::restricted("Ops only", OPS, &["user:max=use"]),
+        )
         .await
         .id;
 
@@ -193,54 +212,85 @@ async fn build_a_send_api_request(page: &Page, hush: &Hush, proxy: &str, log: &L
         page.text("#who-org").await,
         format!("Org {}", hush.h.org.as_str())
     );
-    page.wait("the keys", &format!("document.getElementById('key-{stripe}')"))
-        .await;
+    page.wait(
+        "the keys",
+        &format!("document.getElementById('key-{stripe}')"),
+    )
+    .await;
     axe(page, "on the secret keys").await;
     // mia holds no Manage on Stripe live: its menu offers only what Use allows.
     page.key_menu(stripe.as_str(), "reference").await;
-    page.wait("the reference dialog", "document.getElementById('reference-dialog').open")
-        .await;
+    page.wait(
+        "the reference dialog",
+        "document.getElementById('reference-dialog').open",
+    )
+    .await;
     page.click("#reference-dialog [data-close]").await;
     page.click(&format!("button[data-menu='{stripe}']")).await;
     let offered = page
         .js("return [...document.querySelectorAll('#key-menu li')].filter(li => !li.hidden).map(li => li.textContent.trim());")
         .await;
-    assert_eq!(offered, json!(["Insert reference"]), "no Manage item for a Use-only key");
+    assert_eq!(
+        offered,
+        json!(["Insert reference"]),
+        "no Manage item for a Use-only key"
+    );
     page.click(&format!("button[data-menu='{stripe}']")).await;
     page.shot("editor-01-keys-as-member").await;
 
     // ---- the actions view, empty ----
     page.click("#nav-actions").await;
-    page.wait("the actions", "!document.getElementById('actions-empty').hidden")
-        .await;
+    page.wait(
+        "the actions",
+        "!document.getElementById('actions-empty').hidden",
+    )
+    .await;
     axe(page, "on the empty actions list").await;
     page.shot("editor-02-actions-empty").await;
 
     // ---- a new Send API Request ----
     page.click("#new-http").await;
-    page.wait("the editor", "document.querySelector(\"#view-action [data-path='url'] input\")")
-        .await;
+    page.wait(
+        "the editor",
+        "document.querySelector(\"#view-action [data-path='url'] input\")",
+    )
+    .await;
     page.fill("#action-name", "Charge customer").await;
     assert_eq!(
-        page.js("return document.getElementById('action-id').value").await,
+        page.js("return document.getElementById('action-id').value")
+            .await,
         json!("act_charge-customer"),
         "the id follows the name"
     );
-    page.select("#view-action [data-path='method'] select", "POST").await;
+    page.select("#view-action [data-path='method'] select", "POST")
+        .await;
     page.fill(
         "#view-action [data-path='url'] input",
         &format!("{}/charge", hush.target),
     )
     .await;
-    page.select("#view-action [data-path='auth'] select", "bearer").await;
+    page.select("#view-action [data-path='auth'] select", "bearer")
+        .await;
     axe(page, "on the Send API Request editor").await;
 
     // The token: + menu by keyboard, Insert a Secret Key, search, pick.
-    let plus_button = page.find("#view-action [data-path='auth.token'] button.plus").await;
-    plus_button.send_keys(&Key::Enter.to_string()).await.unwrap();
-    page.wait("the + menu", "!document.getElementById('insert-menu').hidden")
+    let plus_button = page
+        .find("#view-action [data-path='auth.token'] button.plus")
         .await;
-    assert_eq!(focused(page).await, json!("key"), "the menu's first item has focus");
+    plus_button
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .unwrap();
+    page.wait(
+        "the + menu",
+        "!document.getElementById('insert-menu').hidden",
+    )
+    .await;
+    assert_eq!(
+        focused(page).await,
+        json!("key"),
+        "the menu's first item has focus"
+    );
     keys(page, &Key::Down.to_string()).await;
     assert_eq!(focused(page).await, json!("create"));
     keys(page, &Key::Up.to_string()).await;
@@ -261,14 +311,30 @@ async fn build_a_send_api_request(page: &Page, hush: &Hush, proxy: &str, log: &L
         .await,
         json!("true")
     );
-    page.click(&format!("#picker-list [data-secret='{ops}']")).await;
-    page.wait("the refusal", "!document.getElementById('picker-note').hidden")
+    page.click(&format!("#picker-list [data-secret='{ops}']"))
         .await;
-    assert!(page.text("#picker-note").await.contains("may not use Ops only"));
-    assert!(page.js("return document.getElementById('picker-dialog').open").await == json!(true));
+    page.wait(
+        "the refusal",
+        "!document.getElementById('picker-note').hidden",
+    )
+    .await;
+    assert!(
+        page.text("#picker-note")
+            .await
+            .contains("may not use Ops only")
+    );
+    assert!(
+        page.js("return document.getElementById('picker-dialog').open")
+            .await
+            == json!(true)
+    );
     axe(page, "with the key picker open").await;
     page.shot("editor-04-picker").await;
-    page.find("#picker-search").await.send_keys("stripe").await.unwrap();
+    page.find("#picker-search")
+        .await
+        .send_keys("stripe")
+        .await
+        .unwrap();
     page.wait(
         "the search",
         "document.querySelectorAll('#picker-list button').length === 1",
@@ -286,15 +352,24 @@ async fn build_a_send_api_request(page: &Page, hush: &Hush, proxy: &str, log: &L
     let token_text = page
         .js("return [...document.querySelectorAll(\"#view-action [data-path='auth.token'] input\")].map(i => i.value).join('|')")
         .await;
-    assert!(!token_text.as_str().unwrap().contains("secret"), "no template text shows: {token_text}");
+    assert!(
+        !token_text.as_str().unwrap().contains("secret"),
+        "no template text shows: {token_text}"
+    );
 
     // A header whose value is a key created from inside the action.
     page.click("#view-action button[data-add='headers']").await;
-    page.fill("#view-action [data-path='headers[0].name'] input", "X-Partner-Key")
-        .await;
+    page.fill(
+        "#view-action [data-path='headers[0].name'] input",
+        "X-Partner-Key",
+    )
+    .await;
     plus(page, "headers[0].value", "create").await;
-    page.wait("the create dialog", "document.getElementById('create-dialog').open")
-        .await;
+    page.wait(
+        "the create dialog",
+        "document.getElementById('create-dialog').open",
+    )
+    .await;
     page.fill("#create-name", "Partner key").await;
     page.fill("#create-value", PARTNER).await;
     axe(page, "with Create Secret Key open from the editor").await;
@@ -306,7 +381,11 @@ async fn build_a_send_api_request(page: &Page, hush: &Hush, proxy: &str, log: &L
          document.querySelector(\"#view-action [data-path='headers[0].value'] .chip\")",
     )
     .await;
-    assert_eq!(page.js("return document.getElementById('create-value').value").await, json!(""));
+    assert_eq!(
+        page.js("return document.getElementById('create-value').value")
+            .await,
+        json!("")
+    );
     let partner = chips(page, "headers[0].value").await[0]
         .as_str()
         .unwrap()
@@ -321,8 +400,11 @@ async fn build_a_send_api_request(page: &Page, hush: &Hush, proxy: &str, log: &L
     page.fill("#view-action [data-path='query[0].name'] input", "customer")
         .await;
     plus(page, "query[0].value", "input").await;
-    page.wait("the input dialog", "document.getElementById('input-dialog').open")
-        .await;
+    page.wait(
+        "the input dialog",
+        "document.getElementById('input-dialog').open",
+    )
+    .await;
     page.fill("#input-name", "customer_id").await;
     axe(page, "with Insert an input open").await;
     page.click("#input-form button[type=submit]").await;
@@ -332,39 +414,80 @@ async fn build_a_send_api_request(page: &Page, hush: &Hush, proxy: &str, log: &L
     )
     .await;
     // A JSON body field.
-    page.select("#view-action [data-path='body'] select", "json").await;
-    page.click("#view-action button[data-add='body.value']").await;
-    page.fill("#view-action [data-path='body.value[0].name'] input", "amount")
+    page.select("#view-action [data-path='body'] select", "json")
         .await;
-    page.fill("#view-action [data-path='body.value.amount'] input", "{{inputs.amount}}")
+    page.click("#view-action button[data-add='body.value']")
         .await;
+    page.fill(
+        "#view-action [data-path='body.value[0].name'] input",
+        "amount",
+    )
+    .await;
+    page.fill(
+        "#view-action [data-path='body.value.amount'] input",
+        "{{inputs.amount}}",
+    )
+    .await;
     page.shot("editor-06-send-api-request").await;
 
     // ---- save ----
     let saved = save_and_wait(page).await;
-    assert!(saved.starts_with("Saved as act_charge-customer by mia"), "{saved}");
-    assert_eq!(page.js("return location.hash").await, json!("#/actions/act_charge-customer"));
+    assert!(
+        saved.starts_with("Saved as act_charge-customer by mia"),
+        "{saved}"
+    );
+    assert_eq!(
+        page.js("return location.hash").await,
+        json!("#/actions/act_charge-customer")
+    );
     let (status, action) = api.get("/v1/actions/act_charge-customer", &mia).await;
     assert_eq!(status, StatusCode::OK, "{action}");
     let spec = &action["spec"];
     assert_eq!(spec["method"], "POST");
-    assert_eq!(spec["auth"], json!({"type": "bearer", "token": format!("{{{{secret \"{stripe}\"}}}}")}));
-    assert_eq!(spec["headers"], json!([{"name": "X-Partner-Key", "value": format!("{{{{secret \"{partner}\"}}}}")}]));
-    assert_eq!(spec["query"], json!([{"name": "customer", "value": "{{inputs.customer_id}}"}]));
-    assert_eq!(spec["body"], json!({"type": "json", "value": {"amount": "{{inputs.amount}}"}}));
+    assert_eq!(
+        spec["auth"],
+        json!({"type": "bearer", "token": format!("{{{{secret \"{stripe}\"}}}}")})
+    );
+    assert_eq!(
+        spec["headers"],
+        json!([{"name": "X-Partner-Key", "value": format!("{{{{secret \"{partner}\"}}}}")}])
+    );
+    assert_eq!(
+        spec["query"],
+        json!([{"name": "customer", "value": "{{inputs.customer_id}}"}])
+    );
+    assert_eq!(
+        spec["body"],
+        json!({"type": "json", "value": {"amount": "{{inputs.amount}}"}})
+    );
     assert_eq!(action["name"], "Charge customer");
 
     // ---- test run, live ----
-    let status = test_run(page, r#"{"customer_id": "cus_42", "amount": "12"}"#, "editor-07-test-run-live").await;
+    let status = test_run(
+        page,
+        r#"{"customer_id": "cus_42", "amount": "12"}"#,
+        "editor-07-test-run-live",
+    )
+    .await;
     assert_eq!(status, "succeeded", "{}", page.text("#test-result").await);
     let result = page.text("#test-result").await;
-    assert!(result.contains("[REDACTED:Stripe live]"), "the result shows the value redacted: {result}");
+    assert!(
+        result.contains("[REDACTED:Stripe live]"),
+        "the result shows the value redacted: {result}"
+    );
     let used = page.text("#test-secrets").await;
-    assert!(used.contains("Stripe live") && used.contains("Partner key"), "{used}");
+    assert!(
+        used.contains("Stripe live") && used.contains("Partner key"),
+        "{used}"
+    );
     {
         let headers = hush.received_headers.lock().unwrap();
         let got = headers.last().expect("the target was called");
-        assert_eq!(got["authorization"], format!("Bearer {STRIPE}"), "exactly the value");
+        assert_eq!(
+            got["authorization"],
+            format!("Bearer {STRIPE}"),
+            "exactly the value"
+        );
         assert_eq!(got["x-partner-key"], PARTNER, "exactly the value");
     }
     axe(page, "on the editor after a test run").await;
@@ -373,10 +496,19 @@ async fn build_a_send_api_request(page: &Page, hush: &Hush, proxy: &str, log: &L
 
     // ---- the list ----
     page.click("a[href='#/actions']").await;
-    page.wait("the saved action", "document.querySelector('#actions-body tr')")
-        .await;
+    page.wait(
+        "the saved action",
+        "document.querySelector('#actions-body tr')",
+    )
+    .await;
     let row = page.text("#actions-body tr").await;
-    for expected in ["Charge customer", "Send API Request", "Stripe live", "Partner key", "mia"] {
+    for expected in [
+        "Charge customer",
+        "Send API Request",
+        "Stripe live",
+        "Partner key",
+        "mia",
+    ] {
         assert!(row.contains(expected), "{expected:?} not in {row}");
     }
     axe(page, "on the actions list").await;
@@ -384,13 +516,23 @@ async fn build_a_send_api_request(page: &Page, hush: &Hush, proxy: &str, log: &L
 
     // ---- edit and save again: a key mia may use, then may not ----
     page.click("#actions-body a").await;
-    page.wait("the editor", "document.querySelector(\"#view-action [data-path='auth.token'] .chip\")")
-        .await;
-    assert_eq!(chips(page, "auth.token").await, json!([format!("Stripe live={stripe}")]));
+    page.wait(
+        "the editor",
+        "document.querySelector(\"#view-action [data-path='auth.token'] .chip\")",
+    )
+    .await;
+    assert_eq!(
+        chips(page, "auth.token").await,
+        json!([format!("Stripe live={stripe}")])
+    );
     // The partner header goes; the URL changes.
-    page.click("#view-action .pair button.remove[aria-label='Remove header 1']").await;
-    page.fill("#view-action [data-path='url'] input", &format!("{}/refund", hush.target))
+    page.click("#view-action .pair button.remove[aria-label='Remove header 1']")
         .await;
+    page.fill(
+        "#view-action [data-path='url'] input",
+        &format!("{}/refund", hush.target),
+    )
+    .await;
     let saved = save_and_wait(page).await;
     assert!(saved.starts_with("Saved as act_charge-customer"), "{saved}");
     let (_, action) = api.get("/v1/actions/act_charge-customer", &mia).await;
@@ -400,11 +542,19 @@ async fn build_a_send_api_request(page: &Page, hush: &Hush, proxy: &str, log: &L
 
     // ada takes mia's Use of Stripe live away (restricted, no grant); mia saves again.
     let (status, _) = api
-        .json(Method::PATCH, &format!("/v1/secrets/{stripe}"), &ada, &json!({"access": "restricted", "grants": []}))
+        .json(
+            Method::PATCH,
+            &format!("/v1/secrets/{stripe}"),
+            &ada,
+            &json!({"access": "restricted", "grants": []}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let saved = save_and_wait(page).await;
-    assert!(!saved.starts_with("Saved as"), "the save was refused: {saved}");
+    assert!(
+        !saved.starts_with("Saved as"),
+        "the save was refused: {saved}"
+    );
     let at_field = page
         .text("#view-action [data-path='auth.token'] .field-error")
         .await;
@@ -426,22 +576,42 @@ async fn build_a_send_api_request(page: &Page, hush: &Hush, proxy: &str, log: &L
     page.shot("editor-11-refused-in-picker").await;
     page.click("#picker-dialog [data-close]").await;
     // A template error from the API lands at the field it names.
-    page.fill("#view-action [data-path='url'] input", "ftp://nowhere").await;
+    page.fill("#view-action [data-path='url'] input", "ftp://nowhere")
+        .await;
     save_and_wait(page).await;
-    let at_url = page.text("#view-action [data-path='url'] .field-error").await;
+    let at_url = page
+        .text("#view-action [data-path='url'] .field-error")
+        .await;
     assert!(at_url.starts_with("invalid url"), "{at_url}");
     page.shot("editor-12-error-at-field").await;
 
     // Leaving the view closes dialogs.
     plus(page, "auth.token", "key").await;
-    page.wait("the picker", "document.getElementById('picker-dialog').open").await;
+    page.wait(
+        "the picker",
+        "document.getElementById('picker-dialog').open",
+    )
+    .await;
     page.js("location.hash = '#/runs'").await;
-    page.wait("the runs", "!document.getElementById('view-runs').hidden").await;
-    assert_eq!(page.js("return document.querySelectorAll('dialog[open]').length").await, json!(0));
-    page.wait("the run in the list", "document.querySelector('#runs-body a')").await;
+    page.wait("the runs", "!document.getElementById('view-runs').hidden")
+        .await;
+    assert_eq!(
+        page.js("return document.querySelectorAll('dialog[open]').length")
+            .await,
+        json!(0)
+    );
+    page.wait(
+        "the run in the list",
+        "document.querySelector('#runs-body a')",
+    )
+    .await;
     axe(page, "on the runs list").await;
     page.click("#runs-body a").await;
-    page.wait("the run", "document.getElementById('run-status').textContent === 'succeeded'").await;
+    page.wait(
+        "the run",
+        "document.getElementById('run-status').textContent === 'succeeded'",
+    )
+    .await;
     axe(page, "on a run").await;
 
     assert_clean(page, log, &mia, "at the end").await;
@@ -455,35 +625,56 @@ async fn build_a_send_api_request(page: &Page, hush: &Hush, proxy: &str, log: &L
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_builds_edits_and_test_runs_a_run_code_action_with_a_key_bound_through_the_picker()
 {
-    in_browser("chromedriver-editor-code.log", |page, hush, proxy, log| async move {
-        build_a_run_code_action(&page, &hush, &proxy, &log).await;
-    })
+    in_browser(
+        "chromedriver-editor-code.log",
+        |page, hush, proxy, log| async move {
+            build_a_run_code_action(&page, &hush, &proxy, &log).await;
+        },
+    )
     .await;
 }
 
 async fn build_a_run_code_action(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     let api = ApiClient::new(hush.base.clone(), VALUES);
     let max = user_token(&hush.h, "max").await;
-    let stripe = hush.h.create("ada", common::team("Stripe live", STRIPE)).await.id;
+    let stripe = hush
+        .h
+        .create("ada", common::team("Stripe live", STRIPE))
+        .await
+        .id;
     let component = hush
         .code
-        .add_component(&hush.h.org, &user("max"), std::fs::read(hush::guests::CALL_API).unwrap())
+        .add_component(
+            &hush.h.org,
+            &user("max"),
+            std::fs::read(hush::guests::CALL_API).unwrap(),
+        )
         .await
         .unwrap();
 
     sign_in(page, proxy, &max).await;
     page.click("#nav-actions").await;
-    page.wait("the actions", "!document.getElementById('actions-empty').hidden")
-        .await;
+    page.wait(
+        "the actions",
+        "!document.getElementById('actions-empty').hidden",
+    )
+    .await;
     page.click("#new-code").await;
-    page.wait("the code editor", "document.querySelector(\"#view-action [data-path='code'] textarea\")")
-        .await;
+    page.wait(
+        "the code editor",
+        "document.querySelector(\"#view-action [data-path='code'] textarea\")",
+    )
+    .await;
     page.fill("#action-name", "Call the API").await;
     // JavaScript: the code editor with line numbers.
-    page.fill("#view-action [data-path='code'] textarea", "export default async function run(inputs) {\n  return inputs;\n}")
-        .await;
+    page.fill(
+        "#view-action [data-path='code'] textarea",
+        "export default async function run(inputs) {\n  return inputs;\n}",
+    )
+    .await;
     assert_eq!(
-        page.js("return document.querySelector('#view-action .gutter').textContent").await,
+        page.js("return document.querySelector('#view-action .gutter').textContent")
+            .await,
         json!("1\n2\n3")
     );
     axe(page, "on the Run Code editor").await;
@@ -495,25 +686,47 @@ async fn build_a_run_code_action(page: &Page, hush: &Hush, proxy: &str, log: &Lo
         let shown = page
             .js("return [...document.querySelectorAll('#view-action .field-error, #action-error')].map(n => n.textContent).join(' ')")
             .await;
-        assert!(!shown.as_str().unwrap().trim().is_empty(), "the refusal is shown");
+        assert!(
+            !shown.as_str().unwrap().trim().is_empty(),
+            "the refusal is shown"
+        );
         page.shot("editor-21-javascript-refused").await;
     }
 
     // A component instead, bound to a key through the picker.
-    page.select("#view-action [data-path='language'] select", "component").await;
-    page.fill("#view-action [data-path='component'] input", &component).await;
+    page.select("#view-action [data-path='language'] select", "component")
+        .await;
+    page.fill("#view-action [data-path='component'] input", &component)
+        .await;
     page.click("#view-action button[data-add='secrets']").await;
     page.wait("the picker", "document.getElementById('picker-dialog').open && document.querySelector('#picker-list button')")
         .await;
-    page.click(&format!("#picker-list [data-secret='{stripe}']")).await;
-    page.wait("the binding", "document.querySelector('#view-action .binding .chip')").await;
-    page.fill("#view-action .binding input[type=text]", "api").await;
-    page.fill("#view-action [data-path='allowed_hosts'] textarea", "127.0.0.1").await;
-    page.fill("#view-action [data-path='limits.timeout_ms'] input", "10000").await;
+    page.click(&format!("#picker-list [data-secret='{stripe}']"))
+        .await;
+    page.wait(
+        "the binding",
+        "document.querySelector('#view-action .binding .chip')",
+    )
+    .await;
+    page.fill("#view-action .binding input[type=text]", "api")
+        .await;
+    page.fill(
+        "#view-action [data-path='allowed_hosts'] textarea",
+        "127.0.0.1",
+    )
+    .await;
+    page.fill(
+        "#view-action [data-path='limits.timeout_ms'] input",
+        "10000",
+    )
+    .await;
     axe(page, "on the Run Code editor with a binding").await;
     page.shot("editor-22-run-code-component").await;
     let saved = save_and_wait(page).await;
-    assert!(saved.starts_with("Saved as act_call-the-api by max"), "{saved}");
+    assert!(
+        saved.starts_with("Saved as act_call-the-api by max"),
+        "{saved}"
+    );
     let (status, action) = api.get("/v1/actions/act_call-the-api", &max).await;
     assert_eq!(status, StatusCode::OK, "{action}");
     assert_eq!(action["spec"]["component"], json!(component));
@@ -535,12 +748,22 @@ async fn build_a_run_code_action(page: &Page, hush: &Hush, proxy: &str, log: &Lo
     page.shot("editor-24-run-code-done").await;
 
     // Edit: a limit out of range is refused at its field; then a good one saves.
-    page.fill("#view-action [data-path='limits.timeout_ms'] input", "999999999").await;
+    page.fill(
+        "#view-action [data-path='limits.timeout_ms'] input",
+        "999999999",
+    )
+    .await;
     save_and_wait(page).await;
-    let at = page.text("#view-action [data-path='limits.timeout_ms'] .field-error").await;
+    let at = page
+        .text("#view-action [data-path='limits.timeout_ms'] .field-error")
+        .await;
     assert!(at.contains("limits.timeout_ms"), "{at}");
     page.shot("editor-25-limit-refused").await;
-    page.fill("#view-action [data-path='limits.timeout_ms'] input", "15000").await;
+    page.fill(
+        "#view-action [data-path='limits.timeout_ms'] input",
+        "15000",
+    )
+    .await;
     let saved = save_and_wait(page).await;
     assert!(saved.starts_with("Saved as"), "{saved}");
     let (_, action) = api.get("/v1/actions/act_call-the-api", &max).await;
