@@ -630,6 +630,14 @@ async fn a_service_token_signs_in_acting_for_a_member_it_names() {
         page.wait("the secret keys", "!document.getElementById('view-secrets').hidden")
             .await;
         assert_eq!(page.text("#who-text").await, "Acting as mia");
+        page.wait("who I am", "document.getElementById('who-org').textContent")
+            .await;
+        assert!(
+            page.text("#who-org")
+                .await
+                .starts_with("via service orchestrator · Org "),
+            "the header names the service token's service and the org"
+        );
         page.click("#create-open").await;
         page.wait("the create dialog", "document.getElementById('create-dialog').open")
             .await;

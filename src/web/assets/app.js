@@ -45,10 +45,13 @@ function showWho() {
     return;
   }
   const role = me.actor?.role === 'admin' ? ' (admin)' : '';
-  $('who-text').textContent = me.principal.kind === 'service'
-    ? `${me.principal.service} acting as ${me.actor?.id || '—'}${role}`
-    : `Signed in as ${me.actor?.id || me.principal.user}${role}`;
-  $('who-org').textContent = `Org ${me.org}`;
+  if (me.principal.kind === 'service') {
+    $('who-text').textContent = `Acting as ${me.actor?.id || session.actor}${role}`;
+    $('who-org').textContent = `via service ${me.principal.service} · Org ${me.org}`;
+  } else {
+    $('who-text').textContent = `Signed in as ${me.actor?.id || me.principal.user}${role}`;
+    $('who-org').textContent = `Org ${me.org}`;
+  }
 }
 
 async function learnWho() {
