@@ -64,6 +64,11 @@ export function initPicker({ onCreate, onManage }) {
     if (event.key === 'ArrowDown') {
       event.preventDefault();
       $('picker-list').querySelector('button')?.focus();
+    } else if (event.key === 'Enter') {
+      // Enter picks the match when the search leaves exactly one key.
+      event.preventDefault();
+      const buttons = $('picker-list').querySelectorAll('button');
+      if (buttons.length === 1) buttons[0].click();
     }
   });
   $('picker-list').addEventListener('keydown', (event) => {
