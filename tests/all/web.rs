@@ -10,7 +10,8 @@
 //! URL, and that the page's security headers are there. The DOM, the form fields,
 //! `localStorage` and `sessionStorage` are checked for the values too.
 //!
-//! Screenshots of each step at 1280 and 390 px wide land in
+//! At each step axe-core checks the page (WCAG 2.1 AA and best practices: any violation
+//! fails the test). Screenshots of each step at 1280 and 390 px wide land in
 //! `$CARGO_TARGET_DIR/web-screenshots/` (or `target/web-screenshots/`).
 //!
 //! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium chromium-driver`;
@@ -47,6 +48,8 @@ const VALUE: &str = "sk_live_web_4f9a8b7c6d5e4f3a2b1c0d9e";
 /// The value typed into Edit value.
 const NEW_VALUE: &str = "sk_live_web_rotated_77aa88bb99cc00dd";
 const VALUES: &[&str] = &[VALUE, NEW_VALUE];
+/// axe-core, vendored for the tests only.
+const AXE: &str = include_str!("../fixtures/axe-core/axe.min.js");
 /// How long the local target takes to answer, so the run is seen while it goes on.
 const TARGET_DELAY: Duration = Duration::from_secs(3);
 
@@ -485,8 +488,32 @@ impl Page {
         self.click(&format!("#key-menu [data-op='{item}']")).await;
     }
 
-    /// Screenshots of the page as it is, 1280 and 390 px wide, named `name`.
+    /// Runs axe-core (every WCAG 2.0/2.1 A and AA rule, and the best practices) on the
+    /// page as it is and fails on any violation. axe-core is a test fixture
+    /// (`tests/fixtures/axe-core`), injected over WebDriver: hush never serves it.
+    pub(crate) async fn axe(&self, what: &str) {
+        if self.js("return typeof window.axe === 'object';").await != json!(true) {
+            self.c.execute(AXE, vec![]).await.expect("axe-core loads");
+        }
+        let got = self
+            .c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                     nodes: v.nodes.map(n => n.target.join(' ') + ' — ' + n.failureSummary) }))))
+                   .catch(e => done('axe failed: ' + e));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(got, json!([]), "axe-core finds violations {what}");
+    }
+
+    /// Checks the page with axe-core, then screenshots it as it is, 1280 and 390 px
+    /// wide, named `name`.
     pub(crate) async fn shot(&self, name: &str) {
+        self.axe(&format!("at step {name}")).await;
         for (width, height) in [(1280, 900), (390, 844)] {
             self.c.set_window_size(width, height).await.unwrap();
             let inner = self

@@ -28,28 +28,9 @@ const PARTNER: &str = "partner_editor_0a1b2c3d4e5f6a7b";
 const OPS: &str = "ops_editor_value_99887766554433";
 const VALUES: &[&str] = &[STRIPE, PARTNER, OPS];
 
-const AXE: &str = include_str!("../fixtures/axe-core/axe.min.js");
-
-/// Runs axe-core (every WCAG 2.0/2.1 A and AA rule and the best practices) on the page
-/// as it is and fails on any violation.
+/// axe-core on the page as it is (see `Page::axe`); `Page::shot` runs it too.
 async fn axe(page: &Page, what: &str) {
-    let loaded = page.js("return typeof window.axe === 'object';").await;
-    if loaded != json!(true) {
-        page.c.execute(AXE, vec![]).await.expect("axe-core loads");
-    }
-    let got = page
-        .c
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             axe.run(document, { resultTypes: ['violations'] })
-               .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
-                 nodes: v.nodes.map(n => n.target.join(' ') + ' — ' + n.failureSummary) }))))
-               .catch(e => done('axe failed: ' + e));",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(got, json!([]), "axe-core finds violations {what}");
+    page.axe(what).await;
 }
 
 async fn sign_in(page: &Page, proxy: &str, token: &str) {
