@@ -323,8 +323,12 @@ async fn build_a_send_api_request(page: &Page, hush: &Hush, proxy: &str, log: &L
     .await;
     keys(page, &Key::Down.to_string()).await;
     keys(page, &Key::Enter.to_string()).await;
-    page.wait("the chip", "!document.getElementById('picker-dialog').open")
-        .await;
+    page.wait(
+        "the chip",
+        "!document.getElementById('picker-dialog').open && \
+         document.querySelector(\"#view-action [data-path='auth.token'] .chip\")",
+    )
+    .await;
     assert_eq!(
         chips(page, "auth.token").await,
         json!([format!("Stripe live={stripe}")]),

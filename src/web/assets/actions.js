@@ -446,7 +446,12 @@ function codeEditor(spec) {
   function renderLang() {
     box.replaceChildren(lang.select.value === 'javascript' ? code.node : component.node);
   }
-  lang.select.addEventListener('change', renderLang);
+  lang.select.addEventListener('change', () => {
+    // What the API said about the other language no longer applies.
+    clearFieldErrors();
+    showError($('action-error'), '');
+    renderLang();
+  });
   renderLang();
   const bindings = bindingList(spec.secrets);
   const hosts = textField('Allowed hosts', (spec.allowed_hosts || []).join('\n'), {
