@@ -17,6 +17,7 @@
 //! | `/v1/secrets…` | secret keys, metadata only (`secrets`) |
 //! | `/v1/users…`, `/v1/groups…` | the org's directory (`directory`) |
 //! | `/v1/actions…` | saved actions (`actions`) |
+//! | `GET /v1/me` | who the caller is: org, principal, the member acted for (`me`) |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of every route (`openapi`) |
 //! | `GET /`, `GET /ui/…` | the web page (`src/web`) |
 //!
@@ -26,6 +27,7 @@ pub(crate) mod actions;
 pub(crate) mod auth;
 pub(crate) mod directory;
 pub(crate) mod error;
+pub(crate) mod me;
 pub(crate) mod openapi;
 pub(crate) mod runs;
 pub(crate) mod secrets;
@@ -127,6 +129,7 @@ pub fn app(state: ApiState) -> Router {
         .merge(secrets::routes())
         .merge(directory::routes())
         .merge(actions::routes())
+        .merge(me::routes())
         .merge(openapi::routes())
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::not_found("no such route") })

@@ -1,4 +1,4 @@
-//! The web page of `hush serve`: secret keys and run results for org members, as plain
+//! The web page of `hush serve`: secret keys, saved actions and run results for org members, as plain
 //! HTML, CSS and JavaScript modules embedded in the binary (no build step, no Node at run
 //! time). It owns only the static files under `assets/` and the headers they are served
 //! with; every piece of data the page shows it reads from the `/v1` API with the bearer
@@ -60,6 +60,8 @@ static ASSETS: &[Asset] = &[
     asset!("secrets.js", JS),
     asset!("runs.js", JS),
     asset!("sse.js", JS),
+    asset!("keys.js", JS),
+    asset!("actions.js", JS),
 ];
 
 /// The page's routes (no token needed: the files hold no data), for any router state:

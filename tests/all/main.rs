@@ -12,6 +12,7 @@ mod common;
 
 mod api;
 mod api_actions;
+mod api_me;
 mod api_oneshot;
 mod api_removal;
 mod api_runs;
@@ -46,3 +47,4 @@ mod ssrf_metadata;
 mod store_conformance;
 mod tamper;
 mod web;
+mod web_editor;

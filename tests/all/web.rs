@@ -10,7 +10,8 @@
 //! URL, and that the page's security headers are there. The DOM, the form fields,
 //! `localStorage` and `sessionStorage` are checked for the values too.
 //!
-//! Screenshots of each step at 1280 and 390 px wide land in
+//! At each step axe-core checks the page (WCAG 2.1 AA and best practices: any violation
+//! fails the test). Screenshots of each step at 1280 and 390 px wide land in
 //! `$CARGO_TARGET_DIR/web-screenshots/` (or `target/web-screenshots/`).
 //!
 //! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium chromium-driver`;
@@ -34,9 +35,8 @@ use common::{Harness, Kind, assert_no_value_in};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::{FutureExt, StreamExt};
-use hush::actions::http::{HttpSender, NetworkPolicy};
+use hush::actions::http::NetworkPolicy;
 use hush::api::{ApiState, app};
-use hush::executor::Executor;
 use hush::runs::DEFAULT_RETENTION;
 use hush::runs::redis::RedisRuns;
 use hush::runs::worker::{self, WorkerConfig};
@@ -48,6 +48,8 @@ const VALUE: &str = "sk_live_web_4f9a8b7c6d5e4f3a2b1c0d9e";
 /// The value typed into Edit value.
 const NEW_VALUE: &str = "sk_live_web_rotated_77aa88bb99cc00dd";
 const VALUES: &[&str] = &[VALUE, NEW_VALUE];
+/// axe-core, vendored for the tests only.
+const AXE: &str = include_str!("../fixtures/axe-core/axe.min.js");
 /// How long the local target takes to answer, so the run is seen while it goes on.
 const TARGET_DELAY: Duration = Duration::from_secs(3);
 
@@ -188,17 +190,17 @@ impl WebDriverCompatibleCommand for BrowserLog {
 
 /// One request the browser sent and the answer it got, as it passed the proxy.
 #[derive(Clone, Debug, Default)]
-struct Exchange {
-    method: String,
-    uri: String,
-    request_headers: Vec<(String, String)>,
-    status: u16,
-    response_headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Exchange {
+    pub(crate) method: String,
+    pub(crate) uri: String,
+    pub(crate) request_headers: Vec<(String, String)>,
+    pub(crate) status: u16,
+    pub(crate) response_headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Exchange {
-    fn response_header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn response_header(&self, name: &str) -> Option<&str> {
         self.response_headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -206,10 +208,10 @@ impl Exchange {
     }
 }
 
-type Log = Arc<Mutex<Vec<Arc<Mutex<Exchange>>>>>;
+pub(crate) type Log = Arc<Mutex<Vec<Arc<Mutex<Exchange>>>>>;
 
 /// A copy of every exchange so far.
-fn snapshot(log: &Log) -> Vec<Exchange> {
+pub(crate) fn snapshot(log: &Log) -> Vec<Exchange> {
     let list = log.lock().unwrap().clone();
     list.iter().map(|e| e.lock().unwrap().clone()).collect()
 }
@@ -301,11 +303,15 @@ async fn start_proxy(upstream: String) -> (String, Log) {
 // ---------------------------------------------------------------------------------------
 // hush with a worker, and the local target
 
-struct Hush {
-    h: Harness,
-    base: String,
-    target: String,
-    received: Arc<Mutex<Vec<String>>>,
+pub(crate) struct Hush {
+    pub(crate) h: Harness,
+    pub(crate) base: String,
+    pub(crate) target: String,
+    pub(crate) received: Arc<Mutex<Vec<String>>>,
+    /// Every request's headers, as the target got them.
+    pub(crate) received_headers: Arc<Mutex<Vec<axum::http::HeaderMap>>>,
+    /// The Run Code runtime the executor runs components with.
+    pub(crate) code: Arc<hush::actions::code::CodeRuntime>,
     stop: Arc<AtomicBool>,
     worker: Mutex<Option<tokio::task::JoinHandle<hush::Result<()>>>>,
 }
@@ -316,10 +322,14 @@ async fn start_hush() -> Hush {
     // The target: answers after TARGET_DELAY with the Authorization header it got, so the
     // run's result holds the value (and hush must redact it).
     let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let received_headers: Arc<Mutex<Vec<axum::http::HeaderMap>>> = Arc::default();
     let seen = Arc::clone(&received);
+    let seen_headers = Arc::clone(&received_headers);
     let target_app = axum::Router::new().fallback(move |request: Request| {
         let seen = Arc::clone(&seen);
+        let seen_headers = Arc::clone(&seen_headers);
         async move {
+            seen_headers.lock().unwrap().push(request.headers().clone());
             let auth = request
                 .headers()
                 .get(header::AUTHORIZATION)
@@ -335,7 +345,7 @@ async fn start_hush() -> Hush {
     tokio::spawn(async move { axum::serve(listener, target_app).await.unwrap() });
 
     let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);
-    let executor = Executor::new(Arc::clone(&h.secrets), HttpSender::new(policy).unwrap());
+    let (code, executor) = h.code_executor(policy);
     let runs = RedisRuns::connect(&h.redis_url(), DEFAULT_RETENTION)
         .await
         .unwrap();
@@ -362,6 +372,8 @@ async fn start_hush() -> Hush {
         base,
         target,
         received,
+        received_headers,
+        code,
         stop,
         worker: Mutex::new(Some(worker)),
     }
@@ -370,9 +382,9 @@ async fn start_hush() -> Hush {
 // ---------------------------------------------------------------------------------------
 // The page, as a person uses it
 
-struct Page {
-    c: Client,
-    shots: PathBuf,
+pub(crate) struct Page {
+    pub(crate) c: Client,
+    pub(crate) shots: PathBuf,
 }
 
 fn truthy(v: &Value) -> bool {
@@ -382,14 +394,14 @@ fn truthy(v: &Value) -> bool {
 }
 
 impl Page {
-    async fn js(&self, script: &str) -> Value {
+    pub(crate) async fn js(&self, script: &str) -> Value {
         self.c
             .execute(script, vec![])
             .await
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
-    async fn js_with(&self, script: &str, args: Vec<Value>) -> Value {
+    pub(crate) async fn js_with(&self, script: &str, args: Vec<Value>) -> Value {
         self.c
             .execute(script, args)
             .await
@@ -397,7 +409,7 @@ impl Page {
     }
 
     /// Polls the expression `condition` until it is truthy and returns its value.
-    async fn wait(&self, what: &str, condition: &str) -> Value {
+    pub(crate) async fn wait(&self, what: &str, condition: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let got = self.js(&format!("return ({condition});")).await;
@@ -412,14 +424,14 @@ impl Page {
         }
     }
 
-    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn find(&self, css: &str) -> fantoccini::elements::Element {
         self.c
             .find(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no {css}: {e}"))
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.find(css)
             .await
             .click()
@@ -427,13 +439,13 @@ impl Page {
             .unwrap_or_else(|e| panic!("could not click {css}: {e}"));
     }
 
-    async fn fill(&self, css: &str, text: &str) {
+    pub(crate) async fn fill(&self, css: &str, text: &str) {
         let field = self.find(css).await;
         field.clear().await.unwrap();
         field.send_keys(text).await.unwrap();
     }
 
-    async fn select(&self, css: &str, value: &str) {
+    pub(crate) async fn select(&self, css: &str, value: &str) {
         self.find(css)
             .await
             .select_by_value(value)
@@ -441,7 +453,7 @@ impl Page {
             .unwrap_or_else(|e| panic!("could not choose {value} in {css}: {e}"));
     }
 
-    async fn visible(&self, css: &str) -> bool {
+    pub(crate) async fn visible(&self, css: &str) -> bool {
         self.js_with(
             "const n = document.querySelector(arguments[0]); \
              return !!n && n.getClientRects().length > 0;",
@@ -452,12 +464,12 @@ impl Page {
         .unwrap()
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.unwrap()
     }
 
     /// Opens the menu of the key `id` with the keyboard and picks `item`.
-    async fn key_menu(&self, id: &str, item: &str) {
+    pub(crate) async fn key_menu(&self, id: &str, item: &str) {
         // The list shown and loaded (the rows are rebuilt after every change).
         self.wait(
             "the key's menu button",
@@ -476,8 +488,32 @@ impl Page {
         self.click(&format!("#key-menu [data-op='{item}']")).await;
     }
 
-    /// Screenshots of the page as it is, 1280 and 390 px wide, named `name`.
-    async fn shot(&self, name: &str) {
+    /// Runs axe-core (every WCAG 2.0/2.1 A and AA rule, and the best practices) on the
+    /// page as it is and fails on any violation. axe-core is a test fixture
+    /// (`tests/fixtures/axe-core`), injected over WebDriver: hush never serves it.
+    pub(crate) async fn axe(&self, what: &str) {
+        if self.js("return typeof window.axe === 'object';").await != json!(true) {
+            self.c.execute(AXE, vec![]).await.expect("axe-core loads");
+        }
+        let got = self
+            .c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                     nodes: v.nodes.map(n => n.target.join(' ') + ' — ' + n.failureSummary) }))))
+                   .catch(e => done('axe failed: ' + e));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(got, json!([]), "axe-core finds violations {what}");
+    }
+
+    /// Checks the page with axe-core, then screenshots it as it is, 1280 and 390 px
+    /// wide, named `name`.
+    pub(crate) async fn shot(&self, name: &str) {
+        self.axe(&format!("at step {name}")).await;
         for (width, height) in [(1280, 900), (390, 844)] {
             self.c.set_window_size(width, height).await.unwrap();
             let inner = self
@@ -504,7 +540,12 @@ impl Page {
 
     /// Fails if the DOM (with every field's current value), localStorage or
     /// sessionStorage holds a value in any known encoding.
-    async fn assert_no_value(&self, when: &str) {
+    pub(crate) async fn assert_no_value(&self, when: &str) {
+        self.assert_no_value_of(when, VALUES).await;
+    }
+
+    /// As [`Page::assert_no_value`], for `values`.
+    pub(crate) async fn assert_no_value_of(&self, when: &str, values: &[&str]) {
         let dom = self
             .js(
                 "return document.documentElement.outerHTML + '\\n' + \
@@ -514,7 +555,7 @@ impl Page {
         assert_no_value_in(
             &format!("the DOM {when}"),
             dom.as_str().unwrap().as_bytes(),
-            VALUES,
+            values,
         );
         for storage in ["localStorage", "sessionStorage"] {
             let held = self
@@ -525,13 +566,13 @@ impl Page {
             assert_no_value_in(
                 &format!("{storage} {when}"),
                 held.as_str().unwrap().as_bytes(),
-                VALUES,
+                values,
             );
         }
     }
 
     /// The browser's console messages of level SEVERE since the last call.
-    async fn console_errors(&self) -> Vec<String> {
+    pub(crate) async fn console_errors(&self) -> Vec<String> {
         let entries = self.c.issue_cmd(BrowserLog).await.unwrap();
         entries
             .as_array()
@@ -556,7 +597,7 @@ fn artifacts_dir() -> PathBuf {
 
 /// Runs `flow` against hush (with a worker and the target) behind the recording proxy,
 /// in a fresh headless Chromium; ends the browser and the worker whatever happens.
-async fn in_browser<F, Fut>(driver_log: &str, flow: F)
+pub(crate) async fn in_browser<F, Fut>(driver_log: &str, flow: F)
 where
     F: FnOnce(Page, Arc<Hush>, String, Log) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -615,10 +656,14 @@ async fn a_service_token_signs_in_acting_for_a_member_it_names() {
         page.click("#signin-form button[type=submit]").await;
         page.wait("the secret keys", "!document.getElementById('view-secrets').hidden")
             .await;
-        assert_eq!(
-            page.text("#who-text").await,
-            format!("Acting as mia in {}", hush.h.org),
-            "the header names the member and the org"
+        assert_eq!(page.text("#who-text").await, "Acting as mia");
+        page.wait("who I am", "document.getElementById('who-org').textContent")
+            .await;
+        assert!(
+            page.text("#who-org")
+                .await
+                .starts_with("via service orchestrator · Org "),
+            "the header names the service token's service and the org"
         );
         page.click("#create-open").await;
         page.wait("the create dialog", "document.getElementById('create-dialog').open")
@@ -701,7 +746,14 @@ async fn walk_the_flow(page: &Page, hush: &Hush, proxy: &str, log: &Log) {
     );
     assert_eq!(
         page.text("#who-text").await,
-        format!("Signed in to {} with a user token", hush.h.org),
+        "Signed in as ada (admin)",
+        "the header names the signed-in member"
+    );
+    page.wait("who I am", "document.getElementById('who-org').textContent")
+        .await;
+    assert_eq!(
+        page.text("#who-org").await,
+        format!("Org {}", hush.h.org),
         "the header names the org"
     );
     // The token lives in sessionStorage only: nothing in localStorage, no cookie.

@@ -5,6 +5,8 @@ const TOKEN = 'hush.token';
 const ACTOR = 'hush.actor';
 
 export const session = {
+  // Who the token stands for (GET /v1/me), kept in memory only.
+  me: null,
   get token() { return sessionStorage.getItem(TOKEN); },
   get actor() { return sessionStorage.getItem(ACTOR) || ''; },
   signIn(token, actor) {

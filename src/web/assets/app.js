@@ -1,4 +1,5 @@
-// The page: sign in, then route by the URL's fragment (#/secrets, #/runs, #/runs/<id>).
+// The page: sign in, then route by the URL's fragment (#/secrets, #/actions,
+// #/actions/<id>, #/actions/new/<kind>, #/runs, #/runs/<id>).
 // The API token is kept in sessionStorage only (this tab, this session) and sent only in
 // the Authorization header.
 
@@ -6,31 +7,61 @@ import { $, show, showError, wireDialogs } from './dom.js';
 import { call, session, whenUnauthorized } from './api.js';
 import { initSecrets, showSecrets } from './secrets.js';
 import { initRuns, showRuns, showRun } from './runs.js';
+import { initActions, showActions, showAction, leaveActions } from './actions.js';
 
-const VIEWS = ['view-signin', 'view-secrets', 'view-runs', 'view-run'];
-
-// The org is in the token's text (`hush_<org>_<52 characters>`). A user token acts as its
-// own user, whose id only the server knows; a service token acts for the member named.
-function orgOf(token) {
-  const m = /^hush_(.+)_[a-z2-7]{52}$/.exec(token || '');
-  return m ? m[1] : '';
-}
+const VIEWS = ['view-signin', 'view-secrets', 'view-actions', 'view-action', 'view-runs', 'view-run'];
+const NAV = {
+  'view-secrets': 'nav-secrets', 'view-actions': 'nav-actions', 'view-action': 'nav-actions',
+  'view-runs': 'nav-runs', 'view-run': 'nav-runs',
+};
+let currentView = '';
 
 function showView(id) {
-  $('flash').hidden = id !== 'view-secrets' || $('flash').hidden;
+  // Leaving a view closes what it had open: its dialogs and menus.
+  if (id !== currentView) {
+    if (currentView === 'view-action') leaveActions();
+    for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
+    for (const menu of document.querySelectorAll('.menu[role=menu]')) menu.hidden = true;
+    for (const button of document.querySelectorAll('[aria-expanded=true]')) button.setAttribute('aria-expanded', 'false');
+    if (currentView === 'view-secrets' || id === 'view-secrets') $('flash').hidden = true;
+  }
+  currentView = id;
   for (const view of VIEWS) show($(view), view === id);
   const signedIn = id !== 'view-signin';
   show($('nav'), signedIn);
   show($('who'), signedIn);
-  const org = orgOf(session.token);
-  $('who-text').textContent = session.actor
-    ? `Acting as ${session.actor} in ${org}`
-    : `Signed in to ${org} with a user token`;
+  showWho();
   for (const link of document.querySelectorAll('#nav a')) {
-    const here = (id === 'view-secrets' && link.id === 'nav-secrets')
-      || ((id === 'view-runs' || id === 'view-run') && link.id === 'nav-runs');
-    if (here) link.setAttribute('aria-current', 'page'); else link.removeAttribute('aria-current');
+    if (NAV[id] === link.id) link.setAttribute('aria-current', 'page'); else link.removeAttribute('aria-current');
   }
+}
+
+// Who is signed in: the member (or the service acting as one) and the org, from /v1/me.
+function showWho() {
+  const me = session.me;
+  if (!me) {
+    $('who-text').textContent = session.actor ? `Acting as ${session.actor}` : 'Signed in';
+    $('who-org').textContent = '';
+    return;
+  }
+  const role = me.actor?.role === 'admin' ? ' (admin)' : '';
+  if (me.principal.kind === 'service') {
+    $('who-text').textContent = `Acting as ${me.actor?.id || session.actor}${role}`;
+    $('who-org').textContent = `via service ${me.principal.service} · Org ${me.org}`;
+  } else {
+    $('who-text').textContent = `Signed in as ${me.actor?.id || me.principal.user}${role}`;
+    $('who-org').textContent = `Org ${me.org}`;
+  }
+}
+
+async function learnWho() {
+  if (!session.token) return;
+  try {
+    session.me = await call('GET', '/v1/me', { actor: true });
+  } catch {
+    session.me = null;
+  }
+  showWho();
 }
 
 function route() {
@@ -45,6 +76,13 @@ function route() {
   if (runMatch) {
     showView('view-run');
     showRun(runMatch[1]);
+  } else if (hash === '#/actions') {
+    showView('view-actions');
+    showActions();
+  } else if (/^#\/actions\/(new\/(send_api_request|run_code)|act_[a-z0-9_-]+)$/.test(hash)) {
+    showView('view-action');
+    showAction(hash.slice('#/actions/'.length));
+    return;
   } else if (hash === '#/runs') {
     showView('view-runs');
     showRuns();
@@ -77,12 +115,14 @@ async function signIn(event) {
   }
   tokenField.value = '';
   session.signIn(token, actor);
+  await learnWho();
   if (!location.hash || location.hash === '#/') location.hash = '#/secrets';
   else route();
 }
 
 function signOut() {
   session.signOut();
+  session.me = null;
   $('signin-form').reset();
   location.hash = '';
   route();
@@ -90,14 +130,17 @@ function signOut() {
 
 whenUnauthorized(() => {
   session.signOut();
+  session.me = null;
   showView('view-signin');
   showError($('signin-error'), 'Your token was refused (revoked or expired): sign in again.');
 });
 
 initSecrets();
 initRuns();
+initActions();
 wireDialogs();
 $('signin-form').addEventListener('submit', signIn);
 $('sign-out').addEventListener('click', signOut);
 window.addEventListener('hashchange', route);
 route();
+learnWho();

@@ -7,6 +7,7 @@
 
 import { $, el, clear, show, showError, when, openDialog, flash } from './dom.js';
 import { call, ApiError } from './api.js';
+import { loadKeys, canManage } from './keys.js';
 
 const FILTERS = ['all', 'team', 'restricted', 'usable'];
 const list = { filter: 'all', cursor: null, items: new Map() };
@@ -77,14 +78,17 @@ async function load(fresh) {
     list.cursor = null;
     // The menu lives in a row while open: keep it out of the rows about to go.
     closeMenu(false);
-    document.body.append($('key-menu'));
+    $('main').append($('key-menu'));
   }
   panel.setAttribute('aria-busy', 'true');
   showError($('secrets-error'), '');
   try {
-    const page = await call('GET', '/v1/secrets', {
-      query: { filter: list.filter, cursor: fresh ? null : list.cursor, limit: 100 }, actor: true,
-    });
+    const [page] = await Promise.all([
+      call('GET', '/v1/secrets', {
+        query: { filter: list.filter, cursor: fresh ? null : list.cursor, limit: 100 }, actor: true,
+      }),
+      fresh ? loadKeys(true) : null,
+    ]);
     if (seq !== loading) return;
     if (fresh) list.items.clear();
     const rows = page.items.map((meta) => {
@@ -136,7 +140,7 @@ function row(meta) {
 // ---- the key menu ----
 
 function menuItems() {
-  return [...$('key-menu').querySelectorAll('[role=menuitem]')];
+  return [...$('key-menu').querySelectorAll('[role=menuitem]')].filter((item) => !item.parentElement.hidden);
 }
 
 function initMenu() {
@@ -175,6 +179,11 @@ function toggleMenu(button) {
   }
   closeMenu(false);
   menu.dataset.for = button.dataset.menu;
+  // Only those who hold Manage on the key are offered what changes it.
+  const manage = canManage(button.dataset.menu);
+  for (const item of menu.querySelectorAll('[role=menuitem]')) {
+    item.parentElement.hidden = item.dataset.op !== 'reference' && !manage;
+  }
   button.after(menu);
   button.setAttribute('aria-expanded', 'true');
   menu.hidden = false;
@@ -289,8 +298,16 @@ function hostsFrom(text) {
 // ---- create ----
 
 let createGrants = () => [];
+let onCreated = null; // set when the action editor opened the dialog
+
+// Create Secret Key from elsewhere (the action editor): `then(meta)` once it is created.
+export function openCreateKey(then) {
+  openCreate();
+  onCreated = then;
+}
 
 function openCreate() {
+  onCreated = null;
   const form = $('create-form');
   form.reset();
   showError($('create-error'), '');
@@ -322,8 +339,14 @@ async function submitCreate(event) {
   }
   try {
     const meta = await call('POST', '/v1/secrets', { body, actor: true });
+    const then = onCreated;
+    onCreated = null;
     $('create-dialog').close();
     form.reset();
+    if (then) {
+      then(meta);
+      return;
+    }
     await refreshAfter(`Created ${meta.name} (${meta.id}). Its value will not be shown again.`);
   } catch (e) {
     showError($('create-error'), `${e.message} (The value field was cleared: enter it again.)`);
