@@ -150,8 +150,9 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The org a token's text names, when the text has a token's shape.
-fn token_org(token: &str) -> Option<OrgId> {
+/// The org a token's text names, when the text has a token's shape (not proof of anything:
+/// only [`Tokens::authenticate`] says whether the token is real).
+pub(crate) fn token_org(token: &str) -> Option<OrgId> {
     let rest = token.strip_prefix(PREFIX)?;
     let (org, secret) = rest.rsplit_once('_')?;
     let shaped = secret.len() == SECRET_CHARS && secret.bytes().all(|b| ALPHABET.contains(&b));

@@ -20,6 +20,22 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        Bearer::from_request_parts(parts, state)
+            .await?
+            .authenticate(state)
+            .await
+    }
+}
+
+/// A request's bearer token, not yet authenticated: for a handler that starts its own
+/// read alongside the token's check ([`Bearer::authenticate`]) and uses what it read only
+/// once the token is found good.
+pub struct Bearer(String);
+
+impl FromRequestParts<ApiState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &ApiState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::unauthorized(
                 "missing bearer token: send `Authorization: Bearer <token>`",
@@ -36,10 +52,28 @@ impl FromRequestParts<ApiState> for Caller {
                 "the Authorization header must be `Bearer <token>`",
             ));
         };
-        match state.tokens.authenticate(token).await? {
+        Ok(Bearer(token.to_owned()))
+    }
+}
+
+impl Bearer {
+    /// The org the token's text names, before it is authenticated (not proof of anything).
+    pub fn claimed_org(&self) -> Option<crate::model::OrgId> {
+        crate::tokens::token_org(&self.0)
+    }
+
+    /// The token's record, or 401.
+    pub async fn authenticate(&self, state: &ApiState) -> Result<Caller, ApiError> {
+        match state.tokens.authenticate(&self.0).await? {
             Some(record) => Ok(Caller(record)),
             None => Err(ApiError::unauthorized("invalid or revoked token")),
         }
+    }
+}
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bearer([REDACTED])")
     }
 }
 

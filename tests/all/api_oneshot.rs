@@ -294,3 +294,32 @@ async fn refusals_answer_the_json_error_shape_without_a_socket() {
     );
     drop(api.h);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_token_naming_the_org_reads_no_run_though_the_read_starts_with_its_check() {
+    let api = Api::start().await;
+    let body = json!({"action": api.action, "inputs": {}, "actor": "mia"});
+    let (_, run) = api
+        .json(Method::POST, "/v1/runs?wait=true", Some(body))
+        .await;
+    let id = run["id"].as_str().unwrap();
+    let forged = format!("hush_{}_{}", api.h.org, "a".repeat(52));
+    let response = api
+        .router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri(format!("/v1/runs/{id}"))
+                .header("authorization", format!("Bearer {forged}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains(id) && !text.contains("succeeded"), "{text}");
+}
