@@ -6,8 +6,6 @@
 use crate::common;
 use std::sync::Arc;
 
-use axum::extract::Request;
-use axum::response::IntoResponse;
 use common::api::assert_error;
 use common::{Harness, Kind, assert_no_value_in, team, user};
 use hush::tokens::Tokens;
@@ -16,21 +14,6 @@ use serde_json::{Value, json};
 
 const VALUE: &str = "sk_live_api_0123456789abcdef";
 const MAX_BODY: usize = 64 * 1024;
-
-/// A target that answers with the Authorization header it received.
-async fn echo_target() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().fallback(|req: Request| async move {
-        let auth = req
-            .headers()
-            .get("authorization")
-            .map(|v| v.to_str().unwrap().to_owned());
-        axum::Json(json!({"auth": auth})).into_response()
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
 
 /// The API over `h`'s store on a fresh port; returns its base URL.
 async fn serve(h: &Harness) -> String {
@@ -50,7 +33,7 @@ impl Api {
     async fn start() -> Api {
         let h = Harness::new(Kind::Redis).await;
         let id = h.create("mia", team("Stripe live", VALUE)).await.id;
-        let target = echo_target().await;
+        let target = common::api::auth_echo_target().await;
         let action = json!({
             "kind": "send_api_request", "name": "Charge", "method": "POST",
             "url": format!("{target}/v1/charges"),

@@ -13,7 +13,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
-use axum::response::IntoResponse;
 use common::{Harness, Kind, assert_no_value_in, team};
 use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::{ApiState, app};
@@ -24,21 +23,6 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 const VALUE: &str = "sk_live_oneshot_0123456789abcdef";
-
-/// A target on 127.0.0.1 that answers with the Authorization header it received.
-async fn echo_target() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().fallback(|req: Request| async move {
-        let auth = req
-            .headers()
-            .get("authorization")
-            .map(|v| v.to_str().unwrap().to_owned());
-        axum::Json(json!({"auth": auth})).into_response()
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
 
 /// The router over an embedded harness and a memory run store drained in-process, a
 /// service token, and a Send API Request that sends the team secret `Stripe live`.
@@ -56,7 +40,7 @@ impl Api {
         let id = h.create("mia", team("Stripe live", VALUE)).await.id;
         let action = json!({
             "kind": "send_api_request", "name": "Charge", "method": "POST",
-            "url": format!("{}/v1/charges", echo_target().await),
+            "url": format!("{}/v1/charges", common::api::auth_echo_target().await),
             "headers": [{"name": "Authorization", "value": format!("Bearer {{{{secret \"{id}\"}}}}")}]
         });
         let policy = NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()]);

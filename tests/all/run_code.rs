@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use common::{Harness, Kind, assert_no_value_in, forbidden_encodings, run, team, user};
+use common::{Harness, Kind, assert_record_clean as assert_clean, error_of, run_as, team, user};
 use hush::actions::code::{CodeAction, CodeRuntime, Source};
 use hush::actions::http::{HttpSender, NetworkPolicy};
-use hush::executor::{Executor, RunRecord, RunRequest, RunStatus};
+use hush::executor::{Executor, RunStatus};
 use hush::guests;
 use hush::secrets::HostPattern;
 use serde_json::{Value, json};
@@ -91,43 +91,6 @@ fn spec(component: &str, extra: Value) -> CodeAction {
         v[k] = x.clone();
     }
     CodeAction::from_json(&v.to_string()).unwrap()
-}
-
-async fn run_as(
-    h: &Harness,
-    executor: &Executor,
-    actor: &str,
-    action: CodeAction,
-    inputs: Value,
-) -> RunRecord {
-    executor
-        .run(RunRequest {
-            run_id: run(&common::unique("run")),
-            org: h.org.clone(),
-            actor: user(actor),
-            action: action.into(),
-            inputs,
-        })
-        .await
-}
-
-/// Fails unless the record, as JSON, holds no encoding of `value` the redactor knows.
-fn assert_clean(record: &RunRecord, value: &str) {
-    let text = serde_json::to_vec(record).unwrap();
-    assert_no_value_in("the run record", &text, &[value]);
-    for (label, encoded) in forbidden_encodings(value) {
-        assert!(
-            !text.windows(encoded.len()).any(|w| w == encoded.as_slice()),
-            "the record holds the value {label}: {}",
-            String::from_utf8_lossy(&text)
-        );
-    }
-}
-
-fn error_of(record: &RunRecord) -> (String, String) {
-    assert_eq!(record.status, RunStatus::Failed, "{record:#?}");
-    let e = record.error.clone().unwrap();
-    (e.code.code().to_owned(), e.message)
 }
 
 #[tokio::test]

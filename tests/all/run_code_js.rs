@@ -12,12 +12,15 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use common::{Harness, Kind, assert_no_value_in, forbidden_encodings, run, team, user};
+use common::{
+    Harness, Kind, assert_no_value_in, assert_record_clean as assert_clean, error_of, run_as, team,
+    user,
+};
 use hmac::{Hmac, Mac};
 use hush::actions::Action;
 use hush::actions::code::CodeAction;
 use hush::actions::http::NetworkPolicy;
-use hush::executor::{Executor, RunRecord, RunRequest, RunStatus};
+use hush::executor::{RunRecord, RunStatus};
 use hush::secrets::HostPattern;
 use serde_json::{Value, json};
 
@@ -102,43 +105,6 @@ fn example(name: &str, secret: Option<&str>) -> CodeAction {
         "{name}-js.json"
     );
     spec
-}
-
-async fn run_as(
-    h: &Harness,
-    executor: &Executor,
-    actor: &str,
-    action: CodeAction,
-    inputs: Value,
-) -> RunRecord {
-    executor
-        .run(RunRequest {
-            run_id: run(&common::unique("run")),
-            org: h.org.clone(),
-            actor: user(actor),
-            action: action.into(),
-            inputs,
-        })
-        .await
-}
-
-/// Fails unless the record, as JSON, holds no encoding of `value` the redactor knows.
-fn assert_clean(record: &RunRecord, value: &str) {
-    let text = serde_json::to_vec(record).unwrap();
-    assert_no_value_in("the run record", &text, &[value]);
-    for (label, encoded) in forbidden_encodings(value) {
-        assert!(
-            !text.windows(encoded.len()).any(|w| w == encoded.as_slice()),
-            "the record holds the value {label}: {}",
-            String::from_utf8_lossy(&text)
-        );
-    }
-}
-
-fn error_of(record: &RunRecord) -> (String, String) {
-    assert_eq!(record.status, RunStatus::Failed, "{record:#?}");
-    let e = record.error.clone().unwrap();
-    (e.code.code().to_owned(), e.message)
 }
 
 fn succeeded(record: &RunRecord) -> Value {

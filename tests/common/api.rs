@@ -181,3 +181,20 @@ impl Client {
         .await
     }
 }
+
+/// A target on 127.0.0.1 that answers `{"auth": <the Authorization header it received>}`;
+/// returns its base URL.
+pub async fn auth_echo_target() -> String {
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(|req: axum::extract::Request| async move {
+        let auth = req
+            .headers()
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_owned());
+        axum::Json(serde_json::json!({"auth": auth})).into_response()
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}

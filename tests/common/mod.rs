@@ -309,6 +309,49 @@ pub fn run_hush(
     out
 }
 
+/// Runs `action` as `actor` of `h`'s org on `executor`, to its record.
+pub async fn run_as(
+    h: &Harness,
+    executor: &Executor,
+    actor: &str,
+    action: hush::actions::code::CodeAction,
+    inputs: serde_json::Value,
+) -> hush::executor::RunRecord {
+    executor
+        .run(hush::executor::RunRequest {
+            run_id: run(&unique("run")),
+            org: h.org.clone(),
+            actor: user(actor),
+            action: action.into(),
+            inputs,
+        })
+        .await
+}
+
+/// Fails unless the record, as JSON, holds no encoding of `value` the redactor knows.
+pub fn assert_record_clean(record: &hush::executor::RunRecord, value: &str) {
+    let text = serde_json::to_vec(record).unwrap();
+    assert_no_value_in("the run record", &text, &[value]);
+    for (label, encoded) in forbidden_encodings(value) {
+        assert!(
+            !text.windows(encoded.len()).any(|w| w == encoded.as_slice()),
+            "the record holds the value {label}: {}",
+            String::from_utf8_lossy(&text)
+        );
+    }
+}
+
+/// The error code and message of a failed record (fails the test for any other).
+pub fn error_of(record: &hush::executor::RunRecord) -> (String, String) {
+    assert_eq!(
+        record.status,
+        hush::executor::RunStatus::Failed,
+        "{record:#?}"
+    );
+    let e = record.error.clone().unwrap();
+    (e.code.code().to_owned(), e.message)
+}
+
 /// Runs each named `async fn(Harness)` of the calling test file as two tests, one on each
 /// backend: `redis::<name>` and `embedded::<name>`.
 #[macro_export]
