@@ -66,9 +66,6 @@ async fn exercise(h: &Harness) {
     h.secrets.flush().await;
 }
 
-/// `XRANGE`'s reply: entry ids with their fields.
-type StreamRows = Vec<(String, Vec<(String, Vec<u8>)>)>;
-
 fn all_values() -> Vec<&'static str> {
     let mut v = VALUES.to_vec();
     v.push("second-value-of-doomed");
@@ -86,45 +83,7 @@ async fn redis_holds_no_value_in_any_key_of_any_type_nor_in_its_append_only_file
     assert!(keys.len() >= 8, "expected the org's keys, got {keys:?}");
     let mut seen_types = std::collections::BTreeSet::new();
     for key in &keys {
-        let kind: String = redis::cmd("TYPE")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let dump: Vec<u8> = match kind.as_str() {
-            "string" => conn.get(key).await.unwrap(),
-            "hash" => {
-                let all: Vec<(Vec<u8>, Vec<u8>)> = conn.hgetall(key).await.unwrap();
-                all.into_iter()
-                    .flat_map(|(f, v)| [f, b"\n".to_vec(), v, b"\n".to_vec()])
-                    .flatten()
-                    .collect()
-            }
-            "set" => conn
-                .smembers::<_, Vec<Vec<u8>>>(key)
-                .await
-                .unwrap()
-                .concat(),
-            "zset" => conn
-                .zrange::<_, Vec<Vec<u8>>>(key, 0, -1)
-                .await
-                .unwrap()
-                .concat(),
-            "stream" => {
-                let rows: StreamRows = redis::cmd("XRANGE")
-                    .arg(key)
-                    .arg("-")
-                    .arg("+")
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-                rows.into_iter()
-                    .flat_map(|(_, f)| f.into_iter().flat_map(|(k, v)| [k.into_bytes(), v]))
-                    .flatten()
-                    .collect()
-            }
-            other => panic!("unexpected key type {other} for {key}"),
-        };
+        let (kind, dump) = common::redis_key_bytes(&mut conn, key).await;
         seen_types.insert(kind.clone());
         assert_no_value_in(&format!("Redis {kind} {key}"), &dump, &all_values());
     }

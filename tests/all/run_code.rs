@@ -3,14 +3,11 @@
 //! local HTTP targets. Covers the component store and caches, every limit, every escape
 //! attempt, and that a used secret never appears in a run record in any encoding.
 
-use crate::common;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::HeaderMap;
-use axum::response::IntoResponse;
+use crate::common;
+use crate::common::echo::target;
 use common::{Harness, Kind, assert_record_clean as assert_clean, error_of, run_as, team, user};
 use hush::actions::code::{CodeAction, CodeRuntime, Source};
 use hush::actions::http::{HttpSender, NetworkPolicy};
@@ -20,62 +17,6 @@ use hush::secrets::HostPattern;
 use serde_json::{Value, json};
 
 const VALUE: &str = "sk_live_guest_\"Zq8/+=&x";
-
-/// What a target received.
-#[derive(Clone, Debug)]
-struct Seen {
-    uri: String,
-    headers: HeaderMap,
-}
-
-#[derive(Clone)]
-struct Target {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Target {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-/// A target that records each request and echoes its headers and URI back as JSON, so a
-/// secret attached by the host comes straight back towards the guest.
-async fn target() -> Target {
-    async fn handle(State(seen): State<Arc<Mutex<Vec<Seen>>>>, req: Request) -> impl IntoResponse {
-        let uri = req.uri().to_string();
-        let headers = req.headers().clone();
-        seen.lock().unwrap().push(Seen {
-            uri: uri.clone(),
-            headers: headers.clone(),
-        });
-        let echoed: serde_json::Map<String, Value> = headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), json!(String::from_utf8_lossy(v.as_bytes()))))
-            .collect();
-        let auth = headers
-            .get("authorization")
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default();
-        (
-            [
-                ("content-type", "application/json"),
-                ("x-echo-auth", auth.as_str()),
-            ],
-            json!({"uri": uri, "headers": echoed}).to_string(),
-        )
-            .into_response()
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let app = axum::Router::new()
-        .fallback(handle)
-        .with_state(Arc::clone(&seen));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Target { addr, seen }
-}
 
 fn loopback_only() -> NetworkPolicy {
     NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()])

@@ -6,12 +6,7 @@
 //! asserts on timing.
 
 use crate::common;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-
-use axum::extract::{Request, State};
-use axum::http::HeaderMap;
-use axum::response::IntoResponse;
+use crate::common::echo::target;
 use common::{
     Harness, Kind, assert_no_value_in, assert_record_clean as assert_clean, error_of, run_as, team,
     user,
@@ -25,55 +20,6 @@ use hush::secrets::HostPattern;
 use serde_json::{Value, json};
 
 const VALUE: &str = "sk_live_js_\"Zq8/+=&x";
-
-/// What a target received.
-#[derive(Clone, Debug)]
-struct Seen {
-    uri: String,
-    headers: HeaderMap,
-}
-
-#[derive(Clone)]
-struct Target {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Target {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-/// A target that records each request and echoes its URI and headers back as JSON, so a
-/// secret attached by the host comes straight back towards the code.
-async fn target() -> Target {
-    async fn handle(State(seen): State<Arc<Mutex<Vec<Seen>>>>, req: Request) -> impl IntoResponse {
-        let uri = req.uri().to_string();
-        let headers = req.headers().clone();
-        seen.lock().unwrap().push(Seen {
-            uri: uri.clone(),
-            headers: headers.clone(),
-        });
-        let echoed: serde_json::Map<String, Value> = headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), json!(String::from_utf8_lossy(v.as_bytes()))))
-            .collect();
-        (
-            [("content-type", "application/json")],
-            json!({"uri": uri, "path": req.uri().path(), "headers": echoed}).to_string(),
-        )
-            .into_response()
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let app = axum::Router::new()
-        .fallback(handle)
-        .with_state(Arc::clone(&seen));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Target { addr, seen }
-}
 
 fn loopback_only() -> NetworkPolicy {
     NetworkPolicy::allowing(["127.0.0.1/32".parse().unwrap()])
@@ -892,9 +838,6 @@ async fn over_the_api_js_is_dispatched_inline_and_saved_a_syntax_error_is_refuse
     assert_no_value_in_redis(&h, VALUE).await;
 }
 
-/// `XRANGE`'s reply: entry ids with their fields.
-type StreamRows = Vec<(String, Vec<(String, Vec<u8>)>)>;
-
 /// Fails if any Redis key of `h`'s org, of any type, holds an encoding of `value`.
 async fn assert_no_value_in_redis(h: &Harness, value: &str) {
     use redis::AsyncCommands;
@@ -903,50 +846,7 @@ async fn assert_no_value_in_redis(h: &Harness, value: &str) {
     let keys: Vec<String> = conn.keys(format!("hush:{{{}}}:*", h.org)).await.unwrap();
     assert!(keys.iter().any(|k| k.contains("run")), "{keys:?}");
     for key in &keys {
-        let kind: String = redis::cmd("TYPE")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let dump: Vec<u8> = match kind.as_str() {
-            "string" => conn.get(key).await.unwrap(),
-            "hash" => {
-                let all: Vec<(Vec<u8>, Vec<u8>)> = conn.hgetall(key).await.unwrap();
-                all.into_iter()
-                    .flat_map(|(f, v)| [f, v])
-                    .flatten()
-                    .collect()
-            }
-            "set" => conn
-                .smembers::<_, Vec<Vec<u8>>>(key)
-                .await
-                .unwrap()
-                .concat(),
-            "zset" => conn
-                .zrange::<_, Vec<Vec<u8>>>(key, 0, -1)
-                .await
-                .unwrap()
-                .concat(),
-            "list" => conn
-                .lrange::<_, Vec<Vec<u8>>>(key, 0, -1)
-                .await
-                .unwrap()
-                .concat(),
-            "stream" => {
-                let rows: StreamRows = redis::cmd("XRANGE")
-                    .arg(key)
-                    .arg("-")
-                    .arg("+")
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-                rows.into_iter()
-                    .flat_map(|(_, f)| f.into_iter().flat_map(|(k, v)| [k.into_bytes(), v]))
-                    .flatten()
-                    .collect()
-            }
-            other => panic!("unexpected key type {other} for {key}"),
-        };
+        let (kind, dump) = common::redis_key_bytes(&mut conn, key).await;
         assert_no_value_in(&format!("Redis {kind} {key}"), &dump, &[value]);
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod echo;
 pub mod redis_server;
 
 use std::path::PathBuf;
@@ -307,6 +308,59 @@ pub fn run_hush(
     let all = [&out.stdout[..], &out.stderr[..]].concat();
     assert_no_value_in(&format!("output of hush {args:?}"), &all, values);
     out
+}
+
+/// `XRANGE`'s reply: entry ids with their fields.
+type StreamRows = Vec<(String, Vec<(String, Vec<u8>)>)>;
+
+/// Redis key `key`'s type and everything it holds, of any type, as one byte string (hash
+/// fields and values each followed by a newline), for scans that check no value is stored.
+pub async fn redis_key_bytes(
+    conn: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+) -> (String, Vec<u8>) {
+    use redis::AsyncCommands;
+    let kind: String = redis::cmd("TYPE").arg(key).query_async(conn).await.unwrap();
+    let bytes: Vec<u8> = match kind.as_str() {
+        "string" => conn.get(key).await.unwrap(),
+        "hash" => {
+            let all: Vec<(Vec<u8>, Vec<u8>)> = conn.hgetall(key).await.unwrap();
+            all.into_iter()
+                .flat_map(|(f, v)| [f, b"\n".to_vec(), v, b"\n".to_vec()])
+                .flatten()
+                .collect()
+        }
+        "set" => conn
+            .smembers::<_, Vec<Vec<u8>>>(key)
+            .await
+            .unwrap()
+            .concat(),
+        "zset" => conn
+            .zrange::<_, Vec<Vec<u8>>>(key, 0, -1)
+            .await
+            .unwrap()
+            .concat(),
+        "list" => conn
+            .lrange::<_, Vec<Vec<u8>>>(key, 0, -1)
+            .await
+            .unwrap()
+            .concat(),
+        "stream" => {
+            let rows: StreamRows = redis::cmd("XRANGE")
+                .arg(key)
+                .arg("-")
+                .arg("+")
+                .query_async(conn)
+                .await
+                .unwrap();
+            rows.into_iter()
+                .flat_map(|(_, f)| f.into_iter().flat_map(|(k, v)| [k.into_bytes(), v]))
+                .flatten()
+                .collect()
+        }
+        other => panic!("unexpected key type {other} for {key}"),
+    };
+    (kind, bytes)
 }
 
 /// Runs `action` as `actor` of `h`'s org on `executor`, to its record.
