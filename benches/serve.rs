@@ -275,7 +275,7 @@ async fn main() {
         runs.enqueue_many(&org, &ids).await.unwrap();
         loop {
             let groups: redis::streams::StreamInfoGroupsReply =
-                conn.xinfo_groups(queue::STREAM).await.unwrap();
+                conn.xinfo_groups(queue::stream(0)).await.unwrap();
             let group = groups
                 .groups
                 .iter()

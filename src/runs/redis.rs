@@ -12,7 +12,8 @@
 //! - `hush:{org}:runs` and `hush:{org}:wf:<workflow run>`: run ids in lexical order (run
 //!   ids start with their creation time), trimmed to the retention period;
 //! - `hush:{org}:idem:<key>`: idempotency key → run id, same expiry;
-//! - `hush:queue`: the work stream, read by the consumer group `workers` ([`super::queue`]).
+//! - `hush:queue:{p<n>}`: the work stream's partitions, each in its own slot, read by the
+//!   consumer group `workers` ([`super::queue`]).
 
 use std::time::Duration;
 
@@ -27,13 +28,17 @@ use crate::error::{Error, Result};
 use crate::executor::RunStatus;
 use crate::model::{OrgId, RunId, Timestamp, UserId, now};
 use crate::store::OrgVersion;
-use crate::store::redis::Connection;
+use crate::store::redis::{Connection, RedisConn};
 
 /// The run history and the queue, over one Redis server.
 #[derive(Clone)]
 pub struct RedisRuns {
     pub(super) redis: Connection,
     retention: Duration,
+    /// How many partitions the work queue is written to ([`super::queue`]).
+    pub(super) partitions: usize,
+    /// Set once this process named its partitions in the set of partitions.
+    pub(super) registered: std::sync::Arc<tokio::sync::OnceCell<()>>,
     create: Script,
     start: Script,
     finish: Script,
@@ -50,9 +55,13 @@ impl RedisRuns {
     /// # Errors
     /// When Redis cannot be reached.
     pub async fn connect(url: &str, retention: Duration) -> Result<Self> {
+        let redis = Connection::open(url).await?;
+        let partitions = super::queue::partitions_setting(redis.is_cluster(), redis.masters)?;
         Ok(RedisRuns {
-            redis: Connection::open(url).await?,
+            redis,
             retention,
+            partitions,
+            registered: std::sync::Arc::default(),
             create: Script::new(include_str!("lua/create.lua")),
             start: Script::new(include_str!("lua/start.lua")),
             finish: Script::new(include_str!("lua/finish.lua")),
@@ -73,7 +82,7 @@ impl RedisRuns {
     /// When Redis fails.
     async fn events(
         &self,
-        conn: &mut redis::aio::MultiplexedConnection,
+        conn: &mut RedisConn,
         org: &OrgId,
         id: &RunId,
         from: &str,
@@ -109,15 +118,8 @@ impl RedisRuns {
     ///
     /// # Errors
     /// When Redis cannot be reached.
-    pub async fn blocking_connection(&self) -> Result<redis::aio::MultiplexedConnection> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(10)));
-        self.redis
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| self.fail(&e))
+    pub async fn blocking_connection(&self) -> Result<RedisConn> {
+        self.redis.dedicated().await
     }
 }
 
@@ -182,6 +184,12 @@ impl RunStore for RedisRuns {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.fail(&e))?;
+        if existing.is_empty() && self.redis.wait_replica {
+            // A dispatch is acknowledged only once a replica has the run: a failover of
+            // the org's master keeps it (its queue entry waits likewise, in enqueue).
+            conn.wait_for_replica(&key(org, "ver"), &self.redis.display)
+                .await?;
+        }
         if existing.is_empty() {
             Ok(Created::New(
                 (!version.is_empty()).then_some(OrgVersion(version)),
@@ -439,21 +447,11 @@ impl RunStore for RedisRuns {
     }
 
     async fn queue_len(&self) -> Result<usize> {
-        let mut conn = self.redis.conn.clone();
-        conn.xlen(crate::store::redis::WORK_STREAM)
-            .await
-            .map_err(|e| self.fail(&e))
+        self.queued().await
     }
 
     async fn enqueue(&self, org: &OrgId, id: &RunId) -> Result<()> {
-        let mut conn = self.redis.conn.clone();
-        conn.xadd::<_, _, _, _, ()>(
-            crate::store::redis::WORK_STREAM,
-            "*",
-            &[("org", org.as_str()), ("run", id.as_str())],
-        )
-        .await
-        .map_err(|e| self.fail(&e))
+        self.enqueue_many(org, std::slice::from_ref(id)).await
     }
 
     async fn ping(&self) -> Result<()> {
@@ -478,7 +476,7 @@ fn parse_status(s: &str) -> RunStatus {
 /// would stall the shared one).
 struct RedisFeed {
     store: RedisRuns,
-    conn: redis::aio::MultiplexedConnection,
+    conn: RedisConn,
     org: OrgId,
     id: RunId,
 }

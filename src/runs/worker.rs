@@ -22,6 +22,7 @@ use crate::actions::Action;
 use crate::error::{ErrorKind, Result};
 use crate::executor::{Executor, RunRequest, RunStatus};
 use crate::store::OrgVersion;
+use crate::store::redis::RedisConn;
 
 /// How a worker works.
 #[derive(Clone, Debug)]
@@ -226,20 +227,27 @@ pub async fn store_end(
 }
 
 /// Handles one delivered entry and acknowledges it once its run's end is stored.
-async fn handle(store: RedisRuns, executor: Executor, config: Arc<WorkerConfig>, raw: StreamId) {
+async fn handle(
+    store: RedisRuns,
+    executor: Executor,
+    config: Arc<WorkerConfig>,
+    stream: String,
+    raw: StreamId,
+) {
     let shared: Runs = Arc::new(store.clone());
-    let Some(entry) = Entry::parse(&raw) else {
+    let Some(entry) = Entry::parse(&stream, &raw) else {
         tracing::warn!(entry = %raw.id, "dropping a malformed queue entry");
-        let _ = store.ack(&raw.id).await;
+        let _ = store.ack(&stream, &raw.id).await;
         return;
     };
     let heartbeat = {
         let (store, worker, id) = (store.clone(), config.name.clone(), entry.id.clone());
+        let stream = entry.stream.clone();
         let every = config.visibility / 3;
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                let _ = store.touch(&worker, &id).await;
+                let _ = store.touch(&stream, &worker, &id).await;
             }
         })
     };
@@ -303,7 +311,7 @@ async fn handle(store: RedisRuns, executor: Executor, config: Arc<WorkerConfig>,
     heartbeat.abort();
     if done {
         for _ in 0..5 {
-            if store.ack(&entry.id).await.is_ok() {
+            if store.ack(&entry.stream, &entry.id).await.is_ok() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -337,9 +345,34 @@ pub async fn work(
     let mut conn = None;
     let mut last_claim: Option<Instant> = None;
     let mut last_trim = Instant::now();
-    tracing::info!(worker = %config.name, concurrency = config.concurrency, "worker started");
+    let mut streams = store.streams().await.unwrap_or_default();
+    let mut last_streams = Instant::now();
+    // The partition the next read starts at: reads go round every partition.
+    let mut next = 0usize;
+    tracing::info!(
+        worker = %config.name,
+        concurrency = config.concurrency,
+        partitions = streams.len(),
+        "worker started"
+    );
     while !stop.load(Ordering::Relaxed) {
         while tasks.try_join_next().is_some() {}
+        if streams.is_empty() || last_streams.elapsed() >= STREAMS_EVERY {
+            match store.streams().await {
+                Ok(found) if found != streams => {
+                    // A partition named since (by a process with another N) gets its group.
+                    let _ = store.ensure_group().await;
+                    streams = found;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "listing the work queue's partitions failed"),
+            }
+            last_streams = Instant::now();
+            if streams.is_empty() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        }
         let free = slots.available_permits();
         if free == 0 {
             tokio::select! {
@@ -348,22 +381,28 @@ pub async fn work(
             }
             continue;
         }
-        let mut entries = Vec::new();
+        let mut entries: Vec<(String, StreamId)> = Vec::new();
         if last_claim.is_none_or(|t| t.elapsed() >= config.visibility / 2) {
-            match store
-                .claim_idle(&config.name, config.visibility, free)
-                .await
-            {
-                Ok(claimed) => {
-                    if !claimed.is_empty() {
-                        tracing::info!(
-                            count = claimed.len(),
-                            "claimed idle entries of stopped workers"
-                        );
-                    }
-                    entries = claimed;
+            for stream in &streams {
+                let want = free - entries.len();
+                if want == 0 {
+                    break;
                 }
-                Err(e) => tracing::warn!(error = %e, "claiming idle entries failed"),
+                match store
+                    .claim_idle(stream, &config.name, config.visibility, want)
+                    .await
+                {
+                    Ok(claimed) => {
+                        if !claimed.is_empty() {
+                            tracing::info!(
+                                count = claimed.len(),
+                                "claimed idle entries of stopped workers"
+                            );
+                        }
+                        entries.extend(claimed.into_iter().map(|e| (stream.clone(), e)));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "claiming idle entries failed"),
+                }
             }
             last_claim = Some(Instant::now());
         }
@@ -379,7 +418,7 @@ pub async fn work(
                 }
             }
             let c = conn.as_mut().expect("connected above");
-            match store.read_new(c, &config.name, free).await {
+            match read_round(&store, c, &streams, &mut next, &config.name, free).await {
                 Ok(read) => entries = read,
                 Err(e) => {
                     if e.message().contains("NOGROUP") {
@@ -392,20 +431,22 @@ pub async fn work(
                 }
             }
         }
-        for entry in entries {
+        for (stream, entry) in entries {
             let permit = Arc::clone(&slots)
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
             let (store, executor, config) = (store.clone(), executor.clone(), Arc::clone(&config));
             tasks.spawn(async move {
-                handle(store, executor, config, entry).await;
+                handle(store, executor, config, stream, entry).await;
                 drop(permit);
             });
         }
         if last_trim.elapsed() >= Duration::from_secs(5) {
-            if let Err(e) = store.trim().await {
-                tracing::warn!(error = %e, "trimming the work queue failed");
+            for stream in &streams {
+                if let Err(e) = store.trim(stream).await {
+                    tracing::warn!(error = %e, "trimming the work queue failed");
+                }
             }
             last_trim = Instant::now();
         }
@@ -417,6 +458,49 @@ pub async fn work(
     while tasks.join_next().await.is_some() {}
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// How often a worker looks for partitions named by processes with another N.
+const STREAMS_EVERY: Duration = Duration::from_secs(5);
+
+/// Reads up to `count` new entries from the partitions, going round them from `next`:
+/// with one partition, a read that waits up to 500 ms for one; with several, a read that
+/// does not wait of each in turn until one has entries (each read takes no more than
+/// there is room for), then, when none had any, one that waits up to 100 ms on the next
+/// (on `conn`, a connection of its own: a waiting read would stall the shared one).
+async fn read_round(
+    store: &RedisRuns,
+    conn: &mut RedisConn,
+    streams: &[String],
+    next: &mut usize,
+    worker: &str,
+    count: usize,
+) -> Result<Vec<(String, StreamId)>> {
+    let tag = |stream: &String, read: Vec<StreamId>| {
+        read.into_iter()
+            .map(|e| (stream.clone(), e))
+            .collect::<Vec<_>>()
+    };
+    if let [only] = streams {
+        let read = store
+            .read_new(conn, only, worker, count, Some(Duration::from_millis(500)))
+            .await?;
+        return Ok(tag(only, read));
+    }
+    for _ in 0..streams.len() {
+        let stream = &streams[*next % streams.len()];
+        *next = (*next + 1) % streams.len();
+        let read = store.read_new(conn, stream, worker, count, None).await?;
+        if !read.is_empty() {
+            return Ok(tag(stream, read));
+        }
+    }
+    let stream = &streams[*next % streams.len()];
+    *next = (*next + 1) % streams.len();
+    let read = store
+        .read_new(conn, stream, worker, count, Some(Duration::from_millis(100)))
+        .await?;
+    Ok(tag(stream, read))
 }
 
 /// A consumer name for this process: host name and process id.

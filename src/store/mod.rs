@@ -20,7 +20,7 @@ pub(crate) mod embedded;
 pub(crate) mod redis;
 
 pub use embedded::EmbeddedBackend;
-pub use redis::RedisBackend;
+pub use redis::{RedisBackend, RedisConn};
 
 /// One per-org table of fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -39,9 +39,19 @@ use crate::error::{Error, Result};
 use crate::model::OrgId;
 
 const ORGS_KEY: &str = "hush:orgs";
-/// The work queue's stream (`runs::queue` reads and writes it; org removal drops an
-/// org's entries from it). Key names live here, below every room that uses them.
-pub const WORK_STREAM: &str = "hush:queue";
+/// The work queue's streams (`runs::queue` reads and writes them; org removal drops an
+/// org's entries from them) are partitions, each in its own Cluster slot: partition `p`
+/// is [`work_stream`]`(p)` = `hush:queue:{p<p>}`. Key names live here, below every room
+/// that uses them.
+pub fn work_stream(partition: usize) -> String {
+    format!("hush:queue:{{p{partition}}}")
+}
+/// The set of every work stream ever written to (each partition, and the single stream
+/// `hush:queue` of hush before partitions when it still exists): workers read them all,
+/// so changing the number of partitions strands no queued run.
+pub const QUEUE_PARTITIONS: &str = "hush:queue:partitions";
+/// The work stream of hush before partitions, drained by workers while it exists.
+pub const LEGACY_WORK_STREAM: &str = "hush:queue";
 /// Where dead-lettered queue entries are copied.
 pub const DEAD_STREAM: &str = "hush:queue:dead";
 /// The consumer group every worker reads the work stream through.
@@ -133,7 +143,8 @@ impl ReadCache {
 /// Stores hush's data in Redis (or a Redis-compatible server).
 #[derive(Clone)]
 pub struct RedisBackend {
-    conn: ConnectionManager,
+    redis: Connection,
+    conn: RedisConn,
     display: String,
     commit: Script,
     page: Script,
@@ -194,10 +205,11 @@ impl RedisBackend {
     /// # Errors
     /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self> {
-        let Connection { conn, display, .. } = Connection::open(url).await?;
+        let redis = Connection::open(url).await?;
         Ok(RedisBackend {
-            conn,
-            display,
+            conn: redis.conn.clone(),
+            display: redis.display.clone(),
+            redis,
             commit: Script::new(include_str!("lua/commit.lua")),
             page: Script::new(include_str!("lua/page.lua")),
             cache: Arc::default(),
@@ -271,13 +283,17 @@ impl RedisBackend {
         let mut cursor: u64 = 0;
         let mut deleted = 0;
         loop {
-            let (next, mut keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(SWEEP_BATCH)
-                .query_async(&mut conn)
+            // Every key of the org is in its slot: on a cluster, SCAN that slot's master.
+            let (next, mut keys): (u64, Vec<String>) = conn
+                .on_master_of(
+                    keep,
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(SWEEP_BATCH),
+                )
                 .await
                 .map_err(|e| self.fail(e))?;
             keys.retain(|k| k != keep);
@@ -346,26 +362,234 @@ fn glob_escape(text: &str) -> String {
     out
 }
 
-/// A connection to one Redis server, as every Redis user in hush opens it: a
-/// [`ConnectionManager`] that reconnects after a restart, the client (for dedicated
-/// connections, e.g. blocking stream reads) and the URL without its password.
+/// A connection to Redis as every Redis user in hush holds it: one server through a
+/// [`ConnectionManager`] (reconnects after a restart), one plain multiplexed connection
+/// (dedicated to blocking reads), or a Redis Cluster through redis-rs's cluster client
+/// (MOVED/ASK, slot-map refresh and reconnects handled by it). Every command hush sends
+/// goes through [`redis::aio::ConnectionLike`], so callers do not care which it is.
+#[derive(Clone)]
+pub enum RedisConn {
+    /// One server, reconnecting.
+    Manager(ConnectionManager),
+    /// One server, one dedicated connection.
+    Plain(redis::aio::MultiplexedConnection),
+    /// A Redis Cluster.
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            RedisConn::Manager(c) => c.req_packed_command(cmd),
+            RedisConn::Plain(c) => c.req_packed_command(cmd),
+            RedisConn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            RedisConn::Manager(c) => c.req_packed_commands(pipeline, offset, count),
+            RedisConn::Plain(c) => c.req_packed_commands(pipeline, offset, count),
+            RedisConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisConn::Manager(c) => c.get_db(),
+            RedisConn::Plain(c) => c.get_db(),
+            RedisConn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl RedisConn {
+    /// Opens the connection hush would use for `url` (one server or a
+    /// `redis+cluster://` cluster), for tests and benchmarks that inspect Redis as hush
+    /// sees it.
+    ///
+    /// # Errors
+    /// As [`RedisBackend::connect`].
+    #[doc(hidden)]
+    pub async fn open(url: &str) -> Result<RedisConn> {
+        Ok(Connection::open(url).await?.conn)
+    }
+
+    /// Sends `cmd` to the master that holds `key`'s slot (on one server: to it).
+    ///
+    /// # Errors
+    /// When Redis fails.
+    pub async fn on_master_of<T: redis::FromRedisValue>(
+        &mut self,
+        key: &str,
+        cmd: &redis::Cmd,
+    ) -> redis::RedisResult<T> {
+        match self {
+            RedisConn::Cluster(c) => {
+                use redis::cluster_routing::{
+                    Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+                };
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::with_key(key, SlotAddr::Master),
+                ));
+                let value = c.route_command(cmd.clone(), route).await?;
+                redis::from_redis_value(value).map_err(Into::into)
+            }
+            other => cmd.query_async(other).await,
+        }
+    }
+
+    /// Waits until a replica of the master holding `key` has every write this connection
+    /// sent to that master before (Redis `WAIT`), when [`Connection::replicas`] says
+    /// there are replicas to wait for. Returns `Ok(())` when one acknowledged, or when
+    /// the master has no replica connected now (then the write lives on that master
+    /// only: documented in the README's Redis Cluster section).
+    ///
+    /// # Errors
+    /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when the master has a replica
+    /// and none acknowledged within the timeout; when Redis fails.
+    pub async fn wait_for_replica(&mut self, key: &str, display: &str) -> Result<()> {
+        let acked: i64 = self
+            .on_master_of(key, redis::cmd("WAIT").arg(1).arg(REPLICA_WAIT_MS))
+            .await
+            .map_err(|e| unavailable(display, &e))?;
+        if acked >= 1 {
+            return Ok(());
+        }
+        let info: String = self
+            .on_master_of(key, redis::cmd("INFO").arg("replication"))
+            .await
+            .map_err(|e| unavailable(display, &e))?;
+        let connected = info
+            .lines()
+            .find_map(|l| l.strip_prefix("connected_slaves:"))
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .unwrap_or(0);
+        if connected == 0 {
+            return Ok(());
+        }
+        crate::metrics::redis_error();
+        Err(Error::unavailable(format!(
+            "the Redis store at {display} is unavailable: no replica confirmed the write in {REPLICA_WAIT_MS} ms; try again"
+        )))
+    }
+}
+
+/// How long a write that must survive the loss of its master waits for a replica.
+const REPLICA_WAIT_MS: u64 = 2000;
+
+/// Where a [`Connection`] connects: one server or a cluster.
+#[derive(Clone)]
+enum Target {
+    Single(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
+}
+
+/// A connection to Redis as every Redis user in hush opens it: the shared [`RedisConn`]
+/// (reconnecting), what opens dedicated connections (for blocking stream reads), the URL
+/// without its password, and whether writes that matter wait for a replica.
 #[derive(Clone)]
 pub(crate) struct Connection {
-    pub client: redis::Client,
-    pub conn: ConnectionManager,
+    target: Target,
+    pub conn: RedisConn,
     pub display: String,
+    /// The masters of a cluster (1 on one server), seen at connect.
+    pub masters: usize,
+    /// Whether writes that must survive the loss of a master wait for a replica: on a
+    /// cluster whose masters have replicas, unless `HUSH_REDIS_WAIT_REPLICA=off`.
+    pub wait_replica: bool,
+}
+
+/// The URL scheme that names a Redis Cluster: `redis+cluster://[user:password@]h1:p1,h2:p2`
+/// (`rediss+cluster://` with TLS), each host a seed node.
+pub const CLUSTER_SCHEMES: [&str; 2] = ["redis+cluster://", "rediss+cluster://"];
+
+/// The seed node URLs named by a `redis+cluster://` URL, each with the URL's user,
+/// password and query; `None` for a URL of one server.
+///
+/// # Errors
+/// [`Invalid`](crate::error::ErrorKind::Invalid) for a cluster URL with no host.
+pub(crate) fn cluster_nodes(url: &str) -> Result<Option<Vec<String>>> {
+    let Some((scheme, rest)) = CLUSTER_SCHEMES
+        .iter()
+        .find_map(|s| url.strip_prefix(s).map(|rest| (s, rest)))
+    else {
+        return Ok(None);
+    };
+    let node_scheme = if scheme.starts_with("rediss") {
+        "rediss://"
+    } else {
+        "redis://"
+    };
+    let (auth, rest) = match rest.rfind('@') {
+        Some(at) => (&rest[..=at], &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let (hosts, tail) = match rest.find(['/', '?', '#']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let tail = tail.strip_prefix('/').unwrap_or(tail);
+    let nodes: Vec<String> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("{node_scheme}{auth}{h}/{tail}"))
+        .collect();
+    if nodes.is_empty() {
+        return Err(Error::invalid(
+            "HUSH_REDIS_URL",
+            format!("{}: a Redis Cluster URL names no node", display_url(url)),
+        ));
+    }
+    Ok(Some(nodes))
 }
 
 impl Connection {
-    /// Connects to `url`.
+    /// Connects to `url`: `redis://` / `rediss://` for one server, `redis+cluster://`
+    /// for a Redis Cluster ([`cluster_nodes`]).
     ///
     /// # Errors
     /// [`Invalid`](crate::error::ErrorKind::Invalid) for a bad URL;
-    /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when the server cannot be reached.
+    /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when Redis cannot be reached.
     pub async fn open(url: &str) -> Result<Self> {
         let display = display_url(url);
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::invalid("HUSH_REDIS_URL", format!("{display}: {e}")))?;
+        let invalid = |e: redis::RedisError| Error::invalid("HUSH_REDIS_URL", format!("{display}: {e}"));
+        if let Some(nodes) = cluster_nodes(url)? {
+            let client = redis::cluster::ClusterClientBuilder::new(nodes)
+                .connection_timeout(Duration::from_secs(2))
+                .response_timeout(Duration::from_secs(5))
+                .retries(12)
+                .min_retry_wait(20)
+                .max_retry_wait(1000)
+                .build()
+                .map_err(invalid)?;
+            let mut conn = client
+                .get_async_connection()
+                .await
+                .map_err(|e| unavailable(&display, &e))?;
+            let (masters, replicated) = cluster_shape(&mut conn)
+                .await
+                .map_err(|e| unavailable(&display, &e))?;
+            let wait_replica =
+                replicated && std::env::var("HUSH_REDIS_WAIT_REPLICA").map_or(true, |v| v != "off");
+            return Ok(Connection {
+                target: Target::Cluster(client),
+                conn: RedisConn::Cluster(conn),
+                display,
+                masters,
+                wait_replica,
+            });
+        }
+        let client = redis::Client::open(url).map_err(invalid)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(5)))
@@ -376,16 +600,69 @@ impl Connection {
             .await
             .map_err(|e| unavailable(&display, &e))?;
         Ok(Connection {
-            client,
-            conn,
+            target: Target::Single(client),
+            conn: RedisConn::Manager(conn),
             display,
+            masters: 1,
+            wait_replica: false,
         })
+    }
+
+    /// Whether this is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
+    }
+
+    /// A new connection of its own, for blocking reads (which would stall the shared
+    /// one), whose response timeout outlasts the longest block (5 s).
+    ///
+    /// # Errors
+    /// When Redis cannot be reached.
+    pub async fn dedicated(&self) -> Result<RedisConn> {
+        match &self.target {
+            Target::Single(client) => {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(Duration::from_secs(10)));
+                client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map(RedisConn::Plain)
+                    .map_err(|e| self.fail(&e))
+            }
+            Target::Cluster(client) => {
+                let config = redis::cluster::ClusterConfig::new()
+                    .set_connection_timeout(Duration::from_secs(2))
+                    .set_response_timeout(Duration::from_secs(10));
+                client
+                    .get_async_connection_with_config(config)
+                    .await
+                    .map(RedisConn::Cluster)
+                    .map_err(|e| self.fail(&e))
+            }
+        }
     }
 
     /// The error for a failed command, naming the server but not its password.
     pub fn fail(&self, e: &redis::RedisError) -> Error {
         unavailable(&self.display, e)
     }
+}
+
+/// How many masters the cluster has, and whether every one has a replica (from
+/// `CLUSTER SHARDS`, or `CLUSTER SLOTS` on servers before 7).
+async fn cluster_shape(conn: &mut redis::cluster_async::ClusterConnection) -> redis::RedisResult<(usize, bool)> {
+    // CLUSTER SLOTS: one row per slot range: start, end, master, replicas...
+    let rows: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
+    let mut masters: HashMap<String, bool> = HashMap::new();
+    for row in rows {
+        let master = row.get(2).map(|v| format!("{v:?}")).unwrap_or_default();
+        let replicated = row.len() > 3;
+        let entry = masters.entry(master).or_insert(true);
+        *entry = *entry && replicated;
+    }
+    let n = masters.len().max(1);
+    Ok((n, !masters.is_empty() && masters.values().all(|r| *r)))
 }
 
 fn unavailable(display: &str, e: &redis::RedisError) -> Error {
@@ -474,10 +751,15 @@ impl Backend for RedisBackend {
             .arg(txn.audit.as_deref().unwrap_or_default())
             .arg(AUDIT_CAP)
             .arg(hex::encode(version));
+        let mut conn = self.conn.clone();
         let applied: i64 = invocation
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut conn)
             .await
             .map_err(|e| self.fail(e))?;
+        if applied == 1 && self.redis.wait_replica {
+            // Acknowledged only once a replica has it: a failover keeps the change.
+            conn.wait_for_replica(&keys.version, &self.display).await?;
+        }
         Ok(if applied == 1 {
             Commit::Applied
         } else {
@@ -562,8 +844,13 @@ impl Backend for RedisBackend {
                 break;
             }
         }
-        // Its entries in the shared work queue and dead letters.
-        for stream in [WORK_STREAM, DEAD_STREAM] {
+        // Its entries in every partition of the shared work queue, and dead letters.
+        let mut streams: Vec<String> = conn
+            .smembers(QUEUE_PARTITIONS)
+            .await
+            .map_err(|e| self.fail(e))?;
+        streams.extend([LEGACY_WORK_STREAM.to_owned(), DEAD_STREAM.to_owned()]);
+        for stream in &streams {
             self.drop_stream_entries(stream, org).await?;
         }
         // Last the org itself, so an interrupted removal can be run again.
@@ -580,9 +867,19 @@ impl Backend for RedisBackend {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
+        // One pipeline per org (each in the org's slot), sent together.
+        let mut by_org: Vec<(OrgId, redis::Pipeline)> = Vec::new();
         for (org, entry) in entries {
-            pipe.cmd("XADD")
+            let at = match by_org.iter().position(|(o, _)| *o == org) {
+                Some(at) => at,
+                None => {
+                    by_org.push((org.clone(), redis::pipe()));
+                    by_org.len() - 1
+                }
+            };
+            by_org[at]
+                .1
+                .cmd("XADD")
                 .arg(org_key(&org, AUDIT))
                 .arg("MAXLEN")
                 .arg("~")
@@ -592,9 +889,14 @@ impl Backend for RedisBackend {
                 .arg(entry)
                 .ignore();
         }
-        pipe.query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.fail(e))
+        let sends = by_org.into_iter().map(|(_, pipe)| {
+            let mut conn = self.conn.clone();
+            async move { pipe.query_async::<()>(&mut conn).await }
+        });
+        for sent in futures_util::future::join_all(sends).await {
+            sent.map_err(|e| self.fail(e))?;
+        }
+        Ok(())
     }
 
     async fn audit_page(

@@ -162,7 +162,7 @@ async fn removing_an_org_deletes_its_runs_idempotency_keys_and_queue_entries() {
         let mut conn = conn.clone();
         async move {
             let page: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-                .arg("hush:queue")
+                .arg(hush::runs::queue::stream(0))
                 .arg("-")
                 .arg("+")
                 .query_async(&mut conn)

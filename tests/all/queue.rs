@@ -20,6 +20,7 @@ use hush::runs::queue;
 use hush::runs::redis::RedisRuns;
 use hush::runs::worker::{self, WorkerConfig};
 use hush::runs::{DEFAULT_RETENTION, RunStore, Start};
+use hush::store::RedisConn;
 use hush::tokens::{Principal, Tokens};
 use serde_json::{Value, json};
 
@@ -72,7 +73,12 @@ struct Setup {
 
 impl Setup {
     async fn start(target: &Target) -> Setup {
-        let h = Harness::isolated(Kind::Redis).await;
+        Self::start_on(Kind::Redis, target).await
+    }
+
+    /// [`Setup::start`] on a private Redis of `kind` (one server, or a cluster).
+    async fn start_on(kind: Kind, target: &Target) -> Setup {
+        let h = Harness::isolated(kind).await;
         let id = h.create("mia", team("Queue key", VALUE)).await.id;
         let runs = RedisRuns::connect(&h.redis_url(), DEFAULT_RETENTION)
             .await
@@ -195,12 +201,13 @@ impl Setup {
         }
     }
 
-    async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.h.redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
+    async fn redis(&self) -> RedisConn {
+        RedisConn::open(&self.h.redis_url()).await.unwrap()
+    }
+
+    /// The work stream run `id` is queued to.
+    fn stream_of(&self, id: &RunId) -> String {
+        queue::stream(queue::partition_of(id, self.runs.partitions()))
     }
 
     /// How many final-status events run `id`'s event stream holds.
@@ -221,15 +228,33 @@ impl Setup {
     }
 }
 
-/// How many queue entries are delivered and not yet acknowledged.
-async fn pending_entries(conn: &mut redis::aio::MultiplexedConnection) -> usize {
-    let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-        .arg(queue::STREAM)
-        .arg(queue::GROUP)
-        .query_async(conn)
-        .await
-        .unwrap();
-    pending.count()
+/// How many queue entries are delivered and not yet acknowledged, in every partition.
+async fn pending_entries(s: &Setup, conn: &mut RedisConn) -> usize {
+    let mut total = 0;
+    for stream in s.runs.streams().await.unwrap() {
+        let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+            .arg(&stream)
+            .arg(queue::GROUP)
+            .query_async(conn)
+            .await
+            .unwrap();
+        total += pending.count();
+    }
+    total
+}
+
+/// How many entries the partitions hold.
+async fn queue_length(s: &Setup, conn: &mut RedisConn) -> usize {
+    let mut total = 0;
+    for stream in s.runs.streams().await.unwrap() {
+        let len: usize = redis::cmd("XLEN")
+            .arg(&stream)
+            .query_async(conn)
+            .await
+            .unwrap();
+        total += len;
+    }
+    total
 }
 
 fn stop(child: &mut Child) {
@@ -239,8 +264,22 @@ fn stop(child: &mut Child) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_thousand_runs_end_once_each_though_a_worker_is_killed_midway() {
+    two_thousand_runs_with_a_worker_killed(Kind::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_cluster_two_thousand_runs_end_once_each_though_a_worker_is_killed_midway() {
+    two_thousand_runs_with_a_worker_killed(Kind::Cluster).await;
+}
+
+/// 2,000 queued runs, three worker processes, one killed with SIGKILL a quarter of the
+/// way: every run ends once, with its own result; on a cluster, over every partition.
+async fn two_thousand_runs_with_a_worker_killed(kind: Kind) {
     let target = Target::start(Duration::from_millis(20)).await;
-    let s = Setup::start(&target).await;
+    let s = Setup::start_on(kind, &target).await;
+    if kind == Kind::Cluster {
+        assert_eq!(s.runs.partitions(), 6, "twice the masters by default");
+    }
     let mut workers: Vec<Child> = (0..3).map(|i| s.worker(&format!("w{i}"), 16)).collect();
 
     let s = Arc::new(s);
@@ -301,12 +340,8 @@ async fn two_thousand_runs_end_once_each_though_a_worker_is_killed_midway() {
     let mut conn = s.redis().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let pending = pending_entries(&mut conn).await;
-        let len: usize = redis::cmd("XLEN")
-            .arg(queue::STREAM)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let pending = pending_entries(&s, &mut conn).await;
+        let len = queue_length(&s, &mut conn).await;
         if pending == 0 && len < 500 {
             break;
         }
@@ -393,7 +428,7 @@ async fn a_run_whose_workers_keep_dying_is_failed_as_a_dead_letter() {
         .arg("COUNT")
         .arg(10)
         .arg("STREAMS")
-        .arg(queue::STREAM)
+        .arg(s.stream_of(&id))
         .arg(">")
         .query_async(&mut conn)
         .await
@@ -530,10 +565,10 @@ async fn a_run_queued_twice_runs_once() {
     let mut conn = s.redis().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let pending = pending_entries(&mut conn).await;
+        let pending = pending_entries(&s, &mut conn).await;
         let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
             .arg("GROUPS")
-            .arg(queue::STREAM)
+            .arg(s.stream_of(&id))
             .query_async(&mut conn)
             .await
             .unwrap();

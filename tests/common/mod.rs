@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod echo;
+pub mod redis_cluster;
 pub mod redis_server;
 
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ pub static COMPONENT_CACHE: LazyLock<tempfile::TempDir> =
 pub enum Kind {
     Redis,
     Embedded,
+    /// A real Redis Cluster (3 masters, each with a replica).
+    Cluster,
 }
 
 /// Everything a store test needs. Users: `ada` (admin), `mia` (member, in group `eng`),
@@ -43,6 +46,8 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     /// A private redis-server, for tests that need the whole store to themselves.
     pub server: Option<redis_server::RedisServer>,
+    /// A private Redis Cluster, likewise.
+    pub cluster: Option<redis_cluster::RedisCluster>,
 }
 
 pub fn user(id: &str) -> UserId {
@@ -91,7 +96,7 @@ pub fn restricted(name: &str, text: &str, grants: &[&str]) -> NewSecret {
 
 pub async fn backend(kind: Kind, dir: &std::path::Path, url: &str) -> Arc<dyn Backend> {
     match kind {
-        Kind::Redis => Arc::new(RedisBackend::connect(url).await.unwrap()),
+        Kind::Redis | Kind::Cluster => Arc::new(RedisBackend::connect(url).await.unwrap()),
         Kind::Embedded => Arc::new(EmbeddedBackend::open(&dir.join("data")).unwrap()),
     }
 }
@@ -99,20 +104,28 @@ pub async fn backend(kind: Kind, dir: &std::path::Path, url: &str) -> Arc<dyn Ba
 impl Harness {
     /// On the shared redis-server, or a fresh embedded store.
     pub async fn new(kind: Kind) -> Harness {
-        Self::with_server(kind, None).await
+        Self::with_server(kind, None, None).await
     }
 
-    /// On a private redis-server, or a fresh embedded store.
+    /// On a private redis-server or Redis Cluster, or a fresh embedded store.
     pub async fn isolated(kind: Kind) -> Harness {
         let server = (kind == Kind::Redis).then(redis_server::RedisServer::start);
-        Self::with_server(kind, server).await
+        let cluster = (kind == Kind::Cluster).then(redis_cluster::RedisCluster::start);
+        Self::with_server(kind, server, cluster).await
     }
 
-    async fn with_server(kind: Kind, server: Option<redis_server::RedisServer>) -> Harness {
+    async fn with_server(
+        kind: Kind,
+        server: Option<redis_server::RedisServer>,
+        cluster: Option<redis_cluster::RedisCluster>,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let url = server
-            .as_ref()
-            .map_or_else(redis_server::shared_url, |s| s.url());
+        let url = match (&server, &cluster) {
+            (Some(s), _) => s.url(),
+            (_, Some(c)) => c.url(),
+            _ if kind == Kind::Cluster => redis_cluster::shared_url(),
+            _ => redis_server::shared_url(),
+        };
         let backend = backend(kind, dir.path(), &url).await;
         let key_file = dir.path().join("master.key");
         let keyring = Keyring::generate_file(&key_file).unwrap();
@@ -146,14 +159,18 @@ impl Harness {
             key_file,
             dir,
             server,
+            cluster,
         }
     }
 
     /// The Redis URL this harness's data lives at (its private server or the shared one).
     pub fn redis_url(&self) -> String {
-        self.server
-            .as_ref()
-            .map_or_else(redis_server::shared_url, |s| s.url())
+        match (&self.server, &self.cluster) {
+            (Some(s), _) => s.url(),
+            (_, Some(c)) => c.url(),
+            _ if self.kind == Kind::Cluster => redis_cluster::shared_url(),
+            _ => redis_server::shared_url(),
+        }
     }
 
     /// A second store over the same data with the same key file (as another process).
@@ -316,7 +333,7 @@ type StreamRows = Vec<(String, Vec<(String, Vec<u8>)>)>;
 /// Redis key `key`'s type and everything it holds, of any type, as one byte string (hash
 /// fields and values each followed by a newline), for scans that check no value is stored.
 pub async fn redis_key_bytes(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut (impl redis::aio::ConnectionLike + Send + Sync),
     key: &str,
 ) -> (String, Vec<u8>) {
     use redis::AsyncCommands;
@@ -406,8 +423,9 @@ pub fn error_of(record: &hush::executor::RunRecord) -> (String, String) {
     (e.code.code().to_owned(), e.message)
 }
 
-/// Runs each named `async fn(Harness)` of the calling test file as two tests, one on each
-/// backend: `redis::<name>` and `embedded::<name>`.
+/// Runs each named `async fn(Harness)` of the calling test file as three tests, one on
+/// each backend: `redis::<name>`, `embedded::<name>` and `cluster::<name>` (a real Redis
+/// Cluster, shared by these tests).
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -418,6 +436,10 @@ macro_rules! on_both_backends {
         mod embedded {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() { super::$name(super::Harness::new(super::common::Kind::Embedded).await).await }) *
+        }
+        mod cluster {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Harness::new(super::common::Kind::Cluster).await).await }) *
         }
     };
 }

@@ -21,7 +21,7 @@ pub struct RedisServer {
     _temp: Option<tempfile::TempDir>,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind an ephemeral port")
         .local_addr()
@@ -30,13 +30,19 @@ fn free_port() -> u16 {
 }
 
 fn spawn(port: u16, dir: &std::path::Path, durable: bool) -> Child {
-    use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new("redis-server");
     let persistence: &[&str] = if durable {
         &["--appendonly", "yes", "--appendfsync", "always"]
     } else {
         &["--appendonly", "no"]
     };
+    spawn_with(port, dir, persistence)
+}
+
+/// Starts `redis-server` on `port` with data in `dir` and `extra` settings, killed when
+/// the thread that spawned it dies.
+pub(crate) fn spawn_with(port: u16, dir: &std::path::Path, extra: &[&str]) -> Child {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new("redis-server");
     cmd.args([
         "--port",
         &port.to_string(),
@@ -45,7 +51,7 @@ fn spawn(port: u16, dir: &std::path::Path, durable: bool) -> Child {
         "--save",
         "",
     ])
-    .args(persistence)
+    .args(extra)
     .arg("--dir")
     .arg(dir)
     .stdout(Stdio::null())
@@ -66,7 +72,7 @@ fn spawn(port: u16, dir: &std::path::Path, durable: bool) -> Child {
     }
 }
 
-fn wait_until_up(port: u16) {
+pub(crate) fn wait_until_up(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {

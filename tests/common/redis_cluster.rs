@@ -1,0 +1,288 @@
+//! A real Redis Cluster for tests and benchmarks: `redis-server --cluster-enabled yes`
+//! nodes on free loopback ports in a temp dir, joined by `redis-cli --cluster create`
+//! (3 masters, each with a replica by default, `cluster-node-timeout` 1000 ms), every node
+//! killed when the cluster is dropped (or when the process that started it dies). It owns
+//! starting, killing and inspecting those nodes; it never holds a secret value.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::redis_server::{free_port, spawn_with, wait_until_up};
+
+/// The cluster's node timeout: a master down this long is failed over.
+pub const NODE_TIMEOUT_MS: u64 = 1000;
+
+/// One node: its port and process (none once killed).
+struct Node {
+    port: u16,
+    child: Option<Child>,
+}
+
+/// A running cluster.
+pub struct RedisCluster {
+    nodes: Vec<Node>,
+    dir: PathBuf,
+    _temp: tempfile::TempDir,
+}
+
+/// A port whose cluster bus port (port + 10000) is free too.
+fn cluster_port(taken: &[u16]) -> u16 {
+    loop {
+        let port = free_port();
+        if port < 55_000
+            && !taken.contains(&port)
+            && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok()
+        {
+            return port;
+        }
+    }
+}
+
+/// `redis-cli` with `args`; its standard output (fails the test when it fails).
+pub fn redis_cli(args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(args)
+        .output()
+        .expect("redis-cli runs (apt-get install redis-tools)");
+    assert!(
+        out.status.success(),
+        "redis-cli {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn spawn_node(port: u16, dir: &std::path::Path) -> Child {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dir = dir.to_owned();
+    // The parent-death signal fires when the spawning thread exits: spawn on a thread
+    // that lives as long as the process.
+    std::thread::spawn(move || {
+        let conf = format!("nodes-{port}.conf");
+        let timeout = NODE_TIMEOUT_MS.to_string();
+        tx.send(spawn_with(
+            port,
+            &dir,
+            &[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                &conf,
+                "--cluster-node-timeout",
+                &timeout,
+                "--appendonly",
+                "no",
+            ],
+        ))
+        .expect("send child");
+        loop {
+            std::thread::park();
+        }
+    });
+    rx.recv().expect("redis-server spawned")
+}
+
+impl RedisCluster {
+    /// Starts 3 masters, each with one replica.
+    pub fn start() -> RedisCluster {
+        Self::start_with(3, 1)
+    }
+
+    /// Starts `masters` masters with `replicas` replicas each, and waits until every node
+    /// says the cluster is ok and every replica is in sync.
+    pub fn start_with(masters: usize, replicas: usize) -> RedisCluster {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().to_owned();
+        let mut ports = Vec::new();
+        for _ in 0..masters * (1 + replicas) {
+            ports.push(cluster_port(&ports));
+        }
+        let nodes: Vec<Node> = ports
+            .iter()
+            .map(|&port| Node {
+                port,
+                child: Some(spawn_node(port, &dir)),
+            })
+            .collect();
+        for node in &nodes {
+            wait_until_up(node.port);
+        }
+        let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let replicas_arg = replicas.to_string();
+        let mut args: Vec<&str> = vec!["--cluster", "create"];
+        args.extend(addresses.iter().map(String::as_str));
+        args.extend(["--cluster-replicas", &replicas_arg, "--cluster-yes"]);
+        redis_cli(&args);
+        let cluster = RedisCluster {
+            nodes,
+            dir,
+            _temp: temp,
+        };
+        cluster.wait_healthy(masters, replicas);
+        cluster
+    }
+
+    /// Waits until every live node says `cluster_state:ok`, there are `masters` masters
+    /// and each has `replicas` replicas online.
+    pub fn wait_healthy(&self, masters: usize, replicas: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if self.is_healthy(masters, replicas) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cluster did not become ok");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn is_healthy(&self, masters: usize, replicas: usize) -> bool {
+        let live = self.live_ports();
+        let ok = live.iter().all(|p| {
+            cli_on(*p, &["cluster", "info"]).is_some_and(|i| i.contains("cluster_state:ok"))
+        });
+        if !ok {
+            return false;
+        }
+        let found = self.masters();
+        found.len() == masters
+            && found.iter().all(|p| {
+                cli_on(*p, &["info", "replication"]).is_some_and(|info| {
+                    info.matches("state=online").count() >= replicas
+                        && info.contains(&format!("connected_slaves:{replicas}"))
+                })
+            })
+    }
+
+    /// The URL hush is pointed at: `redis+cluster://` with every node as a seed.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    /// Every node's port.
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
+    /// The ports of the nodes still running.
+    pub fn live_ports(&self) -> Vec<u16> {
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.port)
+            .collect()
+    }
+
+    /// The ports of the live masters that serve slots, as the live nodes see them.
+    pub fn masters(&self) -> Vec<u16> {
+        let Some(text) = self
+            .live_ports()
+            .into_iter()
+            .find_map(|p| cli_on(p, &["cluster", "nodes"]))
+        else {
+            return Vec::new();
+        };
+        let mut out: Vec<u16> = text
+            .lines()
+            .filter(|l| l.contains("master") && !l.contains("fail") && l.split(' ').count() > 8)
+            .filter_map(|l| {
+                let addr = l.split(' ').nth(1)?;
+                addr.split(['@', ',']).next()?.rsplit(':').next()?.parse().ok()
+            })
+            .filter(|p| self.live_ports().contains(p))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The port of the master serving `key`'s slot.
+    pub fn master_of(&self, key: &str) -> u16 {
+        let live = self.live_ports();
+        let slot: u16 = cli_on(live[0], &["cluster", "keyslot", key])
+            .expect("CLUSTER KEYSLOT")
+            .trim()
+            .parse()
+            .expect("a slot number");
+        let text = cli_on(live[0], &["cluster", "nodes"]).expect("CLUSTER NODES");
+        for line in text.lines().filter(|l| l.contains("master") && !l.contains("fail")) {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let serves = fields.iter().skip(8).any(|range| {
+                let (a, b) = range.split_once('-').unwrap_or((range, range));
+                matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if a <= slot && slot <= b)
+            });
+            if serves {
+                let port = fields[1].split(['@', ',']).next().and_then(|a| a.rsplit(':').next());
+                return port.and_then(|p| p.parse().ok()).expect("a node address");
+            }
+        }
+        panic!("no live master serves slot {slot} of {key}");
+    }
+
+    /// The id of the node on `port`.
+    pub fn node_id(&self, port: u16) -> String {
+        cli_on(port, &["cluster", "myid"]).expect("CLUSTER MYID").trim().to_owned()
+    }
+
+    /// Kills the node on `port` with SIGKILL.
+    pub fn kill(&mut self, port: u16) {
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.port == port)
+            .expect("a node of this cluster");
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The data directory of every node.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+/// `redis-cli -p port args`, or `None` when the node does not answer.
+pub fn cli_on(port: u16, args: &[&str]) -> Option<String> {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success() && !text.starts_with("Could not connect")).then_some(text)
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// The URL of a cluster shared by every test in this process that only reads and writes
+/// (conformance suites), started on first use; tests that kill nodes or move slots start
+/// their own.
+pub fn shared_url() -> String {
+    static SHARED: OnceLock<String> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let cluster = Box::leak(Box::new(RedisCluster::start()));
+            cluster.url()
+        })
+        .clone()
+}
