@@ -230,17 +230,13 @@ impl RedisRuns {
                 )
                 .ignore();
         }
-        let wait = self.redis.wait_replica;
         let sends = by_partition.into_iter().map(|(p, pipe)| {
             let mut conn = self.redis.conn.clone();
-            let display = self.redis.display.clone();
             async move {
                 pipe.query_async::<()>(&mut conn)
                     .await
                     .map_err(|e| self.fail(&e))?;
-                if wait {
-                    conn.wait_for_replica(&stream(p), &display).await?;
-                }
+                self.redis.wait_for_replica(&mut conn, &stream(p)).await?;
                 Ok::<(), Error>(())
             }
         });

@@ -184,10 +184,11 @@ impl RunStore for RedisRuns {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.fail(&e))?;
-        if existing.is_empty() && self.redis.wait_replica {
+        if existing.is_empty() {
             // A dispatch is acknowledged only once a replica has the run: a failover of
             // the org's master keeps it (its queue entry waits likewise, in enqueue).
-            conn.wait_for_replica(&key(org, "ver"), &self.redis.display)
+            self.redis
+                .wait_for_replica(&mut conn, &key(org, "ver"))
                 .await?;
         }
         if existing.is_empty() {

@@ -447,44 +447,13 @@ impl RedisConn {
         }
     }
 
-    /// Waits until a replica of the master holding `key` has every write this connection
-    /// sent to that master before (Redis `WAIT`), when [`Connection::replicas`] says
-    /// there are replicas to wait for. Returns `Ok(())` when one acknowledged, or when
-    /// the master has no replica connected now (then the write lives on that master
-    /// only: documented in the README's Redis Cluster section).
-    ///
-    /// # Errors
-    /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when the master has a replica
-    /// and none acknowledged within the timeout; when Redis fails.
-    pub async fn wait_for_replica(&mut self, key: &str, display: &str) -> Result<()> {
-        let acked: i64 = self
-            .on_master_of(key, redis::cmd("WAIT").arg(1).arg(REPLICA_WAIT_MS))
-            .await
-            .map_err(|e| unavailable(display, &e))?;
-        if acked >= 1 {
-            return Ok(());
-        }
-        let info: String = self
-            .on_master_of(key, redis::cmd("INFO").arg("replication"))
-            .await
-            .map_err(|e| unavailable(display, &e))?;
-        let connected = info
-            .lines()
-            .find_map(|l| l.strip_prefix("connected_slaves:"))
-            .and_then(|n| n.trim().parse::<u32>().ok())
-            .unwrap_or(0);
-        if connected == 0 {
-            return Ok(());
-        }
-        crate::metrics::redis_error();
-        Err(Error::unavailable(format!(
-            "the Redis store at {display} is unavailable: no replica confirmed the write in {REPLICA_WAIT_MS} ms; try again"
-        )))
-    }
 }
 
 /// How long a write that must survive the loss of its master waits for a replica.
 const REPLICA_WAIT_MS: u64 = 2000;
+/// How long a slot whose master was seen with no replica is written without waiting
+/// before it is checked again.
+const NO_REPLICA_RECHECK: Duration = Duration::from_secs(2);
 
 /// Where a [`Connection`] connects: one server or a cluster.
 #[derive(Clone)]
@@ -506,6 +475,8 @@ pub(crate) struct Connection {
     /// Whether writes that must survive the loss of a master wait for a replica: on a
     /// cluster whose masters have replicas, unless `HUSH_REDIS_WAIT_REPLICA=off`.
     pub wait_replica: bool,
+    /// Slots whose master had no replica connected, and when that was seen.
+    no_replica: Arc<Mutex<HashMap<redis::cluster_routing::Slot, std::time::Instant>>>,
 }
 
 /// The URL scheme that names a Redis Cluster: `redis+cluster://[user:password@]h1:p1,h2:p2`
@@ -587,6 +558,7 @@ impl Connection {
                 display,
                 masters,
                 wait_replica,
+                no_replica: Arc::default(),
             });
         }
         let client = redis::Client::open(url).map_err(invalid)?;
@@ -605,6 +577,7 @@ impl Connection {
             display,
             masters: 1,
             wait_replica: false,
+            no_replica: Arc::default(),
         })
     }
 
@@ -646,6 +619,61 @@ impl Connection {
     /// The error for a failed command, naming the server but not its password.
     pub fn fail(&self, e: &redis::RedisError) -> Error {
         unavailable(&self.display, e)
+    }
+
+    /// On a cluster with replicas ([`Connection::wait_replica`]): waits until a replica
+    /// of the master holding `key` has every write `conn` sent to that master before
+    /// (Redis `WAIT`; the cluster client keeps one connection per node, so that includes
+    /// the caller's write). Returns once one acknowledged, or when the master has no
+    /// replica connected now (after a failover, until a replica rejoins: then the write
+    /// lives on that master only, as the README's Redis Cluster section says).
+    ///
+    /// # Errors
+    /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when the master has a replica
+    /// and none acknowledged within the timeout; when Redis fails.
+    pub async fn wait_for_replica(&self, conn: &mut RedisConn, key: &str) -> Result<()> {
+        if !self.wait_replica {
+            return Ok(());
+        }
+        let slot = redis::cluster_routing::Slot::for_key(key);
+        {
+            let mut seen = self.no_replica.lock().unwrap_or_else(|p| p.into_inner());
+            match seen.get(&slot) {
+                Some(at) if at.elapsed() < NO_REPLICA_RECHECK => return Ok(()),
+                Some(_) => {
+                    seen.remove(&slot);
+                }
+                None => {}
+            }
+        }
+        let acked: i64 = conn
+            .on_master_of(key, redis::cmd("WAIT").arg(1).arg(REPLICA_WAIT_MS))
+            .await
+            .map_err(|e| self.fail(&e))?;
+        if acked >= 1 {
+            return Ok(());
+        }
+        let info: String = conn
+            .on_master_of(key, redis::cmd("INFO").arg("replication"))
+            .await
+            .map_err(|e| self.fail(&e))?;
+        let connected = info
+            .lines()
+            .find_map(|l| l.strip_prefix("connected_slaves:"))
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .unwrap_or(0);
+        if connected == 0 {
+            self.no_replica
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(slot, std::time::Instant::now());
+            return Ok(());
+        }
+        crate::metrics::redis_error();
+        Err(Error::unavailable(format!(
+            "the Redis store at {} is unavailable: no replica confirmed the write in {REPLICA_WAIT_MS} ms; try again",
+            self.display
+        )))
     }
 }
 
@@ -756,9 +784,9 @@ impl Backend for RedisBackend {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.fail(e))?;
-        if applied == 1 && self.redis.wait_replica {
+        if applied == 1 {
             // Acknowledged only once a replica has it: a failover keeps the change.
-            conn.wait_for_replica(&keys.version, &self.display).await?;
+            self.redis.wait_for_replica(&mut conn, &keys.version).await?;
         }
         Ok(if applied == 1 {
             Commit::Applied

@@ -1,5 +1,5 @@
-//! The rules every [`RunStore`] keeps, run against both: the Redis store (on a real
-//! redis-server) and the in-memory store `hush serve` uses on the embedded backend. One
+//! The rules every [`RunStore`] keeps, run against each: the Redis store (on a real
+//! redis-server, and on a real Redis Cluster) and the in-memory store `hush serve` uses on the embedded backend. One
 //! idempotency key makes one run; a run queued twice starts once; an end is stored once,
 //! only by the latest attempt; a run started too often is exhausted; events come in order
 //! after a given id; another org never sees a run.
@@ -18,6 +18,14 @@ use serde_json::json;
 
 async fn redis_runs() -> Runs {
     let runs = RedisRuns::connect(&common::redis_server::shared_url(), DEFAULT_RETENTION)
+        .await
+        .unwrap();
+    Arc::new(runs)
+}
+
+/// The Redis run store on the shared real Redis Cluster.
+async fn cluster_runs() -> Runs {
+    let runs = RedisRuns::connect(&common::redis_cluster::shared_url(), DEFAULT_RETENTION)
         .await
         .unwrap();
     Arc::new(runs)
@@ -269,6 +277,10 @@ macro_rules! on_both_run_stores {
         mod memory {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() { super::$name(super::memory_runs()).await }) *
+        }
+        mod cluster {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::cluster_runs().await).await }) *
         }
     };
 }
