@@ -64,6 +64,12 @@ pub(crate) fn partitions_setting(cluster: bool, masters: usize) -> Result<usize>
     }
 }
 
+/// What names one delivery of a run to [`super::RunStore::start`]: the entry's stream and
+/// id (ids are unique within a stream only).
+pub fn delivery(stream: &str, entry: &str) -> String {
+    format!("{stream}/{entry}")
+}
+
 /// The partition (of `partitions`) run `id` is queued to: a hash of its id.
 pub fn partition_of(id: &RunId, partitions: usize) -> usize {
     // FNV-1a: stable across processes and versions, unlike the std hasher.

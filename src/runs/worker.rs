@@ -256,7 +256,7 @@ async fn handle(
             &entry.org,
             &entry.run,
             &config.name,
-            &entry.id,
+            &super::queue::delivery(&entry.stream, &entry.id),
             config.max_attempts,
         )
         .await;

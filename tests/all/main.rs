@@ -23,6 +23,7 @@ mod cli_consistency;
 mod cli_removal;
 mod cli_run;
 mod cli_run_code;
+mod cluster;
 mod echo_redaction;
 mod faults;
 mod guests_built;

@@ -27,13 +27,13 @@ use serde_json::{Value, json};
 const VALUE: &str = "sk_live_queue_0123456789abcdef";
 
 /// A target that counts requests per `n` and answers `{"n": n}` after `delay`.
-struct Target {
-    url: String,
-    hits: Arc<Mutex<HashMap<u64, u32>>>,
+pub(crate) struct Target {
+    pub(crate) url: String,
+    pub(crate) hits: Arc<Mutex<HashMap<u64, u32>>>,
 }
 
 impl Target {
-    async fn start(delay: Duration) -> Target {
+    pub(crate) async fn start(delay: Duration) -> Target {
         type Hits = Arc<Mutex<HashMap<u64, u32>>>;
         async fn handle(
             State((hits, delay)): State<(Hits, Duration)>,
@@ -54,21 +54,21 @@ impl Target {
         Target { url, hits }
     }
 
-    fn distinct(&self) -> usize {
+    pub(crate) fn distinct(&self) -> usize {
         self.hits.lock().unwrap().len()
     }
 }
 
 /// One org on a private, durable redis-server, with a team secret, the API in this
 /// process and a service token.
-struct Setup {
-    h: Harness,
-    runs: RedisRuns,
-    base: String,
-    token: String,
-    action: Value,
-    client: reqwest::Client,
-    data: tempfile::TempDir,
+pub(crate) struct Setup {
+    pub(crate) h: Harness,
+    pub(crate) runs: RedisRuns,
+    pub(crate) base: String,
+    pub(crate) token: String,
+    pub(crate) action: Value,
+    pub(crate) client: reqwest::Client,
+    pub(crate) data: tempfile::TempDir,
 }
 
 impl Setup {
@@ -77,7 +77,7 @@ impl Setup {
     }
 
     /// [`Setup::start`] on a private Redis of `kind` (one server, or a cluster).
-    async fn start_on(kind: Kind, target: &Target) -> Setup {
+    pub(crate) async fn start_on(kind: Kind, target: &Target) -> Setup {
         let h = Harness::isolated(kind).await;
         let id = h.create("mia", team("Queue key", VALUE)).await.id;
         let runs = RedisRuns::connect(&h.redis_url(), DEFAULT_RETENTION)
@@ -114,12 +114,12 @@ impl Setup {
     }
 
     /// A `hush worker` process on this setup's Redis and key file.
-    fn worker(&self, name: &str, concurrency: usize) -> Child {
+    pub(crate) fn worker(&self, name: &str, concurrency: usize) -> Child {
         self.worker_with(name, concurrency, &[])
     }
 
     /// [`Setup::worker`] with more settings.
-    fn worker_with(&self, name: &str, concurrency: usize, env: &[(&str, &str)]) -> Child {
+    pub(crate) fn worker_with(&self, name: &str, concurrency: usize, env: &[(&str, &str)]) -> Child {
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hush"));
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the worker
@@ -150,7 +150,7 @@ impl Setup {
 
     /// Dispatches run `n` (queued), retrying with the same idempotency key until the API
     /// answers; returns the run id.
-    async fn dispatch(&self, n: u64, workflow: &str) -> RunId {
+    pub(crate) async fn dispatch(&self, n: u64, workflow: &str) -> RunId {
         let body = json!({
             "action": self.action, "actor": "mia", "inputs": {"n": n},
             "workflow_run_id": workflow, "idempotency_key": format!("{workflow}-{n}")
@@ -177,7 +177,7 @@ impl Setup {
     }
 
     /// Waits until every run in `ids` has ended; returns their statuses by id.
-    async fn wait_all(&self, ids: &[RunId], within: Duration) -> HashMap<RunId, hush::runs::Run> {
+    pub(crate) async fn wait_all(&self, ids: &[RunId], within: Duration) -> HashMap<RunId, hush::runs::Run> {
         let deadline = Instant::now() + within;
         loop {
             let mut ended = HashMap::new();
@@ -201,17 +201,17 @@ impl Setup {
         }
     }
 
-    async fn redis(&self) -> RedisConn {
+    pub(crate) async fn redis(&self) -> RedisConn {
         RedisConn::open(&self.h.redis_url()).await.unwrap()
     }
 
     /// The work stream run `id` is queued to.
-    fn stream_of(&self, id: &RunId) -> String {
+    pub(crate) fn stream_of(&self, id: &RunId) -> String {
         queue::stream(queue::partition_of(id, self.runs.partitions()))
     }
 
     /// How many final-status events run `id`'s event stream holds.
-    async fn final_events(&self, id: &RunId) -> usize {
+    pub(crate) async fn final_events(&self, id: &RunId) -> usize {
         let mut conn = self.redis().await;
         let key = format!("hush:{{{}}}:run:{id}:events", self.h.org);
         let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
@@ -229,7 +229,7 @@ impl Setup {
 }
 
 /// How many queue entries are delivered and not yet acknowledged, in every partition.
-async fn pending_entries(s: &Setup, conn: &mut RedisConn) -> usize {
+pub(crate) async fn pending_entries(s: &Setup, conn: &mut RedisConn) -> usize {
     let mut total = 0;
     for stream in s.runs.streams().await.unwrap() {
         let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
@@ -257,7 +257,7 @@ async fn queue_length(s: &Setup, conn: &mut RedisConn) -> usize {
     total
 }
 
-fn stop(child: &mut Child) {
+pub(crate) fn stop(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -433,7 +433,7 @@ async fn a_run_whose_workers_keep_dying_is_failed_as_a_dead_letter() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let entry = read.keys[0].ids[0].id.clone();
+    let entry = queue::delivery(&s.stream_of(&id), &read.keys[0].ids[0].id);
     for _ in 0..2 {
         let started = s
             .runs

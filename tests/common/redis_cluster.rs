@@ -245,6 +245,63 @@ impl RedisCluster {
         }
     }
 
+    /// Waits until the live nodes agree the cluster is ok again after `killed` (a master)
+    /// died: its replica promoted, `masters` masters serving every slot, none of them it.
+    pub fn wait_failed_over(&self, killed: u16, masters: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let live = self.live_ports();
+            let ok = live.iter().all(|p| {
+                cli_on(*p, &["cluster", "info"]).is_some_and(|i| i.contains("cluster_state:ok"))
+            });
+            let found = self.masters();
+            if ok && found.len() == masters && !found.contains(&killed) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no replica took over from the master on port {killed}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Moves slot `slot` from the master on `from` to the master on `to`, keys and all,
+    /// as `redis-cli --cluster reshard` does for each slot it moves: mark it importing and
+    /// migrating, `MIGRATE` its keys a batch at a time, then give it to `to` on every
+    /// master.
+    pub fn migrate_slot(&self, slot: u16, from: u16, to: u16) {
+        let slot = slot.to_string();
+        let (from_id, to_id) = (self.node_id(from), self.node_id(to));
+        redis_cli(&["-p", &to.to_string(), "cluster", "setslot", &slot, "importing", &from_id]);
+        redis_cli(&["-p", &from.to_string(), "cluster", "setslot", &slot, "migrating", &to_id]);
+        loop {
+            let keys = redis_cli(&["-p", &from.to_string(), "cluster", "getkeysinslot", &slot, "50"]);
+            let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+            if keys.is_empty() {
+                break;
+            }
+            let (from_port, to_port) = (from.to_string(), to.to_string());
+            let mut args = vec![
+                "-p", &from_port, "migrate", "127.0.0.1", &to_port, "", "0", "5000", "KEYS",
+            ];
+            args.extend(keys.iter().copied());
+            redis_cli(&args);
+        }
+        for port in self.masters() {
+            redis_cli(&["-p", &port.to_string(), "cluster", "setslot", &slot, "node", &to_id]);
+        }
+    }
+
+    /// The slot of `key`.
+    pub fn slot_of(&self, key: &str) -> u16 {
+        cli_on(self.live_ports()[0], &["cluster", "keyslot", key])
+            .expect("CLUSTER KEYSLOT")
+            .trim()
+            .parse()
+            .expect("a slot number")
+    }
+
     /// The data directory of every node.
     pub fn dir(&self) -> &std::path::Path {
         &self.dir

@@ -1,0 +1,345 @@
+//! hush on a real Redis Cluster (3 masters, each with a replica, started by these tests):
+//! no command of hush's gets a CROSSSLOT reply; a master killed with SIGKILL under a
+//! load of queued runs and secret changes loses no acknowledged dispatch or change, and
+//! hush reconnects by itself; an org's slot migrated to another master during runs loses
+//! nothing. The queue kill test on a cluster is in `queue`, the conformance suites run
+//! on a cluster as a third backend, and the at-rest scan of every node is in `at_rest`.
+
+use crate::common;
+use crate::queue::{Setup, Target, stop};
+use std::collections::HashMap;
+use std::process::Child;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::redis_cluster::{RedisCluster, cli_on};
+use common::{Harness, Kind, team, user};
+use hush::executor::RunStatus;
+use hush::model::{OrgId, RunId, SecretId};
+use hush::runs::redis::RedisRuns;
+use hush::runs::{DEFAULT_RETENTION, RunStore};
+use hush::secrets::SecretStore;
+use serde_json::{Value, json};
+
+/// The CROSSSLOT errors each node of `cluster` has answered since it started.
+fn crossslot_errors(cluster: &RedisCluster) -> HashMap<u16, u64> {
+    cluster
+        .live_ports()
+        .into_iter()
+        .map(|port| {
+            let stats = cli_on(port, &["info", "errorstats"]).unwrap_or_default();
+            let count = stats
+                .lines()
+                .find_map(|l| l.strip_prefix("errorstat_CROSSSLOT:count="))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0);
+            (port, count)
+        })
+        .collect()
+}
+
+/// Dispatches runs `0..count` through the API in the background, each retried with its
+/// idempotency key until acknowledged; sends `(n, run id)` once acknowledged.
+fn dispatch_in_background(
+    s: &Setup,
+    workflow: &str,
+    count: u64,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::mpsc::UnboundedReceiver<(u64, RunId)>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (base, token, action) = (s.base.clone(), s.token.clone(), s.action.clone());
+    let client = s.client.clone();
+    let workflow = workflow.to_owned();
+    let task = tokio::spawn(async move {
+        for n in 0..count {
+            let body = json!({
+                "action": action, "actor": "mia", "inputs": {"n": n},
+                "workflow_run_id": workflow, "idempotency_key": format!("{workflow}-{n}")
+            });
+            let deadline = Instant::now() + Duration::from_secs(90);
+            let id = loop {
+                let res = client
+                    .post(format!("{base}/v1/runs"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .timeout(Duration::from_secs(20))
+                    .send()
+                    .await;
+                if let Ok(res) = res
+                    && (res.status() == 202 || res.status() == 200)
+                {
+                    let run: Value = res.json().await.unwrap();
+                    break RunId::parse(run["id"].as_str().unwrap()).unwrap();
+                }
+                assert!(Instant::now() < deadline, "run {n} could not be dispatched");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            tx.send((n, id)).unwrap();
+        }
+    });
+    (task, rx)
+}
+
+/// Creates secrets in the background until `stop`; returns the ones whose creation was
+/// acknowledged, with their values (an unacknowledged one may or may not exist).
+fn change_secrets_in_background(
+    secrets: Arc<SecretStore>,
+    org: OrgId,
+    prefix: &'static str,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<(SecretId, String)>> {
+    tokio::spawn(async move {
+        let mut acked = Vec::new();
+        let mut i = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            let value = format!("value-{prefix}-{i:06}-abcdef");
+            let created = secrets
+                .create(&org, &user("mia"), team(&format!("{prefix} {i}"), &value))
+                .await;
+            if let Ok(meta) = created {
+                acked.push((meta.id, value));
+            } else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            i += 1;
+        }
+        acked
+    })
+}
+
+/// Every acknowledged run ended, succeeded, once, with its own result.
+async fn assert_every_run_ended_once(s: &Setup, ids: &HashMap<u64, RunId>) {
+    let all: Vec<RunId> = ids.values().cloned().collect();
+    let ended = s.wait_all(&all, Duration::from_secs(300)).await;
+    for (n, id) in ids {
+        let run = &ended[id];
+        assert_eq!(run.status, RunStatus::Succeeded, "run {n}: {run:#?}");
+        assert_eq!(run.result.as_ref().unwrap()["body"]["n"], json!(n));
+        assert_eq!(s.final_events(id).await, 1, "run {id} ended more than once");
+    }
+}
+
+/// Every acknowledged secret change is there, with its value.
+async fn assert_every_secret_kept(h: &Harness, acked: &[(SecretId, String)]) {
+    for (id, value) in acked {
+        assert_eq!(
+            h.use_as("mia", id).await.as_deref().ok(),
+            Some(value.as_str()),
+            "acknowledged secret {id} was lost"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_command_of_hush_gets_a_crossslot_reply_on_a_cluster() {
+    let target = Target::start(Duration::ZERO).await;
+    let s = Setup::start_on(Kind::Cluster, &target).await;
+    let cluster = s.h.cluster.as_ref().unwrap();
+    let before = crossslot_errors(cluster);
+    // Every kind of change and read: secrets (create, list, resolve, audit), queued runs
+    // through the API and a worker (create, start, log, finish, list, watch), a second
+    // org's audit appended with the first's, and removing an org (its keys and its
+    // entries in every partition).
+    let mut worker = s.worker("slots", 4);
+    let mut ids = Vec::new();
+    for n in 0..30 {
+        ids.push(s.dispatch(n, "wf-slots").await);
+    }
+    let ended = s.wait_all(&ids, Duration::from_secs(120)).await;
+    assert!(ended.values().all(|r| r.status == RunStatus::Succeeded));
+    let res = s
+        .client
+        .get(format!("{}/v1/runs?limit=10", s.base))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = s
+        .client
+        .get(format!("{}/v1/runs/{}/events", s.base, ids[0]))
+        .bearer_auth(&s.token)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let _ = res.bytes().await;
+    // A second org on the same store: both orgs' resolves are audited in one batch.
+    let second = OrgId::parse(&common::unique("slots")).unwrap();
+    s.h.directory.create_org(&second).await.unwrap();
+    s.h.directory
+        .add_user(&second, &user("mia"), hush::directory::Role::Member)
+        .await
+        .unwrap();
+    let made = s.h.create("mia", team("slots", "value-slots-0001")).await;
+    let theirs = s
+        .h
+        .secrets
+        .create(&second, &user("mia"), team("slots", "value-slots-0002"))
+        .await
+        .unwrap();
+    assert_eq!(s.h.use_as("mia", &made.id).await.unwrap(), "value-slots-0001");
+    let got = s
+        .h
+        .secrets
+        .resolve(
+            &second,
+            &user("mia"),
+            std::slice::from_ref(&theirs.id),
+            &common::run("run-2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got[0].value.expose(), "value-slots-0002");
+    s.h.secrets.flush().await;
+    s.h.directory.remove_org(&second).await.unwrap();
+    let runs = RedisRuns::connect(&s.h.redis_url(), DEFAULT_RETENTION)
+        .await
+        .unwrap();
+    runs.enqueue(&s.h.org, &ids[0]).await.unwrap();
+    stop(&mut worker);
+    s.h.directory.remove_org(&s.h.org).await.unwrap();
+    let after = crossslot_errors(cluster);
+    assert_eq!(before.len(), 6, "every node was asked");
+    assert_eq!(after, before, "some command got a CROSSSLOT reply");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_master_killed_under_load_loses_no_acknowledged_dispatch_or_secret_change() {
+    let target = Target::start(Duration::from_millis(5)).await;
+    let mut s = Setup::start_on(Kind::Cluster, &target).await;
+    let mut workers: Vec<Child> = (0..2).map(|i| s.worker(&format!("f{i}"), 8)).collect();
+    let (dispatcher, mut rx) = dispatch_in_background(&s, "wf-failover", 300);
+    let stop_changes = Arc::new(AtomicBool::new(false));
+    let changes = change_secrets_in_background(
+        Arc::clone(&s.h.secrets),
+        s.h.org.clone(),
+        "failover",
+        Arc::clone(&stop_changes),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while target.distinct() < 60 {
+        assert!(Instant::now() < deadline, "no progress before the kill");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The master of the org's slot: its secrets, its runs and their events.
+    let cluster = s.h.cluster.as_mut().unwrap();
+    let victim = cluster.master_of(&format!("hush:{{{}}}:ver", s.h.org));
+    cluster.kill(victim);
+    let cluster = s.h.cluster.take().unwrap();
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.wait_failed_over(victim, 3);
+        cluster
+    })
+    .await
+    .unwrap();
+    s.h.cluster = Some(cluster);
+    // hush goes on by itself: the same API process and workers, dispatching and changing
+    // secrets after the failover.
+    let after_failover = target.distinct();
+    dispatcher.await.unwrap();
+    stop_changes.store(true, Ordering::Relaxed);
+    let acked = changes.await.unwrap();
+    let mut ids = HashMap::new();
+    while let Ok((n, id)) = rx.try_recv() {
+        ids.insert(n, id);
+    }
+    assert_eq!(ids.len(), 300, "every dispatch was acknowledged in the end");
+    assert_every_run_ended_once(&s, &ids).await;
+    assert!(
+        target.distinct() > after_failover,
+        "runs went on after the failover"
+    );
+    assert!(!acked.is_empty(), "some secret changes were acknowledged");
+    assert_every_secret_kept(&s.h, &acked).await;
+    // A change after the failover is kept too.
+    let late = s.h.create("mia", team("after failover", "value-late-000001")).await;
+    assert_eq!(s.h.use_as("mia", &late.id).await.unwrap(), "value-late-000001");
+    for w in &mut workers {
+        stop(w);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_orgs_slot_migrated_to_another_master_during_runs_loses_nothing() {
+    let target = Target::start(Duration::from_millis(5)).await;
+    let mut s = Setup::start_on(Kind::Cluster, &target).await;
+    let mut workers: Vec<Child> = (0..2).map(|i| s.worker(&format!("m{i}"), 8)).collect();
+    let (dispatcher, mut rx) = dispatch_in_background(&s, "wf-migrate", 300);
+    let stop_changes = Arc::new(AtomicBool::new(false));
+    let changes = change_secrets_in_background(
+        Arc::clone(&s.h.secrets),
+        s.h.org.clone(),
+        "migrate",
+        Arc::clone(&stop_changes),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while target.distinct() < 60 {
+        assert!(Instant::now() < deadline, "no progress before the migration");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let key = format!("hush:{{{}}}:ver", s.h.org);
+    let cluster = s.h.cluster.take().unwrap();
+    let (cluster, from, to) = tokio::task::spawn_blocking(move || {
+        let slot = cluster.slot_of(&key);
+        let from = cluster.master_of(&key);
+        let to = *cluster.masters().iter().find(|p| **p != from).unwrap();
+        cluster.migrate_slot(slot, from, to);
+        let now = cluster.master_of(&key);
+        (cluster, from, now)
+    })
+    .await
+    .unwrap();
+    assert_ne!(from, to, "the org's slot moved to another master");
+    s.h.cluster = Some(cluster);
+    dispatcher.await.unwrap();
+    stop_changes.store(true, Ordering::Relaxed);
+    let acked = changes.await.unwrap();
+    let mut ids = HashMap::new();
+    while let Ok((n, id)) = rx.try_recv() {
+        ids.insert(n, id);
+    }
+    assert_eq!(ids.len(), 300, "every dispatch was acknowledged");
+    assert_every_run_ended_once(&s, &ids).await;
+    assert!(!acked.is_empty(), "some secret changes were acknowledged");
+    assert_every_secret_kept(&s.h, &acked).await;
+    for w in &mut workers {
+        stop(w);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_number_of_partitions_strands_no_queued_run() {
+    let target = Target::start(Duration::ZERO).await;
+    let s = Setup::start_on(Kind::Cluster, &target).await;
+    // Runs queued by a process with 12 partitions, then drained by workers with 2.
+    let wide = RedisRuns::connect(&s.h.redis_url(), DEFAULT_RETENTION)
+        .await
+        .unwrap()
+        .with_partitions(12);
+    let mut ids = Vec::new();
+    for n in 0..24 {
+        ids.push(s.dispatch(n, "wf-narrow").await);
+    }
+    for id in &ids {
+        wide.enqueue(&s.h.org, id).await.unwrap();
+    }
+    let spread: std::collections::HashSet<usize> = ids
+        .iter()
+        .map(|id| hush::runs::queue::partition_of(id, 12))
+        .collect();
+    assert!(
+        spread.iter().any(|p| *p >= 2),
+        "some runs were queued beyond partition 2"
+    );
+    let mut worker = s.worker_with("narrow", 4, &[("HUSH_QUEUE_PARTITIONS", "2")]);
+    let ended = s.wait_all(&ids, Duration::from_secs(120)).await;
+    assert!(ended.values().all(|r| r.status == RunStatus::Succeeded));
+    assert!(ended.values().all(|r| r.attempts == 1), "{ended:#?}");
+    assert!(target.hits.lock().unwrap().values().all(|&n| n == 1));
+    stop(&mut worker);
+}
