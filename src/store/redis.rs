@@ -148,6 +148,8 @@ pub struct RedisBackend {
     display: String,
     commit: Script,
     page: Script,
+    /// The reads of `read_through` as one script, on a cluster.
+    read: Script,
     cache: Arc<ReadCache>,
     /// False with `HUSH_READ_CACHE=off`: every read goes to Redis.
     cache_answers: bool,
@@ -212,6 +214,7 @@ impl RedisBackend {
             redis,
             commit: Script::new(include_str!("lua/commit.lua")),
             page: Script::new(include_str!("lua/page.lua")),
+            read: Script::new(include_str!("lua/read.lua")),
             cache: Arc::default(),
             cache_answers: std::env::var("HUSH_READ_CACHE").map_or(true, |v| v != "off"),
         })
@@ -242,6 +245,9 @@ impl RedisBackend {
         // One HMGET per run of fields from the same table, and the version, in MULTI/EXEC,
         // so that a secret's metadata and ciphertext are read at one instant, the instant
         // the version names: a resolve of any number of secrets is one round trip.
+        if self.redis.is_cluster() {
+            return self.read_by_script(org, fields).await;
+        }
         let mut pipe = redis::pipe();
         pipe.atomic();
         pipe.cmd("GET").arg(org_key(org, VERSION));
@@ -266,6 +272,38 @@ impl RedisBackend {
                 .map_err(unexpected)?;
         let values: Vec<Option<Vec<u8>>> = rows.into_iter().flatten().collect();
         let version = version.map(OrgVersion);
+        if let Some(version) = &version {
+            self.cache.put(org, version.clone(), fields, &values);
+        }
+        Ok((values, version))
+    }
+
+    /// [`RedisBackend::read_through`] on a cluster: the same reads in one Lua script
+    /// (`lua/read.lua`), which the cluster client follows through MOVED, ASK and
+    /// TRYAGAIN, as it does not a MULTI/EXEC.
+    async fn read_by_script(
+        &self,
+        org: &OrgId,
+        fields: &[(Table, &str)],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Option<OrgVersion>)> {
+        let mut invocation = self.read.prepare_invoke();
+        invocation.key(org_key(org, VERSION));
+        for run in fields.chunk_by(|a, b| a.0 == b.0) {
+            invocation.key(org_key(org, run[0].0.name())).arg(run.len());
+            for (_, field) in run {
+                invocation.arg(*field);
+            }
+        }
+        let reply: Vec<Option<Vec<u8>>> = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.fail(e))?;
+        let mut reply = reply.into_iter();
+        let version = reply.next().flatten().map(OrgVersion);
+        let values: Vec<Option<Vec<u8>>> = reply.collect();
+        if values.len() != fields.len() {
+            return Err(Error::internal("an unexpected Redis reply: fields missing"));
+        }
         if let Some(version) = &version {
             self.cache.put(org, version.clone(), fields, &values);
         }

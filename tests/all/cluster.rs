@@ -68,13 +68,18 @@ fn dispatch_in_background(
                     .timeout(Duration::from_secs(20))
                     .send()
                     .await;
-                if let Ok(res) = res
-                    && (res.status() == 202 || res.status() == 200)
-                {
-                    let run: Value = res.json().await.unwrap();
-                    break RunId::parse(run["id"].as_str().unwrap()).unwrap();
-                }
-                assert!(Instant::now() < deadline, "run {n} could not be dispatched");
+                let last = match res {
+                    Ok(res) if res.status() == 202 || res.status() == 200 => {
+                        let run: Value = res.json().await.unwrap();
+                        break RunId::parse(run["id"].as_str().unwrap()).unwrap();
+                    }
+                    Ok(res) => format!("{}: {}", res.status(), res.text().await.unwrap_or_default()),
+                    Err(e) => e.to_string(),
+                };
+                assert!(
+                    Instant::now() < deadline,
+                    "run {n} could not be dispatched: {last}"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             };
             tx.send((n, id)).unwrap();

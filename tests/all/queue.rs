@@ -140,7 +140,8 @@ impl Setup {
             .env("HUSH_WORKER_NAME", name)
             .env("HUSH_WORKER_CONCURRENCY", concurrency.to_string())
             .env("HUSH_VISIBILITY_TIMEOUT_MS", "1500")
-            .env("RUST_LOG", "warn")
+            // The cluster client's own reconnect warnings are not the worker's.
+            .env("RUST_LOG", "warn,redis=error")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
