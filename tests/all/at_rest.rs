@@ -1,6 +1,6 @@
 //! Invariant 1: no plaintext, nor its base64, hex, JSON or URL encoding, is ever written
-//! to Redis (any key of any type, and the append-only file on disk) or to any file of the
-//! embedded store.
+//! to Redis (any key of any type, and the append-only file on disk; on a Redis Cluster,
+//! every key of every node, masters and replicas) or to any file of the embedded store.
 
 use crate::common;
 use common::{Harness, Kind, assert_no_value_in, run, team, user, value};
@@ -104,6 +104,51 @@ async fn redis_holds_no_value_in_any_key_of_any_type_nor_in_its_append_only_file
         );
     }
     assert!(files > 0, "the append-only file was checked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_holds_no_value_in_any_key_of_any_node_nor_in_its_files() {
+    let h = Harness::isolated(Kind::Cluster).await;
+    exercise(&h).await;
+    let cluster = h.cluster.as_ref().unwrap();
+    let mut org_keys = 0;
+    let mut seen_types = std::collections::BTreeSet::new();
+    for port in cluster.ports() {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        // A replica answers reads of its master's slots once asked to.
+        let () = redis::cmd("READONLY").query_async(&mut conn).await.unwrap();
+        let keys: Vec<String> = conn.keys("*").await.unwrap();
+        for key in &keys {
+            let (kind, dump) = common::redis_key_bytes(&mut conn, key).await;
+            seen_types.insert(kind.clone());
+            assert_no_value_in(
+                &format!("Redis {kind} {key} on node {port}"),
+                &dump,
+                &all_values(),
+            );
+            if key.contains(h.org.as_str()) {
+                org_keys += 1;
+            }
+        }
+    }
+    // The org's keys on its master and on that master's replica.
+    assert!(org_keys >= 16, "only {org_keys} keys of the org were found");
+    assert!(seen_types.contains("hash") && seen_types.contains("stream"));
+    let mut files = 0;
+    for entry in walk(cluster.dir()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        files += 1;
+        assert_no_value_in(
+            &format!("Redis file {}", entry.display()),
+            &bytes,
+            &all_values(),
+        );
+    }
+    assert!(
+        files >= 12,
+        "every node's cluster config and append-only files were checked"
+    );
 }
 
 #[tokio::test]

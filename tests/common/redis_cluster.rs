@@ -1,6 +1,7 @@
 //! A real Redis Cluster for tests and benchmarks: `redis-server --cluster-enabled yes`
 //! nodes on free loopback ports in a temp dir, joined by `redis-cli --cluster create`
-//! (3 masters, each with a replica by default, `cluster-node-timeout` 1000 ms), every node
+//! (3 masters, each with a replica by default, `cluster-node-timeout` 1000 ms, append-only
+//! files fsynced every second, a directory per node), every node
 //! killed when the cluster is dropped (or when the process that started it dies). It owns
 //! starting, killing and inspecting those nodes; it never holds a secret value.
 
@@ -59,7 +60,9 @@ pub fn redis_cli(args: &[&str]) -> String {
 
 fn spawn_node(port: u16, dir: &std::path::Path) -> Child {
     let (tx, rx) = std::sync::mpsc::channel();
-    let dir = dir.to_owned();
+    // A directory per node: each keeps its own append-only files and cluster config.
+    let dir = dir.join(port.to_string());
+    std::fs::create_dir_all(&dir).expect("node dir");
     // The parent-death signal fires when the spawning thread exits: spawn on a thread
     // that lives as long as the process.
     std::thread::spawn(move || {
@@ -76,7 +79,9 @@ fn spawn_node(port: u16, dir: &std::path::Path) -> Child {
                 "--cluster-node-timeout",
                 &timeout,
                 "--appendonly",
-                "no",
+                "yes",
+                "--appendfsync",
+                "everysec",
             ],
         ))
         .expect("send child");
