@@ -6,6 +6,8 @@
 
 #[path = "../../tests/common/redis_server.rs"]
 pub mod redis_server;
+#[path = "../../tests/common/redis_cluster.rs"]
+pub mod redis_cluster;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

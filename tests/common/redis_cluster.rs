@@ -58,7 +58,7 @@ pub fn redis_cli(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn spawn_node(port: u16, dir: &std::path::Path) -> Child {
+fn spawn_node(port: u16, dir: &std::path::Path, durable: bool) -> Child {
     let (tx, rx) = std::sync::mpsc::channel();
     // A directory per node: each keeps its own append-only files and cluster config.
     let dir = dir.join(port.to_string());
@@ -79,7 +79,7 @@ fn spawn_node(port: u16, dir: &std::path::Path) -> Child {
                 "--cluster-node-timeout",
                 &timeout,
                 "--appendonly",
-                "yes",
+                if durable { "yes" } else { "no" },
                 "--appendfsync",
                 "everysec",
             ],
@@ -101,6 +101,16 @@ impl RedisCluster {
     /// Starts `masters` masters with `replicas` replicas each, and waits until every node
     /// says the cluster is ok and every replica is in sync.
     pub fn start_with(masters: usize, replicas: usize) -> RedisCluster {
+        Self::start_nodes(masters, replicas, true)
+    }
+
+    /// 3 masters, each with one replica, keeping nothing on disk (for benchmarks, as
+    /// [`super::redis_server::RedisServer::start_in_memory`]).
+    pub fn start_in_memory() -> RedisCluster {
+        Self::start_nodes(3, 1, false)
+    }
+
+    fn start_nodes(masters: usize, replicas: usize, durable: bool) -> RedisCluster {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().to_owned();
         let mut ports = Vec::new();
@@ -111,7 +121,7 @@ impl RedisCluster {
             .iter()
             .map(|&port| Node {
                 port,
-                child: Some(spawn_node(port, &dir)),
+                child: Some(spawn_node(port, &dir, durable)),
             })
             .collect();
         for node in &nodes {
