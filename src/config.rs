@@ -2,7 +2,7 @@
 //!
 //! | variable | meaning | default |
 //! | --- | --- | --- |
-//! | `HUSH_REDIS_URL` | the Redis store (`redis://host:port/db`) | unset: the embedded store |
+//! | `HUSH_REDIS_URL` | the Redis store (`redis://[user:password@]host:port/db`), or a Redis Cluster (`redis+cluster://[user:password@]host:port,host:port,…`, seed nodes) | unset: the embedded store |
 //! | `HUSH_DATA_DIR` | the embedded store's directory | `$XDG_DATA_HOME/hush` or `~/.local/share/hush` |
 //! | `HUSH_MASTER_KEY` | master key(s), base64 (`KEY` or `1:KEY,2:KEY`) | — |
 //! | `HUSH_MASTER_KEY_FILE` | a key file written by hush | embedded: `$HUSH_DATA_DIR/master.key`, generated on first use |

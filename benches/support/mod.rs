@@ -4,10 +4,10 @@
 
 #![allow(dead_code)]
 
-#[path = "../../tests/common/redis_server.rs"]
-pub mod redis_server;
 #[path = "../../tests/common/redis_cluster.rs"]
 pub mod redis_cluster;
+#[path = "../../tests/common/redis_server.rs"]
+pub mod redis_server;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -127,7 +127,7 @@ impl RedisRuns {
                     .map_err(|e| self.fail(&e))
             })
             .await
-            .map(|()| ())
+            .copied()
     }
 
     /// Every work stream a worker reads: this store's partitions, every partition named
@@ -138,10 +138,7 @@ impl RedisRuns {
     /// When Redis fails.
     pub async fn streams(&self) -> Result<Vec<String>> {
         let mut conn = self.redis.conn.clone();
-        let mut all: Vec<String> = conn
-            .smembers(PARTITIONS)
-            .await
-            .map_err(|e| self.fail(&e))?;
+        let mut all: Vec<String> = conn.smembers(PARTITIONS).await.map_err(|e| self.fail(&e))?;
         for p in 0..self.partitions {
             let name = stream(p);
             if !all.contains(&name) {
@@ -263,7 +260,11 @@ impl RedisRuns {
         block: Option<Duration>,
     ) -> Result<Vec<StreamId>> {
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP").arg(GROUP).arg(worker).arg("COUNT").arg(count);
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(worker)
+            .arg("COUNT")
+            .arg(count);
         if let Some(block) = block {
             cmd.arg("BLOCK")
                 .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX));

@@ -498,7 +498,13 @@ async fn read_round(
     let stream = &streams[*next % streams.len()];
     *next = (*next + 1) % streams.len();
     let read = store
-        .read_new(conn, stream, worker, count, Some(Duration::from_millis(100)))
+        .read_new(
+            conn,
+            stream,
+            worker,
+            count,
+            Some(Duration::from_millis(100)),
+        )
         .await?;
     Ok(tag(stream, read))
 }

@@ -7,14 +7,21 @@
 //! - `hush:{org}:names:idx`: a sorted set of case-folded names, for listing in name order;
 //! - `hush:{org}:audit`: the org's audit stream, capped near [`AUDIT_CAP`] entries;
 //! - `hush:{org}:ver`: the org's data version ([`OrgVersion`]), replaced by every commit;
-//! - `hush:orgs`: the set of org ids.
+//! - `hush:orgs`: the set of org ids;
+//! - `hush:queue:{p<n>}`: the work queue's partitions ([`work_stream`]), each in its own
+//!   slot, named in the set `hush:queue:partitions`; `hush:queue:dead`: dead letters.
 //!
 //! Every other key under an org's hash tag (run history, see [`crate::runs`]) is the org's
 //! too: [`Backend::drop_org`] deletes every `hush:{org}:*` key, and the org's entries in
-//! the shared work queue streams (`hush:queue`, `hush:queue:dead`).
+//! every work queue partition and the dead letters.
 //!
-//! The connection is a [`ConnectionManager`]: after Redis restarts, commands fail with a
-//! clear error until it is back, then work again without a restart of hush.
+//! The connection is a [`RedisConn`]: for `redis://` a [`ConnectionManager`] (after Redis
+//! restarts, commands fail with a clear error until it is back, then work again without a
+//! restart of hush); for `redis+cluster://h1:p1,h2:p2` redis-rs's cluster client, which
+//! follows MOVED/ASK, refreshes its slot map and reconnects. Every script and transaction
+//! touches one slot. On a cluster whose masters have replicas, a commit is acknowledged
+//! only once a replica has it ([`Connection::wait_for_replica`]). This file never sends a
+//! plaintext: values reach it encrypted.
 //!
 //! Reads are cached per org at the data version they were read at (read atomically with
 //! the fields): metadata, ciphertexts, wrapped data keys and user records, never a
@@ -472,9 +479,7 @@ impl RedisConn {
     ) -> redis::RedisResult<T> {
         match self {
             RedisConn::Cluster(c) => {
-                use redis::cluster_routing::{
-                    Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
-                };
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
                 let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
                     Route::with_key(key, SlotAddr::Master),
                 ));
@@ -484,7 +489,6 @@ impl RedisConn {
             other => cmd.query_async(other).await,
         }
     }
-
 }
 
 /// How long a write that must survive the loss of its master waits for a replica.
@@ -497,7 +501,7 @@ const NO_REPLICA_RECHECK: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 enum Target {
     Single(redis::Client),
-    Cluster(redis::cluster::ClusterClient),
+    Cluster(Box<redis::cluster::ClusterClient>),
 }
 
 /// A connection to Redis as every Redis user in hush opens it: the shared [`RedisConn`]
@@ -571,7 +575,8 @@ impl Connection {
     /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when Redis cannot be reached.
     pub async fn open(url: &str) -> Result<Self> {
         let display = display_url(url);
-        let invalid = |e: redis::RedisError| Error::invalid("HUSH_REDIS_URL", format!("{display}: {e}"));
+        let invalid =
+            |e: redis::RedisError| Error::invalid("HUSH_REDIS_URL", format!("{display}: {e}"));
         if let Some(nodes) = cluster_nodes(url)? {
             let client = redis::cluster::ClusterClientBuilder::new(nodes)
                 .connection_timeout(Duration::from_secs(2))
@@ -591,7 +596,7 @@ impl Connection {
             let wait_replica =
                 replicated && std::env::var("HUSH_REDIS_WAIT_REPLICA").map_or(true, |v| v != "off");
             return Ok(Connection {
-                target: Target::Cluster(client),
+                target: Target::Cluster(Box::new(client)),
                 conn: RedisConn::Cluster(conn),
                 display,
                 masters,
@@ -717,7 +722,9 @@ impl Connection {
 
 /// How many masters the cluster has, and whether every one has a replica (from
 /// `CLUSTER SHARDS`, or `CLUSTER SLOTS` on servers before 7).
-async fn cluster_shape(conn: &mut redis::cluster_async::ClusterConnection) -> redis::RedisResult<(usize, bool)> {
+async fn cluster_shape(
+    conn: &mut redis::cluster_async::ClusterConnection,
+) -> redis::RedisResult<(usize, bool)> {
     // CLUSTER SLOTS: one row per slot range: start, end, master, replicas...
     let rows: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
     let mut masters: HashMap<String, bool> = HashMap::new();
@@ -824,7 +831,9 @@ impl Backend for RedisBackend {
             .map_err(|e| self.fail(e))?;
         if applied == 1 {
             // Acknowledged only once a replica has it: a failover keeps the change.
-            self.redis.wait_for_replica(&mut conn, &keys.version).await?;
+            self.redis
+                .wait_for_replica(&mut conn, &keys.version)
+                .await?;
         }
         Ok(if applied == 1 {
             Commit::Applied
@@ -1010,6 +1019,30 @@ mod tests {
         assert_eq!(
             display_url("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
+        );
+    }
+
+    #[test]
+    fn a_cluster_url_names_each_seed_with_its_user_and_password() {
+        assert_eq!(
+            cluster_nodes("redis+cluster://app:s3cret@h1:7001,h2:7002/?protocol=resp3")
+                .unwrap()
+                .unwrap(),
+            vec![
+                "redis://app:s3cret@h1:7001/?protocol=resp3".to_owned(),
+                "redis://app:s3cret@h2:7002/?protocol=resp3".to_owned(),
+            ]
+        );
+        assert_eq!(
+            cluster_nodes("rediss+cluster://h1:7001").unwrap().unwrap(),
+            vec!["rediss://h1:7001/".to_owned()]
+        );
+        assert_eq!(cluster_nodes("redis://h1:6379/0").unwrap(), None);
+        let err = cluster_nodes("redis+cluster://:pw@").unwrap_err();
+        assert!(!err.message().contains("pw"), "{err}");
+        assert_eq!(
+            display_url("redis+cluster://app:s3cret@h1:7001,h2:7002"),
+            "redis+cluster://***@h1:7001,h2:7002"
         );
     }
 

@@ -73,7 +73,9 @@ fn dispatch_in_background(
                         let run: Value = res.json().await.unwrap();
                         break RunId::parse(run["id"].as_str().unwrap()).unwrap();
                     }
-                    Ok(res) => format!("{}: {}", res.status(), res.text().await.unwrap_or_default()),
+                    Ok(res) => {
+                        format!("{}: {}", res.status(), res.text().await.unwrap_or_default())
+                    }
                     Err(e) => e.to_string(),
                 };
                 assert!(
@@ -181,24 +183,25 @@ async fn no_command_of_hush_gets_a_crossslot_reply_on_a_cluster() {
         .await
         .unwrap();
     let made = s.h.create("mia", team("slots", "value-slots-0001")).await;
-    let theirs = s
-        .h
-        .secrets
-        .create(&second, &user("mia"), team("slots", "value-slots-0002"))
-        .await
-        .unwrap();
-    assert_eq!(s.h.use_as("mia", &made.id).await.unwrap(), "value-slots-0001");
-    let got = s
-        .h
-        .secrets
-        .resolve(
-            &second,
-            &user("mia"),
-            std::slice::from_ref(&theirs.id),
-            &common::run("run-2"),
-        )
-        .await
-        .unwrap();
+    let theirs =
+        s.h.secrets
+            .create(&second, &user("mia"), team("slots", "value-slots-0002"))
+            .await
+            .unwrap();
+    assert_eq!(
+        s.h.use_as("mia", &made.id).await.unwrap(),
+        "value-slots-0001"
+    );
+    let got =
+        s.h.secrets
+            .resolve(
+                &second,
+                &user("mia"),
+                std::slice::from_ref(&theirs.id),
+                &common::run("run-2"),
+            )
+            .await
+            .unwrap();
     assert_eq!(got[0].value.expose(), "value-slots-0002");
     s.h.secrets.flush().await;
     s.h.directory.remove_org(&second).await.unwrap();
@@ -262,8 +265,13 @@ async fn a_master_killed_under_load_loses_no_acknowledged_dispatch_or_secret_cha
     assert!(!acked.is_empty(), "some secret changes were acknowledged");
     assert_every_secret_kept(&s.h, &acked).await;
     // A change after the failover is kept too.
-    let late = s.h.create("mia", team("after failover", "value-late-000001")).await;
-    assert_eq!(s.h.use_as("mia", &late.id).await.unwrap(), "value-late-000001");
+    let late =
+        s.h.create("mia", team("after failover", "value-late-000001"))
+            .await;
+    assert_eq!(
+        s.h.use_as("mia", &late.id).await.unwrap(),
+        "value-late-000001"
+    );
     for w in &mut workers {
         stop(w);
     }
@@ -284,7 +292,10 @@ async fn an_orgs_slot_migrated_to_another_master_during_runs_loses_nothing() {
     );
     let deadline = Instant::now() + Duration::from_secs(120);
     while target.distinct() < 60 {
-        assert!(Instant::now() < deadline, "no progress before the migration");
+        assert!(
+            Instant::now() < deadline,
+            "no progress before the migration"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let key = format!("hush:{{{}}}:ver", s.h.org);

@@ -119,7 +119,12 @@ impl Setup {
     }
 
     /// [`Setup::worker`] with more settings.
-    pub(crate) fn worker_with(&self, name: &str, concurrency: usize, env: &[(&str, &str)]) -> Child {
+    pub(crate) fn worker_with(
+        &self,
+        name: &str,
+        concurrency: usize,
+        env: &[(&str, &str)],
+    ) -> Child {
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hush"));
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the worker
@@ -178,7 +183,11 @@ impl Setup {
     }
 
     /// Waits until every run in `ids` has ended; returns their statuses by id.
-    pub(crate) async fn wait_all(&self, ids: &[RunId], within: Duration) -> HashMap<RunId, hush::runs::Run> {
+    pub(crate) async fn wait_all(
+        &self,
+        ids: &[RunId],
+        within: Duration,
+    ) -> HashMap<RunId, hush::runs::Run> {
         let deadline = Instant::now() + within;
         loop {
             let mut ended = HashMap::new();

@@ -211,7 +211,12 @@ impl RedisCluster {
             .filter(|l| l.contains("master") && !l.contains("fail") && l.split(' ').count() > 8)
             .filter_map(|l| {
                 let addr = l.split(' ').nth(1)?;
-                addr.split(['@', ',']).next()?.rsplit(':').next()?.parse().ok()
+                addr.split(['@', ','])
+                    .next()?
+                    .rsplit(':')
+                    .next()?
+                    .parse()
+                    .ok()
             })
             .filter(|p| self.live_ports().contains(p))
             .collect();
@@ -228,14 +233,20 @@ impl RedisCluster {
             .parse()
             .expect("a slot number");
         let text = cli_on(live[0], &["cluster", "nodes"]).expect("CLUSTER NODES");
-        for line in text.lines().filter(|l| l.contains("master") && !l.contains("fail")) {
+        for line in text
+            .lines()
+            .filter(|l| l.contains("master") && !l.contains("fail"))
+        {
             let fields: Vec<&str> = line.split(' ').collect();
             let serves = fields.iter().skip(8).any(|range| {
                 let (a, b) = range.split_once('-').unwrap_or((range, range));
                 matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if a <= slot && slot <= b)
             });
             if serves {
-                let port = fields[1].split(['@', ',']).next().and_then(|a| a.rsplit(':').next());
+                let port = fields[1]
+                    .split(['@', ','])
+                    .next()
+                    .and_then(|a| a.rsplit(':').next());
                 return port.and_then(|p| p.parse().ok()).expect("a node address");
             }
         }
@@ -244,7 +255,10 @@ impl RedisCluster {
 
     /// The id of the node on `port`.
     pub fn node_id(&self, port: u16) -> String {
-        cli_on(port, &["cluster", "myid"]).expect("CLUSTER MYID").trim().to_owned()
+        cli_on(port, &["cluster", "myid"])
+            .expect("CLUSTER MYID")
+            .trim()
+            .to_owned()
     }
 
     /// Kills the node on `port` with SIGKILL.
@@ -288,23 +302,62 @@ impl RedisCluster {
     pub fn migrate_slot(&self, slot: u16, from: u16, to: u16) {
         let slot = slot.to_string();
         let (from_id, to_id) = (self.node_id(from), self.node_id(to));
-        redis_cli(&["-p", &to.to_string(), "cluster", "setslot", &slot, "importing", &from_id]);
-        redis_cli(&["-p", &from.to_string(), "cluster", "setslot", &slot, "migrating", &to_id]);
+        redis_cli(&[
+            "-p",
+            &to.to_string(),
+            "cluster",
+            "setslot",
+            &slot,
+            "importing",
+            &from_id,
+        ]);
+        redis_cli(&[
+            "-p",
+            &from.to_string(),
+            "cluster",
+            "setslot",
+            &slot,
+            "migrating",
+            &to_id,
+        ]);
         loop {
-            let keys = redis_cli(&["-p", &from.to_string(), "cluster", "getkeysinslot", &slot, "50"]);
+            let keys = redis_cli(&[
+                "-p",
+                &from.to_string(),
+                "cluster",
+                "getkeysinslot",
+                &slot,
+                "50",
+            ]);
             let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
             if keys.is_empty() {
                 break;
             }
             let (from_port, to_port) = (from.to_string(), to.to_string());
             let mut args = vec![
-                "-p", &from_port, "migrate", "127.0.0.1", &to_port, "", "0", "5000", "KEYS",
+                "-p",
+                &from_port,
+                "migrate",
+                "127.0.0.1",
+                &to_port,
+                "",
+                "0",
+                "5000",
+                "KEYS",
             ];
             args.extend(keys.iter().copied());
             redis_cli(&args);
         }
         for port in self.masters() {
-            redis_cli(&["-p", &port.to_string(), "cluster", "setslot", &slot, "node", &to_id]);
+            redis_cli(&[
+                "-p",
+                &port.to_string(),
+                "cluster",
+                "setslot",
+                &slot,
+                "node",
+                &to_id,
+            ]);
         }
     }
 
