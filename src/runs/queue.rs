@@ -37,31 +37,11 @@ pub const PARTITIONS: &str = QUEUE_PARTITIONS;
 /// The default cap on queued entries; dispatch answers "queue full" past it.
 pub const DEFAULT_MAX_QUEUE: usize = 100_000;
 /// The most partitions `HUSH_QUEUE_PARTITIONS` may ask for.
-pub const MAX_PARTITIONS: usize = 1024;
+pub use super::redis::MAX_PARTITIONS;
 
 /// The stream of partition `partition`: `hush:queue:{p<partition>}`.
 pub fn stream(partition: usize) -> String {
     work_stream(partition)
-}
-
-/// The number of partitions: `HUSH_QUEUE_PARTITIONS`, or by default 1 on one Redis
-/// server and twice the masters on a cluster.
-///
-/// # Errors
-/// [`Invalid`](crate::error::ErrorKind::Invalid) for a setting that is not a number from 1
-/// to [`MAX_PARTITIONS`].
-pub(crate) fn partitions_setting(cluster: bool, masters: usize) -> Result<usize> {
-    match std::env::var("HUSH_QUEUE_PARTITIONS") {
-        Ok(text) if !text.trim().is_empty() => match text.trim().parse::<usize>() {
-            Ok(n) if (1..=MAX_PARTITIONS).contains(&n) => Ok(n),
-            _ => Err(Error::invalid(
-                "HUSH_QUEUE_PARTITIONS",
-                format!("must be a number from 1 to {MAX_PARTITIONS}"),
-            )),
-        },
-        _ if cluster => Ok(2 * masters.max(1)),
-        _ => Ok(1),
-    }
 }
 
 /// What names one delivery of a run to [`super::RunStore::start`]: the entry's stream and

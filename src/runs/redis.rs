@@ -45,6 +45,29 @@ pub struct RedisRuns {
     log: Script,
 }
 
+/// The most partitions `HUSH_QUEUE_PARTITIONS` may ask for.
+pub const MAX_PARTITIONS: usize = 1024;
+
+/// The number of partitions: `HUSH_QUEUE_PARTITIONS`, or by default 1 on one Redis
+/// server and twice the masters on a cluster.
+///
+/// # Errors
+/// [`Invalid`](crate::error::ErrorKind::Invalid) for a setting that is not a number from 1
+/// to [`MAX_PARTITIONS`].
+pub(crate) fn partitions_setting(cluster: bool, masters: usize) -> Result<usize> {
+    match std::env::var("HUSH_QUEUE_PARTITIONS") {
+        Ok(text) if !text.trim().is_empty() => match text.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_PARTITIONS).contains(&n) => Ok(n),
+            _ => Err(Error::invalid(
+                "HUSH_QUEUE_PARTITIONS",
+                format!("must be a number from 1 to {MAX_PARTITIONS}"),
+            )),
+        },
+        _ if cluster => Ok(2 * masters.max(1)),
+        _ => Ok(1),
+    }
+}
+
 fn key(org: &OrgId, suffix: &str) -> String {
     format!("hush:{{{org}}}:{suffix}")
 }
@@ -56,7 +79,7 @@ impl RedisRuns {
     /// When Redis cannot be reached.
     pub async fn connect(url: &str, retention: Duration) -> Result<Self> {
         let redis = Connection::open(url).await?;
-        let partitions = super::queue::partitions_setting(redis.is_cluster(), redis.masters)?;
+        let partitions = partitions_setting(redis.is_cluster(), redis.masters)?;
         Ok(RedisRuns {
             redis,
             retention,

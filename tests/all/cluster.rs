@@ -20,6 +20,7 @@ use hush::model::{OrgId, RunId, SecretId};
 use hush::runs::redis::RedisRuns;
 use hush::runs::{DEFAULT_RETENTION, RunStore};
 use hush::secrets::SecretStore;
+use hush::store::{Backend, RedisBackend};
 use serde_json::{Value, json};
 
 /// The CROSSSLOT errors each node of `cluster` has answered since it started.
@@ -358,4 +359,99 @@ async fn changing_the_number_of_partitions_strands_no_queued_run() {
     assert!(ended.values().all(|r| r.attempts == 1), "{ended:#?}");
     assert!(target.hits.lock().unwrap().values().all(|&n| n == 1));
     stop(&mut worker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_a_user_and_password_works_with_them_in_the_url_and_never_shows_them() {
+    const PASSWORD: &str = "pw-cluster-0123456789";
+    let cluster = RedisCluster::start_with_user("hush-app", PASSWORD);
+    let url = cluster.url();
+    assert!(url.starts_with("redis+cluster://hush-app:pw-cluster-0123456789@"));
+    // Without them, or with a wrong password, the store is refused, and no message holds
+    // a password.
+    let without = url.replace(&format!("hush-app:{PASSWORD}@"), "");
+    let wrong = url.replace(PASSWORD, "not-the-password-42");
+    for bad in [without, wrong] {
+        let Err(err) = RedisBackend::connect(&bad).await else {
+            panic!("connected to a cluster that needs a password without it");
+        };
+        assert_eq!(err.kind(), hush::error::ErrorKind::Unavailable, "{err}");
+        for secret in [PASSWORD, "not-the-password-42"] {
+            assert!(!err.message().contains(secret), "{err}");
+        }
+    }
+    // With them, the hush binary and the stores work, and nothing they print holds it.
+    let key = {
+        use base64::Engine;
+        let mut bytes = [0u8; 64];
+        getrandom::fill(&mut bytes).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let env = [
+        ("HUSH_REDIS_URL", url.as_str()),
+        ("HUSH_MASTER_KEY", key.as_str()),
+    ];
+    for args in [
+        &["org", "create", "acme"][..],
+        &["user", "add", "--org", "acme", "--role", "member", "mia"][..],
+        &["user", "list", "--org", "acme"][..],
+    ] {
+        let out = common::run_hush(&env, args, b"", &[PASSWORD]);
+        assert!(
+            out.status.success(),
+            "hush {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let runs = RedisRuns::connect(&url, DEFAULT_RETENTION).await.unwrap();
+    let org = OrgId::parse("acme").unwrap();
+    let backend = RedisBackend::connect(&url).await.unwrap();
+    assert!(
+        !backend.describe().contains(PASSWORD),
+        "{}",
+        backend.describe()
+    );
+    assert!(!runs.describe().contains(PASSWORD), "{}", runs.describe());
+    let run = run_of(&org);
+    runs.create(
+        &run,
+        &hush::runs::Pending {
+            action: json!({}),
+            inputs: json!({}),
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    runs.enqueue(&org, &run.id).await.unwrap();
+    assert!(runs.queue_len().await.unwrap() >= 1);
+    assert_eq!(
+        runs.get(&org, &run.id).await.unwrap().unwrap().status,
+        RunStatus::Queued
+    );
+}
+
+/// A queued run of `org` (nothing runs it here).
+fn run_of(org: &OrgId) -> hush::runs::Run {
+    hush::runs::Run {
+        id: hush::runs::new_run_id(),
+        org: org.clone(),
+        actor: user("mia"),
+        action_kind: hush::actions::ActionKind::SendApiRequest,
+        action_id: None,
+        status: RunStatus::Queued,
+        workflow_run_id: None,
+        dispatched_by: "tok_test".into(),
+        created_at: hush::model::now(),
+        attempts: 0,
+        started_at: None,
+        finished_at: None,
+        duration_ms: None,
+        result: None,
+        result_truncated: false,
+        logs: vec![],
+        error: None,
+        secrets_used: vec![],
+        request: None,
+    }
 }

@@ -27,6 +27,8 @@ struct Node {
 pub struct RedisCluster {
     nodes: Vec<Node>,
     dir: PathBuf,
+    /// The ACL user and password every client must give, when the cluster has one.
+    auth: Option<(String, String)>,
     _temp: tempfile::TempDir,
 }
 
@@ -58,7 +60,12 @@ pub fn redis_cli(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn spawn_node(port: u16, dir: &std::path::Path, durable: bool) -> Child {
+fn spawn_node(
+    port: u16,
+    dir: &std::path::Path,
+    durable: bool,
+    auth: Option<(String, String)>,
+) -> Child {
     let (tx, rx) = std::sync::mpsc::channel();
     // A directory per node: each keeps its own append-only files and cluster config.
     let dir = dir.join(port.to_string());
@@ -68,23 +75,44 @@ fn spawn_node(port: u16, dir: &std::path::Path, durable: bool) -> Child {
     std::thread::spawn(move || {
         let conf = format!("nodes-{port}.conf");
         let timeout = NODE_TIMEOUT_MS.to_string();
-        tx.send(spawn_with(
-            port,
-            &dir,
-            &[
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                &conf,
-                "--cluster-node-timeout",
-                &timeout,
-                "--appendonly",
-                if durable { "yes" } else { "no" },
-                "--appendfsync",
-                "everysec",
-            ],
-        ))
-        .expect("send child");
+        // With a user: the default user off, the user allowed everything, and replicas
+        // authenticating to their master as it.
+        let acl: Vec<String> = match &auth {
+            Some((user, password)) => [
+                "--user",
+                "default",
+                "off",
+                "--user",
+                user,
+                "on",
+                &format!(">{password}"),
+                "~*",
+                "&*",
+                "+@all",
+                "--masteruser",
+                user,
+                "--masterauth",
+                password,
+            ]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect(),
+            None => Vec::new(),
+        };
+        let mut args: Vec<&str> = acl.iter().map(String::as_str).collect();
+        args.extend([
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            &conf,
+            "--cluster-node-timeout",
+            &timeout,
+            "--appendonly",
+            if durable { "yes" } else { "no" },
+            "--appendfsync",
+            "everysec",
+        ]);
+        tx.send(spawn_with(port, &dir, &args)).expect("send child");
         loop {
             std::thread::park();
         }
@@ -101,16 +129,27 @@ impl RedisCluster {
     /// Starts `masters` masters with `replicas` replicas each, and waits until every node
     /// says the cluster is ok and every replica is in sync.
     pub fn start_with(masters: usize, replicas: usize) -> RedisCluster {
-        Self::start_nodes(masters, replicas, true)
+        Self::start_nodes(masters, replicas, true, None)
+    }
+
+    /// 3 masters, each with one replica, where the default user is off and only `user`
+    /// with `password` may connect.
+    pub fn start_with_user(user: &str, password: &str) -> RedisCluster {
+        Self::start_nodes(3, 1, true, Some((user.to_owned(), password.to_owned())))
     }
 
     /// 3 masters, each with one replica, keeping nothing on disk (for benchmarks, as
     /// [`super::redis_server::RedisServer::start_in_memory`]).
     pub fn start_in_memory() -> RedisCluster {
-        Self::start_nodes(3, 1, false)
+        Self::start_nodes(3, 1, false, None)
     }
 
-    fn start_nodes(masters: usize, replicas: usize, durable: bool) -> RedisCluster {
+    fn start_nodes(
+        masters: usize,
+        replicas: usize,
+        durable: bool,
+        auth: Option<(String, String)>,
+    ) -> RedisCluster {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().to_owned();
         let mut ports = Vec::new();
@@ -121,23 +160,38 @@ impl RedisCluster {
             .iter()
             .map(|&port| Node {
                 port,
-                child: Some(spawn_node(port, &dir, durable)),
+                child: Some(spawn_node(port, &dir, durable, auth.clone())),
             })
             .collect();
         for node in &nodes {
-            wait_until_up(node.port);
+            if auth.is_none() {
+                wait_until_up(node.port);
+            }
+        }
+        let cluster = RedisCluster {
+            nodes,
+            dir,
+            auth,
+            _temp: temp,
+        };
+        if cluster.auth.is_some() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            for port in cluster.ports() {
+                while cluster
+                    .cli(port, &["ping"])
+                    .is_none_or(|p| !p.contains("PONG"))
+                {
+                    assert!(Instant::now() < deadline, "node {port} did not come up");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
         }
         let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let replicas_arg = replicas.to_string();
         let mut args: Vec<&str> = vec!["--cluster", "create"];
         args.extend(addresses.iter().map(String::as_str));
         args.extend(["--cluster-replicas", &replicas_arg, "--cluster-yes"]);
-        redis_cli(&args);
-        let cluster = RedisCluster {
-            nodes,
-            dir,
-            _temp: temp,
-        };
+        cluster.redis_cli(&args);
         cluster.wait_healthy(masters, replicas);
         cluster
     }
@@ -158,7 +212,8 @@ impl RedisCluster {
     fn is_healthy(&self, masters: usize, replicas: usize) -> bool {
         let live = self.live_ports();
         let ok = live.iter().all(|p| {
-            cli_on(*p, &["cluster", "info"]).is_some_and(|i| i.contains("cluster_state:ok"))
+            self.cli(*p, &["cluster", "info"])
+                .is_some_and(|i| i.contains("cluster_state:ok"))
         });
         if !ok {
             return false;
@@ -166,7 +221,7 @@ impl RedisCluster {
         let found = self.masters();
         found.len() == masters
             && found.iter().all(|p| {
-                cli_on(*p, &["info", "replication"]).is_some_and(|info| {
+                self.cli(*p, &["info", "replication"]).is_some_and(|info| {
                     info.matches("state=online").count() >= replicas
                         && info.contains(&format!("connected_slaves:{replicas}"))
                 })
@@ -180,7 +235,41 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        format!("redis+cluster://{}", seeds.join(","))
+        match &self.auth {
+            Some((user, password)) => {
+                format!("redis+cluster://{user}:{password}@{}", seeds.join(","))
+            }
+            None => format!("redis+cluster://{}", seeds.join(",")),
+        }
+    }
+
+    /// `redis-cli` with this cluster's user and password, if any, then `args`.
+    pub fn redis_cli(&self, args: &[&str]) -> String {
+        let mut all = self.auth_args();
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        redis_cli(&all)
+    }
+
+    /// [`cli_on`] with this cluster's user and password, if any.
+    pub fn cli(&self, port: u16, args: &[&str]) -> Option<String> {
+        let mut all = self.auth_args();
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        cli_on(port, &all)
+    }
+
+    fn auth_args(&self) -> Vec<String> {
+        match &self.auth {
+            Some((user, password)) => vec![
+                "--user".into(),
+                user.clone(),
+                "--pass".into(),
+                password.clone(),
+                "--no-auth-warning".into(),
+            ],
+            None => Vec::new(),
+        }
     }
 
     /// Every node's port.
@@ -202,7 +291,7 @@ impl RedisCluster {
         let Some(text) = self
             .live_ports()
             .into_iter()
-            .find_map(|p| cli_on(p, &["cluster", "nodes"]))
+            .find_map(|p| self.cli(p, &["cluster", "nodes"]))
         else {
             return Vec::new();
         };
@@ -227,12 +316,15 @@ impl RedisCluster {
     /// The port of the master serving `key`'s slot.
     pub fn master_of(&self, key: &str) -> u16 {
         let live = self.live_ports();
-        let slot: u16 = cli_on(live[0], &["cluster", "keyslot", key])
+        let slot: u16 = self
+            .cli(live[0], &["cluster", "keyslot", key])
             .expect("CLUSTER KEYSLOT")
             .trim()
             .parse()
             .expect("a slot number");
-        let text = cli_on(live[0], &["cluster", "nodes"]).expect("CLUSTER NODES");
+        let text = self
+            .cli(live[0], &["cluster", "nodes"])
+            .expect("CLUSTER NODES");
         for line in text
             .lines()
             .filter(|l| l.contains("master") && !l.contains("fail"))
@@ -255,7 +347,7 @@ impl RedisCluster {
 
     /// The id of the node on `port`.
     pub fn node_id(&self, port: u16) -> String {
-        cli_on(port, &["cluster", "myid"])
+        self.cli(port, &["cluster", "myid"])
             .expect("CLUSTER MYID")
             .trim()
             .to_owned()
@@ -281,7 +373,8 @@ impl RedisCluster {
         loop {
             let live = self.live_ports();
             let ok = live.iter().all(|p| {
-                cli_on(*p, &["cluster", "info"]).is_some_and(|i| i.contains("cluster_state:ok"))
+                self.cli(*p, &["cluster", "info"])
+                    .is_some_and(|i| i.contains("cluster_state:ok"))
             });
             let found = self.masters();
             if ok && found.len() == masters && !found.contains(&killed) {
@@ -302,7 +395,7 @@ impl RedisCluster {
     pub fn migrate_slot(&self, slot: u16, from: u16, to: u16) {
         let slot = slot.to_string();
         let (from_id, to_id) = (self.node_id(from), self.node_id(to));
-        redis_cli(&[
+        self.redis_cli(&[
             "-p",
             &to.to_string(),
             "cluster",
@@ -311,7 +404,7 @@ impl RedisCluster {
             "importing",
             &from_id,
         ]);
-        redis_cli(&[
+        self.redis_cli(&[
             "-p",
             &from.to_string(),
             "cluster",
@@ -321,7 +414,7 @@ impl RedisCluster {
             &to_id,
         ]);
         loop {
-            let keys = redis_cli(&[
+            let keys = self.redis_cli(&[
                 "-p",
                 &from.to_string(),
                 "cluster",
@@ -346,10 +439,10 @@ impl RedisCluster {
                 "KEYS",
             ];
             args.extend(keys.iter().copied());
-            redis_cli(&args);
+            self.redis_cli(&args);
         }
         for port in self.masters() {
-            redis_cli(&[
+            self.redis_cli(&[
                 "-p",
                 &port.to_string(),
                 "cluster",
@@ -363,7 +456,7 @@ impl RedisCluster {
 
     /// The slot of `key`.
     pub fn slot_of(&self, key: &str) -> u16 {
-        cli_on(self.live_ports()[0], &["cluster", "keyslot", key])
+        self.cli(self.live_ports()[0], &["cluster", "keyslot", key])
             .expect("CLUSTER KEYSLOT")
             .trim()
             .parse()
