@@ -6,7 +6,8 @@
 //!   through a cluster connection.
 //!
 //! On one machine the cluster's nodes share its cores with the workers, so the cluster is
-//! not expected to be faster: the figures show what running on it costs.
+//! not expected to be faster: the figures show what running on it costs. It only measures;
+//! it never asserts a figure.
 
 mod support;
 

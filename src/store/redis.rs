@@ -745,6 +745,12 @@ fn unavailable(display: &str, e: &redis::RedisError) -> Error {
         "timed out".to_owned()
     } else if e.is_io_error() || e.is_connection_dropped() {
         "connection lost".to_owned()
+    } else if matches!(e.code(), Some("MOVED" | "ASK" | "CROSSSLOT"))
+        && !CLUSTER_SCHEMES.iter().any(|s| display.starts_with(s))
+    {
+        format!(
+            "{e}: it is a node of a Redis Cluster; name the cluster with redis+cluster://host:port,host:port (see the README's Redis Cluster section)"
+        )
     } else {
         e.to_string()
     };
