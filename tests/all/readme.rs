@@ -6,7 +6,8 @@
 //! What the test provides is what the README asks the reader to provide: `STRIPE_KEY`,
 //! `NEW_STRIPE_KEY` and `API` (the target) in the environment, `hush` on the PATH; and it
 //! puts its own free ports where the README names the defaults (`127.0.0.1:8080` for
-//! `hush serve`, `redis://127.0.0.1:6379/0` for Redis). The shell runs in a scratch copy
+//! `hush serve`, `redis://127.0.0.1:6379/0` for Redis, ports 7101–7106 and
+//! `/tmp/hush-cluster` for the Redis Cluster section's nodes). The shell runs in a scratch copy
 //! of the repository's top level (links to it), so the files the blocks write stay out of
 //! the repository; `cargo` there builds into its own target directory, since the one
 //! running this test is locked.
@@ -131,10 +132,22 @@ fn every_readme_shell_block_runs_in_order_and_succeeds() {
     let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
     let redis = common::redis_server::RedisServer::start();
     let listen = free_addr();
-    let substitutions = [
+    let cluster_dir = tempfile::tempdir().unwrap();
+    let mut substitutions = vec![
         ("redis://127.0.0.1:6379/0", redis.url()),
         ("127.0.0.1:8080", listen.clone()),
+        (
+            "/tmp/hush-cluster",
+            cluster_dir.path().to_string_lossy().into_owned(),
+        ),
     ];
+    // The Redis Cluster section's nodes, on free ports (each with its bus port free).
+    let mut cluster_ports = Vec::new();
+    for port in ["7101", "7102", "7103", "7104", "7105", "7106"] {
+        let free = common::redis_cluster::cluster_port(&cluster_ports);
+        cluster_ports.push(free);
+        substitutions.push((port, free.to_string()));
+    }
     for (from, _) in &substitutions {
         assert!(
             readme.contains(from),
@@ -151,8 +164,13 @@ fn every_readme_shell_block_runs_in_order_and_succeeds() {
     let mut script = String::from("set -euo pipefail\n");
     for (n, block) in blocks.iter().enumerate() {
         let mut text = block.text.clone();
-        for (from, to) in &substitutions {
-            text = text.replace(from, to);
+        // Through placeholders, so that no substitute is itself substituted (a free port
+        // may hold "7101").
+        for (i, (from, _)) in substitutions.iter().enumerate() {
+            text = text.replace(from, &format!("\u{1}{i}\u{1}"));
+        }
+        for (i, (_, to)) in substitutions.iter().enumerate() {
+            text = text.replace(&format!("\u{1}{i}\u{1}"), to);
         }
         script.push_str(&format!(
             "echo '### README block {n} (line {})' >&2\n{text}\necho '### README block {n} done' >&2\n",
@@ -218,6 +236,14 @@ fn every_readme_shell_block_runs_in_order_and_succeeds() {
         libc::kill(-pgid, libc::SIGTERM);
     }
     let _ = child.wait();
+    // The Redis Cluster section's nodes (a replica may outlive SIGTERM): stopped by port.
+    for port in &cluster_ports {
+        let _ = Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "shutdown", "nosave"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
     let mut output = String::new();
     std::fs::File::open(&log_path)
         .unwrap()

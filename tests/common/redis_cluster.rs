@@ -33,7 +33,7 @@ pub struct RedisCluster {
 }
 
 /// A port whose cluster bus port (port + 10000) is free too.
-fn cluster_port(taken: &[u16]) -> u16 {
+pub fn cluster_port(taken: &[u16]) -> u16 {
     loop {
         let port = free_port();
         if port < 55_000
