@@ -1,10 +1,11 @@
 //! hush on a real Redis Cluster (3 masters, each with a replica, started by these tests):
 //! no command of hush's gets a CROSSSLOT reply; a master killed with SIGKILL under a
 //! load of queued runs and secret changes loses no acknowledged dispatch or change, and
-//! hush reconnects by itself; an org's slot migrated to another master during runs loses
-//! nothing; a cluster that needs a user and password takes them from the URL and never
-//! shows them. The queue kill test on a cluster is in `queue`, the conformance suites run
-//! on a cluster as a third backend, and the at-rest scan of every node is in `at_rest`.
+//! hush reconnects by itself; an org's slot moved to another master by
+//! `redis-cli --cluster reshard` during runs loses nothing; a cluster that needs a user
+//! and password takes them from the URL and never shows them. The queue kill test on a
+//! cluster is in `queue`, the conformance suites run on a cluster as a third backend, and
+//! the at-rest scan of every node is in `at_rest`.
 //! Nothing here is mocked: every node is a real `redis-server`, every worker the real
 //! `hush` binary; no test asserts on timing.
 
@@ -281,7 +282,7 @@ async fn a_master_killed_under_load_loses_no_acknowledged_dispatch_or_secret_cha
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_orgs_slot_migrated_to_another_master_during_runs_loses_nothing() {
+async fn an_orgs_slot_resharded_to_another_master_during_runs_loses_nothing() {
     let target = Target::start(Duration::from_millis(5)).await;
     let mut s = Setup::start_on(Kind::Cluster, &target).await;
     let mut workers: Vec<Child> = (0..2).map(|i| s.worker(&format!("m{i}"), 8)).collect();
@@ -307,7 +308,8 @@ async fn an_orgs_slot_migrated_to_another_master_during_runs_loses_nothing() {
         let slot = cluster.slot_of(&key);
         let from = cluster.master_of(&key);
         let to = *cluster.masters().iter().find(|p| **p != from).unwrap();
-        cluster.migrate_slot(slot, from, to);
+        let moved = cluster.reshard_through(slot, from, to);
+        eprintln!("redis-cli --cluster reshard moved {moved} slot(s), the org's last");
         let now = cluster.master_of(&key);
         (cluster, from, now)
     })

@@ -389,69 +389,43 @@ impl RedisCluster {
     }
 
     /// Moves slot `slot` from the master on `from` to the master on `to`, keys and all,
-    /// as `redis-cli --cluster reshard` does for each slot it moves: mark it importing and
-    /// migrating, `MIGRATE` its keys a batch at a time, then give it to `to` on every
-    /// master.
-    pub fn migrate_slot(&self, slot: u16, from: u16, to: u16) {
-        let slot = slot.to_string();
+    /// with `redis-cli --cluster reshard`, which moves a master's slots lowest first: so it
+    /// moves every slot of `from` up to `slot`. Returns how many slots moved.
+    pub fn reshard_through(&self, slot: u16, from: u16, to: u16) -> usize {
+        let nodes = self
+            .cli(from, &["cluster", "nodes"])
+            .expect("CLUSTER NODES");
+        let mine = nodes
+            .lines()
+            .find(|l| l.contains("myself"))
+            .expect("the node's own line");
+        let lowest = mine
+            .split(' ')
+            .skip(8)
+            .filter_map(|range| range.split('-').next()?.parse::<u16>().ok())
+            .min()
+            .expect("the master serves slots");
+        assert!(
+            lowest <= slot,
+            "slot {slot} is not served by the node on {from}"
+        );
+        let count = usize::from(slot - lowest) + 1;
         let (from_id, to_id) = (self.node_id(from), self.node_id(to));
+        let at = format!("127.0.0.1:{from}");
+        let slots = count.to_string();
         self.redis_cli(&[
-            "-p",
-            &to.to_string(),
-            "cluster",
-            "setslot",
-            &slot,
-            "importing",
+            "--cluster",
+            "reshard",
+            &at,
+            "--cluster-from",
             &from_id,
-        ]);
-        self.redis_cli(&[
-            "-p",
-            &from.to_string(),
-            "cluster",
-            "setslot",
-            &slot,
-            "migrating",
+            "--cluster-to",
             &to_id,
+            "--cluster-slots",
+            &slots,
+            "--cluster-yes",
         ]);
-        loop {
-            let keys = self.redis_cli(&[
-                "-p",
-                &from.to_string(),
-                "cluster",
-                "getkeysinslot",
-                &slot,
-                "50",
-            ]);
-            let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
-            if keys.is_empty() {
-                break;
-            }
-            let (from_port, to_port) = (from.to_string(), to.to_string());
-            let mut args = vec![
-                "-p",
-                &from_port,
-                "migrate",
-                "127.0.0.1",
-                &to_port,
-                "",
-                "0",
-                "5000",
-                "KEYS",
-            ];
-            args.extend(keys.iter().copied());
-            self.redis_cli(&args);
-        }
-        for port in self.masters() {
-            self.redis_cli(&[
-                "-p",
-                &port.to_string(),
-                "cluster",
-                "setslot",
-                &slot,
-                "node",
-                &to_id,
-            ]);
-        }
+        count
     }
 
     /// The slot of `key`.
