@@ -3,7 +3,8 @@
 //! load of queued runs and secret changes loses no acknowledged dispatch or change, and
 //! hush reconnects by itself; an org's slot moved to another master by
 //! `redis-cli --cluster reshard` during runs loses nothing; a cluster that needs a user
-//! and password takes them from the URL and never shows them. The queue kill test on a
+//! and password takes them from the URL and never shows them; TLS works for one Redis and
+//! for a cluster. The queue kill test on a
 //! cluster is in `queue`, the conformance suites run on a cluster as a third backend, and
 //! the at-rest scan of every node is in `at_rest`.
 //! Nothing here is mocked: every node is a real `redis-server`, every worker the real
@@ -496,4 +497,78 @@ async fn a_redis_url_naming_one_node_of_a_cluster_is_told_to_name_the_cluster() 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_works_for_one_redis_and_for_a_cluster_with_a_ca_the_process_trusts() {
+    use common::redis_cluster::{Certs, spawn_tls_server};
+    let dir = tempfile::tempdir().unwrap();
+    let certs = Certs::make(dir.path());
+    let ca = certs.ca.to_string_lossy().into_owned();
+    let key = {
+        use base64::Engine;
+        let mut bytes = [0u8; 64];
+        getrandom::fill(&mut bytes).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let single_dir = dir.path().join("single");
+    std::fs::create_dir(&single_dir).unwrap();
+    let port = common::redis_server::free_port();
+    let mut single = spawn_tls_server(port, &single_dir, &certs);
+    let cluster = RedisCluster::start_tls(&certs);
+    let single_url = format!("rediss://127.0.0.1:{port}/");
+    let cluster_url = cluster.url();
+    assert!(cluster_url.starts_with("rediss+cluster://"));
+    for url in [single_url.as_str(), cluster_url.as_str()] {
+        // Trusting the test CA (rustls reads SSL_CERT_FILE), every command works.
+        let env = [
+            ("HUSH_REDIS_URL", url),
+            ("HUSH_MASTER_KEY", key.as_str()),
+            ("SSL_CERT_FILE", ca.as_str()),
+        ];
+        for args in [
+            &["org", "create", "acme"][..],
+            &["user", "add", "--org", "acme", "--role", "member", "mia"][..],
+        ] {
+            let out = common::run_hush(&env, args, b"", &[]);
+            assert!(
+                out.status.success(),
+                "hush {args:?} on {url}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let out = common::run_hush(
+            &env,
+            &[
+                "secret",
+                "create",
+                "--org",
+                "acme",
+                "--as",
+                "mia",
+                "--name",
+                "tls",
+                "--value-stdin",
+            ],
+            b"value-over-tls-0001",
+            &["value-over-tls-0001"],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = common::run_hush(&env, &["org", "list"], b"", &[]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("acme"));
+        // Not trusting it, nothing is sent: the server's certificate is refused.
+        let untrusted = [("HUSH_REDIS_URL", url), ("HUSH_MASTER_KEY", key.as_str())];
+        let out = common::run_hush(&untrusted, &["org", "list"], b"", &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("unavailable"),
+            "connected to {url} without trusting its CA: {stderr}"
+        );
+    }
+    let _ = single.kill();
+    let _ = single.wait();
 }

@@ -29,6 +29,8 @@ pub struct RedisCluster {
     dir: PathBuf,
     /// The ACL user and password every client must give, when the cluster has one.
     auth: Option<(String, String)>,
+    /// The certificates of a cluster that speaks only TLS.
+    tls: Option<Certs>,
     _temp: tempfile::TempDir,
 }
 
@@ -65,6 +67,7 @@ fn spawn_node(
     dir: &std::path::Path,
     durable: bool,
     auth: Option<(String, String)>,
+    tls: Option<Certs>,
 ) -> Child {
     let (tx, rx) = std::sync::mpsc::channel();
     // A directory per node: each keeps its own append-only files and cluster config.
@@ -100,6 +103,14 @@ fn spawn_node(
             None => Vec::new(),
         };
         let mut args: Vec<&str> = acl.iter().map(String::as_str).collect();
+        let tls_args = tls
+            .as_ref()
+            .map(|c| c.server_args(port))
+            .unwrap_or_default();
+        args.extend(tls_args.iter().map(String::as_str));
+        if tls.is_some() {
+            args.extend(["--tls-cluster", "yes", "--tls-replication", "yes"]);
+        }
         args.extend([
             "--cluster-enabled",
             "yes",
@@ -129,19 +140,31 @@ impl RedisCluster {
     /// Starts `masters` masters with `replicas` replicas each, and waits until every node
     /// says the cluster is ok and every replica is in sync.
     pub fn start_with(masters: usize, replicas: usize) -> RedisCluster {
-        Self::start_nodes(masters, replicas, true, None)
+        Self::start_nodes(masters, replicas, true, None, None)
+    }
+
+    /// 3 masters, each with one replica, speaking only TLS (clients, the cluster bus and
+    /// replication) with the server certificate of `certs`.
+    pub fn start_tls(certs: &Certs) -> RedisCluster {
+        Self::start_nodes(3, 1, true, None, Some(certs.clone()))
     }
 
     /// 3 masters, each with one replica, where the default user is off and only `user`
     /// with `password` may connect.
     pub fn start_with_user(user: &str, password: &str) -> RedisCluster {
-        Self::start_nodes(3, 1, true, Some((user.to_owned(), password.to_owned())))
+        Self::start_nodes(
+            3,
+            1,
+            true,
+            Some((user.to_owned(), password.to_owned())),
+            None,
+        )
     }
 
     /// 3 masters, each with one replica, keeping nothing on disk (for benchmarks, as
     /// [`super::redis_server::RedisServer::start_in_memory`]).
     pub fn start_in_memory() -> RedisCluster {
-        Self::start_nodes(3, 1, false, None)
+        Self::start_nodes(3, 1, false, None, None)
     }
 
     fn start_nodes(
@@ -149,6 +172,7 @@ impl RedisCluster {
         replicas: usize,
         durable: bool,
         auth: Option<(String, String)>,
+        tls: Option<Certs>,
     ) -> RedisCluster {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().to_owned();
@@ -160,11 +184,11 @@ impl RedisCluster {
             .iter()
             .map(|&port| Node {
                 port,
-                child: Some(spawn_node(port, &dir, durable, auth.clone())),
+                child: Some(spawn_node(port, &dir, durable, auth.clone(), tls.clone())),
             })
             .collect();
         for node in &nodes {
-            if auth.is_none() {
+            if auth.is_none() && tls.is_none() {
                 wait_until_up(node.port);
             }
         }
@@ -172,9 +196,10 @@ impl RedisCluster {
             nodes,
             dir,
             auth,
+            tls,
             _temp: temp,
         };
-        if cluster.auth.is_some() {
+        if cluster.auth.is_some() || cluster.tls.is_some() {
             let deadline = Instant::now() + Duration::from_secs(10);
             for port in cluster.ports() {
                 while cluster
@@ -235,11 +260,16 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
+        let scheme = if self.tls.is_some() {
+            "rediss+cluster"
+        } else {
+            "redis+cluster"
+        };
         match &self.auth {
             Some((user, password)) => {
-                format!("redis+cluster://{user}:{password}@{}", seeds.join(","))
+                format!("{scheme}://{user}:{password}@{}", seeds.join(","))
             }
-            None => format!("redis+cluster://{}", seeds.join(",")),
+            None => format!("{scheme}://{}", seeds.join(",")),
         }
     }
 
@@ -260,6 +290,16 @@ impl RedisCluster {
     }
 
     fn auth_args(&self) -> Vec<String> {
+        let mut tls = self
+            .tls
+            .as_ref()
+            .map(Certs::client_args)
+            .unwrap_or_default();
+        tls.extend(self.user_args());
+        tls
+    }
+
+    fn user_args(&self) -> Vec<String> {
         match &self.auth {
             Some((user, password)) => vec![
                 "--user".into(),
@@ -441,6 +481,144 @@ impl RedisCluster {
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
     }
+}
+
+/// A test certificate authority and a server certificate for 127.0.0.1 it signed, made
+/// with `openssl` (never a secret of hush's: keys for loopback tests only).
+#[derive(Clone)]
+pub struct Certs {
+    /// The CA's certificate (what a client trusts, e.g. through `SSL_CERT_FILE`).
+    pub ca: PathBuf,
+    /// The server's certificate and key.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Certs {
+    /// Makes a CA and a server certificate for `127.0.0.1` in `dir`.
+    pub fn make(dir: &std::path::Path) -> Certs {
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("openssl runs (apt-get install openssl)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        std::fs::write(
+            dir.join("san.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap();
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=hush test CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "redis.key",
+            "-out",
+            "redis.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "redis.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "redis.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        Certs {
+            ca: dir.join("ca.crt"),
+            cert: dir.join("redis.crt"),
+            key: dir.join("redis.key"),
+        }
+    }
+
+    /// `redis-server` settings to serve only TLS on `port` with these certificates.
+    pub fn server_args(&self, port: u16) -> Vec<String> {
+        let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+        vec![
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            path(&self.cert),
+            "--tls-key-file".into(),
+            path(&self.key),
+            "--tls-ca-cert-file".into(),
+            path(&self.ca),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ]
+    }
+
+    /// `redis-cli` settings to speak TLS to such a server.
+    pub fn client_args(&self) -> Vec<String> {
+        vec![
+            "--tls".into(),
+            "--cacert".into(),
+            self.ca.to_string_lossy().into_owned(),
+        ]
+    }
+}
+
+/// Starts a single `redis-server` speaking only TLS on `port`, data in `dir`, killed when
+/// the process that started it dies (kill the child to stop it sooner).
+pub fn spawn_tls_server(port: u16, dir: &std::path::Path, certs: &Certs) -> Child {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (dir, args) = (dir.to_owned(), certs.server_args(port));
+    std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        tx.send(spawn_with(port, &dir, &args)).expect("send child");
+        loop {
+            std::thread::park();
+        }
+    });
+    let child = rx.recv().expect("redis-server spawned");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut ping: Vec<String> = certs.client_args();
+    ping.extend(["ping".to_owned()]);
+    let ping: Vec<&str> = ping.iter().map(String::as_str).collect();
+    while cli_on(port, &ping).is_none_or(|p| !p.contains("PONG")) {
+        assert!(
+            Instant::now() < deadline,
+            "the TLS redis-server did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
 
 /// `redis-cli -p port args`, or `None` when the node does not answer.
