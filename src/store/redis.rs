@@ -500,7 +500,7 @@ const NO_REPLICA_RECHECK: Duration = Duration::from_secs(2);
 /// Where a [`Connection`] connects: one server or a cluster.
 #[derive(Clone)]
 enum Target {
-    Single(redis::Client),
+    Single(Box<redis::Client>),
     Cluster(Box<redis::cluster::ClusterClient>),
 }
 
@@ -615,7 +615,7 @@ impl Connection {
             .await
             .map_err(|e| unavailable(&display, &e))?;
         Ok(Connection {
-            target: Target::Single(client),
+            target: Target::Single(Box::new(client)),
             conn: RedisConn::Manager(conn),
             display,
             masters: 1,
