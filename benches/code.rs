@@ -258,8 +258,26 @@ async fn main() {
         show(median(&mut a)),
         show(median(&mut b))
     );
-    ratio("run-code-sandbox-only-p50", median(&mut a), median(&mut b));
+    let sandbox_alone = median(&mut a);
+    ratio("run-code-sandbox-only-p50", sandbox_alone, median(&mut b));
     drop(resolved);
+
+    // A peer: one isolated run of the same trivial action in a Node `vm` context made for
+    // that run (the isolation of n8n's Code node), measured by `node` in this run.
+    let node = node_vm_per_run(count(100, 400));
+    match node {
+        Some(node) => {
+            println!(
+                "run-code sandbox alone per run: p50 {} (Node vm new context per run: p50 {}; goal <= 0.2x)",
+                show(sandbox_alone),
+                show(node)
+            );
+            ratio("run-code-vs-node-vm-per-run", sandbox_alone, node);
+        }
+        None => println!(
+            "run-code-vs-node-vm-per-run skipped: `node` is not installed (scripts/bench installs Debian's nodejs when root)"
+        ),
+    }
 
     let total = count(2_000, 20_000);
     let mut ours_times = Vec::new();
@@ -279,7 +297,7 @@ async fn main() {
     ratio("run-code-64-concurrent", ours_time, bare_time);
 
     javascript(
-        &code, &executor, &secrets, &backend, &org, &mia, &secret, &ours,
+        &code, &executor, &secrets, &backend, &org, &mia, &secret, &ours, node,
     )
     .await;
     secrets.flush().await;
@@ -304,6 +322,7 @@ async fn javascript<R, RF>(
     mia: &hush::model::UserId,
     secret: &hush::secrets::SecretMeta,
     rust_run: &R,
+    node: Option<std::time::Duration>,
 ) where
     R: Fn() -> RF + Clone + Send + Sync + 'static,
     RF: std::future::Future<Output = ()> + Send,
@@ -317,12 +336,12 @@ async fn javascript<R, RF>(
         let fresh =
             CodeRuntime::new(Arc::clone(backend), http.clone(), Some(cache.path().into())).unwrap();
         let t = Instant::now();
-        assert_eq!(fresh.warm_js_runner().unwrap(), Source::Compiled);
+        assert_eq!(fresh.warm_js_runner().await.unwrap(), Source::Compiled);
         compiled.push(t.elapsed());
         let again =
             CodeRuntime::new(Arc::clone(backend), http.clone(), Some(cache.path().into())).unwrap();
         let t = Instant::now();
-        assert_eq!(again.warm_js_runner().unwrap(), Source::Disk);
+        assert_eq!(again.warm_js_runner().await.unwrap(), Source::Disk);
         from_disk.push(t.elapsed());
     }
     let (compiled, from_disk) = (median(&mut compiled), median(&mut from_disk));
@@ -406,7 +425,7 @@ async fn javascript<R, RF>(
         assert!(outcome.result.is_ok(), "{:?}", outcome.result);
     }
     let sandbox = median(&mut sandbox);
-    match node_vm_per_run(count(100, 400)) {
+    match node {
         Some(node) => {
             println!(
                 "JS sandbox alone per run: p50 {} (Node vm new context per run: p50 {}; goal <= 0.25x)",

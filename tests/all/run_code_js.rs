@@ -1009,3 +1009,53 @@ fn a_spec_names_a_component_or_code_never_both() {
     .unwrap();
     assert!(matches!(action, Action::RunCode(_)));
 }
+
+#[tokio::test]
+async fn each_js_run_starts_from_the_ready_snapshot_and_shares_nothing_with_the_last() {
+    let h = Harness::new(Kind::Redis).await;
+    let (code, executor) = h.code_executor(NetworkPolicy::closed());
+    code.warm_js_runner().await.unwrap();
+    assert!(
+        code.js_runner_preinitialized(),
+        "the runner fell back to setting up its engine in every run"
+    );
+    // The first run changes everything it can reach; the second looks for its traces.
+    let first = js(
+        r#"export default async function run() {
+            globalThis.leak = "from the first run";
+            Array.prototype.leak = 1;
+            JSON.stringify = () => "hijacked";
+            console.log = () => {};
+            return [Math.random(), Math.random(), Math.random()];
+        }"#,
+        json!({}),
+    );
+    let second = js(
+        r#"export default async function run() {
+            return {
+                global: typeof globalThis.leak,
+                proto: typeof [].leak,
+                json: JSON.stringify({a: 1}),
+                random: [Math.random(), Math.random(), Math.random()],
+            };
+        }"#,
+        json!({}),
+    );
+    let a = succeeded(&run_as(&h, &executor, "mia", first, json!({})).await);
+    let b = succeeded(&run_as(&h, &executor, "mia", second, json!({})).await);
+    assert_eq!(b["global"], "undefined", "{b}");
+    assert_eq!(b["proto"], "undefined", "{b}");
+    assert_eq!(b["json"], r#"{"a":1}"#, "{b}");
+    // Math.random is seeded per run, not once in the snapshot: two runs draw different
+    // numbers (three equal draws in a row would be a 2^-159 coincidence).
+    let draws = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (ra, rb) = (draws(&a), draws(&b["random"]));
+    assert!(ra.iter().all(|x| (0.0..1.0).contains(x)), "{ra:?}");
+    assert_ne!(ra, rb, "two runs drew the same Math.random sequence");
+}
