@@ -192,6 +192,14 @@ async fn main() {
         }
     };
 
+    // `HUSH_BENCH_PROFILE=run`: only sequential runs of the echo action, for `perf record`.
+    if std::env::var("HUSH_BENCH_PROFILE").is_ok_and(|v| v == "run") {
+        for _ in 0..20_000 {
+            ours().await;
+        }
+        secrets.flush().await;
+        return;
+    }
     let (mut a, mut b) = interleaved(count(5, 20), count(100, 200), &ours, &bare).await;
     println!(
         "run-code (echo, 1 secret): p50 {} (bare instantiate+call + raw GET p50 {})",
@@ -408,8 +416,10 @@ async fn javascript<R, RF>(
         "Bench key",
         VALUE.as_bytes(),
     )]));
+    // `HUSH_BENCH_PROFILE=js`: only the JS sandbox, run after run, for `perf record`.
+    let profiling = std::env::var("HUSH_BENCH_PROFILE").is_ok_and(|v| v == "js");
     let mut sandbox = Vec::new();
-    for _ in 0..count(100, 400) {
+    for _ in 0..if profiling { 20_000 } else { count(100, 400) } {
         let t = Instant::now();
         let outcome = code
             .execute(
@@ -425,6 +435,10 @@ async fn javascript<R, RF>(
         assert!(outcome.result.is_ok(), "{:?}", outcome.result);
     }
     let sandbox = median(&mut sandbox);
+    if profiling {
+        println!("JS sandbox alone per run: p50 {}", show(sandbox));
+        return;
+    }
     match node {
         Some(node) => {
             println!(
