@@ -861,6 +861,45 @@ async fn a_run_finds_nothing_a_previous_run_left_in_its_memory() {
             "a run read what an earlier one left: {out}"
         );
     }
+    // Nor does another component given the slot next: the same guest with a custom
+    // section appended is another module (another hash, another memory image).
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("hostile-other.wasm");
+    let mut bytes = std::fs::read(guests::HOSTILE).unwrap();
+    let name = b"hush-test";
+    bytes.extend_from_slice(&[
+        0,
+        u8::try_from(name.len() + 2).unwrap(),
+        u8::try_from(name.len()).unwrap(),
+    ]);
+    bytes.extend_from_slice(name);
+    bytes.push(1);
+    std::fs::write(&other, &bytes).unwrap();
+    let other_action = spec(other.to_str().unwrap(), json!({}));
+    for _ in 0..3 {
+        let left = run_as(
+            &h,
+            &executor,
+            "mia",
+            action.clone(),
+            json!({"attack": "leave_mark", "mark": mark, "mb": 4}),
+        )
+        .await;
+        assert_eq!(left.status, RunStatus::Succeeded, "{left:#?}");
+        let scan = run_as(
+            &h,
+            &executor,
+            "mia",
+            other_action.clone(),
+            json!({"attack": "find_mark", "mark": mark}),
+        )
+        .await;
+        let out = scan.result.clone().unwrap_or_else(|| panic!("{scan:#?}"));
+        assert_eq!(
+            out["found"], 0,
+            "another component read what a run left: {out}"
+        );
+    }
     // The scan does find a mark when there is one (left by the same run).
     let control = run_as(
         &h,

@@ -1059,3 +1059,44 @@ async fn each_js_run_starts_from_the_ready_snapshot_and_shares_nothing_with_the_
     assert!(ra.iter().all(|x| (0.0..1.0).contains(x)), "{ra:?}");
     assert_ne!(ra, rb, "two runs drew the same Math.random sequence");
 }
+
+#[tokio::test]
+async fn a_memory_limit_below_what_the_js_engine_needs_is_a_clear_limit_error() {
+    let h = Harness::new(Kind::Redis).await;
+    let (_, executor) = h.code_executor(NetworkPolicy::closed());
+    let code = "export default async function run() { return 1; }";
+    let small = run_as(
+        &h,
+        &executor,
+        "mia",
+        js(code, json!({"limits": {"memory_mb": 1}})),
+        json!({}),
+    )
+    .await;
+    let (kind, message) = error_of(&small);
+    assert_eq!(kind, "limit_exceeded", "{small:#?}");
+    assert!(message.contains("memory limit of 1 MiB"), "{message}");
+    // The smallest limit that fits the engine runs the same code.
+    let mut fits = None;
+    for mb in 2..=16 {
+        let record = run_as(
+            &h,
+            &executor,
+            "mia",
+            js(code, json!({"limits": {"memory_mb": mb}})),
+            json!({}),
+        )
+        .await;
+        if record.status == RunStatus::Succeeded {
+            fits = Some(mb);
+            break;
+        }
+        let (kind, _) = error_of(&record);
+        assert_eq!(kind, "limit_exceeded", "{record:#?}");
+    }
+    println!("the JS engine runs in {fits:?} MiB");
+    assert!(
+        fits.is_some(),
+        "no limit up to 16 MiB ran a trivial JS action"
+    );
+}
