@@ -192,6 +192,14 @@ async fn main() {
         }
     };
 
+    // `HUSH_BENCH_PROFILE=run`: only sequential runs of the echo action, for `perf record`.
+    if std::env::var("HUSH_BENCH_PROFILE").is_ok_and(|v| v == "run") {
+        for _ in 0..20_000 {
+            ours().await;
+        }
+        secrets.flush().await;
+        return;
+    }
     let (mut a, mut b) = interleaved(count(5, 20), count(100, 200), &ours, &bare).await;
     println!(
         "run-code (echo, 1 secret): p50 {} (bare instantiate+call + raw GET p50 {})",
@@ -258,8 +266,26 @@ async fn main() {
         show(median(&mut a)),
         show(median(&mut b))
     );
-    ratio("run-code-sandbox-only-p50", median(&mut a), median(&mut b));
+    let sandbox_alone = median(&mut a);
+    ratio("run-code-sandbox-only-p50", sandbox_alone, median(&mut b));
     drop(resolved);
+
+    // A peer: one isolated run of the same trivial action in a Node `vm` context made for
+    // that run (the isolation of n8n's Code node), measured by `node` in this run.
+    let node = node_vm_per_run(count(100, 400));
+    match node {
+        Some(node) => {
+            println!(
+                "run-code sandbox alone per run: p50 {} (Node vm new context per run: p50 {}; goal <= 0.2x)",
+                show(sandbox_alone),
+                show(node)
+            );
+            ratio("run-code-vs-node-vm-per-run", sandbox_alone, node);
+        }
+        None => println!(
+            "run-code-vs-node-vm-per-run skipped: `node` is not installed (scripts/bench installs Debian's nodejs when root)"
+        ),
+    }
 
     let total = count(2_000, 20_000);
     let mut ours_times = Vec::new();
@@ -279,7 +305,7 @@ async fn main() {
     ratio("run-code-64-concurrent", ours_time, bare_time);
 
     javascript(
-        &code, &executor, &secrets, &backend, &org, &mia, &secret, &ours,
+        &code, &executor, &secrets, &backend, &org, &mia, &secret, &ours, node,
     )
     .await;
     secrets.flush().await;
@@ -304,6 +330,7 @@ async fn javascript<R, RF>(
     mia: &hush::model::UserId,
     secret: &hush::secrets::SecretMeta,
     rust_run: &R,
+    node: Option<std::time::Duration>,
 ) where
     R: Fn() -> RF + Clone + Send + Sync + 'static,
     RF: std::future::Future<Output = ()> + Send,
@@ -317,12 +344,12 @@ async fn javascript<R, RF>(
         let fresh =
             CodeRuntime::new(Arc::clone(backend), http.clone(), Some(cache.path().into())).unwrap();
         let t = Instant::now();
-        assert_eq!(fresh.warm_js_runner().unwrap(), Source::Compiled);
+        assert_eq!(fresh.warm_js_runner().await.unwrap(), Source::Compiled);
         compiled.push(t.elapsed());
         let again =
             CodeRuntime::new(Arc::clone(backend), http.clone(), Some(cache.path().into())).unwrap();
         let t = Instant::now();
-        assert_eq!(again.warm_js_runner().unwrap(), Source::Disk);
+        assert_eq!(again.warm_js_runner().await.unwrap(), Source::Disk);
         from_disk.push(t.elapsed());
     }
     let (compiled, from_disk) = (median(&mut compiled), median(&mut from_disk));
@@ -389,8 +416,10 @@ async fn javascript<R, RF>(
         "Bench key",
         VALUE.as_bytes(),
     )]));
+    // `HUSH_BENCH_PROFILE=js`: only the JS sandbox, run after run, for `perf record`.
+    let profiling = std::env::var("HUSH_BENCH_PROFILE").is_ok_and(|v| v == "js");
     let mut sandbox = Vec::new();
-    for _ in 0..count(100, 400) {
+    for _ in 0..if profiling { 20_000 } else { count(100, 400) } {
         let t = Instant::now();
         let outcome = code
             .execute(
@@ -406,7 +435,11 @@ async fn javascript<R, RF>(
         assert!(outcome.result.is_ok(), "{:?}", outcome.result);
     }
     let sandbox = median(&mut sandbox);
-    match node_vm_per_run(count(100, 400)) {
+    if profiling {
+        println!("JS sandbox alone per run: p50 {}", show(sandbox));
+        return;
+    }
+    match node {
         Some(node) => {
             println!(
                 "JS sandbox alone per run: p50 {} (Node vm new context per run: p50 {}; goal <= 0.25x)",

@@ -372,6 +372,19 @@ async fn main() {
             }
         }
     };
+    // What one request asks of Redis (its two reads go out together: one round trip's wait).
+    get_api().await;
+    let monitor = support::Monitor::start(&url);
+    let requests = 100;
+    for _ in 0..requests {
+        get_api().await;
+    }
+    let traffic = monitor.stop(&[]);
+    println!(
+        "GET /v1/runs/{{id}}: {:.2} Redis round trips ({:.2} commands) per request, sent concurrently",
+        traffic.round_trips as f64 / requests as f64,
+        traffic.commands as f64 / requests as f64,
+    );
     let (mut a, mut b) = interleaved(count(5, 20), count(100, 200), &get_api, &get_raw).await;
     println!(
         "GET /v1/runs/{{id}}: p50 {} (raw Redis GET of the record's {} bytes p50 {})",
@@ -380,5 +393,24 @@ async fn main() {
         show(median(&mut b))
     );
     ratio("api-get-run-p50", median(&mut a), median(&mut b));
+    // Not a ratio, where the time goes: the HTTP round trip alone, to a route that reads
+    // nothing (GET /healthz), on the same client and server.
+    let healthz = {
+        let (client, base) = (client.clone(), base.clone());
+        move || {
+            let (client, base) = (client.clone(), base.clone());
+            async move {
+                let res = client.get(format!("{base}/healthz")).send().await.unwrap();
+                assert!(res.status().is_success());
+                let _ = res.bytes().await.unwrap();
+            }
+        }
+    };
+    let (mut h, mut g) = interleaved(count(5, 20), count(100, 200), &healthz, &get_raw).await;
+    println!(
+        "diagnostic, not a ratio: the HTTP round trip alone (GET /healthz) p50 {}; raw Redis GET p50 {}",
+        show(median(&mut h)),
+        show(median(&mut g))
+    );
     secrets.flush().await;
 }

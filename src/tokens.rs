@@ -303,6 +303,22 @@ impl Tokens {
     /// # Errors
     /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when the store fails.
     pub async fn authenticate(&self, token: &str) -> Result<Option<TokenRecord>> {
+        Ok(self
+            .authenticate_user(token)
+            .await?
+            .map(|(record, _)| record))
+    }
+
+    /// As [`Tokens::authenticate`], with the directory record of the user a user token is
+    /// issued to (`None` for a service token), read in the same check: as current as the
+    /// token's own record, so a caller need not read it again.
+    ///
+    /// # Errors
+    /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when the store fails.
+    pub async fn authenticate_user(
+        &self,
+        token: &str,
+    ) -> Result<Option<(TokenRecord, Option<UserRecord>)>> {
         let Some(org) = token_org(token) else {
             return Ok(None);
         };
@@ -322,6 +338,7 @@ impl Tokens {
         if record.org != org {
             return Ok(None);
         }
+        let mut member = None;
         if let Principal::User { user } = &record.principal {
             let Some(user) = self.directory.user_seen(&org, user, seen.as_ref()).await? else {
                 return Ok(None);
@@ -329,8 +346,9 @@ impl Tokens {
             if !record.issued_to(&user) {
                 return Ok(None);
             }
+            member = Some(user);
         }
-        Ok(Some(record))
+        Ok(Some((record, member)))
     }
 }
 

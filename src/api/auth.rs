@@ -12,9 +12,28 @@ use crate::directory::{Role, UserRecord};
 use crate::model::UserId;
 use crate::tokens::{Principal, TokenRecord};
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request: the token's record and, for a user token, its
+/// user's directory record, read in the same check (see [`Caller::member`]).
 #[derive(Clone, Debug)]
-pub struct Caller(pub TokenRecord);
+pub struct Caller(pub TokenRecord, pub Option<UserRecord>);
+
+impl Caller {
+    /// `actor`'s directory record in the caller's org: the one read with a user token when
+    /// `actor` is its user (no second read), else read now.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn member(
+        &self,
+        state: &ApiState,
+        actor: &UserId,
+    ) -> Result<Option<UserRecord>, ApiError> {
+        match &self.1 {
+            Some(user) if user.id == *actor => Ok(Some(user.clone())),
+            _ => Ok(state.directory.user(&self.0.org, actor).await?),
+        }
+    }
+}
 
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
@@ -64,8 +83,8 @@ impl Bearer {
 
     /// The token's record, or 401.
     pub async fn authenticate(&self, state: &ApiState) -> Result<Caller, ApiError> {
-        match state.tokens.authenticate(&self.0).await? {
-            Some(record) => Ok(Caller(record)),
+        match state.tokens.authenticate_user(&self.0).await? {
+            Some((record, user)) => Ok(Caller(record, user)),
             None => Err(ApiError::unauthorized("invalid or revoked token")),
         }
     }
@@ -107,7 +126,7 @@ pub async fn actor_for(
         }
         (Principal::Service { .. }, Some(named)) => UserId::parse_field("actor", named)?,
     };
-    if state.directory.user(org, &actor).await?.is_none() {
+    if caller.member(state, &actor).await?.is_none() {
         return Err(ApiError::denied(format!(
             "{actor} is not a member of org {org}; this token acts only for its org's members"
         )));
@@ -125,7 +144,7 @@ pub async fn require_admin(
     actor: &UserId,
 ) -> Result<UserRecord, ApiError> {
     let org = &caller.0.org;
-    match state.directory.user(org, actor).await? {
+    match caller.member(state, actor).await? {
         Some(record) if record.role == Role::Admin => Ok(record),
         _ => Err(ApiError::denied(format!(
             "only an admin of org {org} may change its users and groups; {actor} is not one"

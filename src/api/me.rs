@@ -29,7 +29,7 @@ async fn me(
 ) -> Result<Json<Value>, ApiError> {
     let org = &caller.0.org;
     let actor = match reader_for(&state, &caller, query.actor.as_deref()).await? {
-        Some(actor) => state.directory.user(org, &actor).await?,
+        Some(actor) => caller.member(&state, &actor).await?,
         None => None,
     };
     let principal = match &caller.0.principal {

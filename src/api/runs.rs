@@ -236,11 +236,10 @@ impl OnlyActor {
 
 /// The one actor whose runs `caller` may see, or `None` for all of its org's.
 async fn only_actor(state: &ApiState, caller: &Caller) -> Result<Option<OnlyActor>, ApiError> {
-    let org = &caller.0.org;
     let Principal::User { user } = &caller.0.principal else {
         return Ok(None);
     };
-    let Some(record) = state.directory.user(org, user).await? else {
+    let Some(record) = caller.member(state, user).await? else {
         // Authentication found the user a moment ago; removed since: it sees nothing.
         return Err(ApiError::unauthorized("invalid or revoked token"));
     };

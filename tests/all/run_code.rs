@@ -825,3 +825,93 @@ async fn a_guest_signs_with_hmac_sha256_and_sha512_without_the_value_entering_it
     );
     assert_clean(&record, VALUE);
 }
+
+/// A freed instance's memory slot is reused (and kept resident) for the next run of the
+/// same component: nothing a run left in its memory is readable by the next one.
+#[tokio::test]
+async fn a_run_finds_nothing_a_previous_run_left_in_its_memory() {
+    let h = Harness::new(Kind::Redis).await;
+    let (_, executor) = runtime(&h, NetworkPolicy::closed());
+    let action = spec(guests::HOSTILE, json!({}));
+    let mark = "left-behind-by-run-1:7f3a9c";
+    for _ in 0..3 {
+        let left = run_as(
+            &h,
+            &executor,
+            "mia",
+            action.clone(),
+            json!({"attack": "leave_mark", "mark": mark, "mb": 4}),
+        )
+        .await;
+        assert_eq!(left.status, RunStatus::Succeeded, "{left:#?}");
+    }
+    for _ in 0..3 {
+        let scan = run_as(
+            &h,
+            &executor,
+            "mia",
+            action.clone(),
+            json!({"attack": "find_mark", "mark": mark}),
+        )
+        .await;
+        let out = scan.result.clone().unwrap_or_else(|| panic!("{scan:#?}"));
+        assert!(out["scanned"].as_u64().unwrap() > 1 << 20, "{out}");
+        assert_eq!(
+            out["found"], 0,
+            "a run read what an earlier one left: {out}"
+        );
+    }
+    // Nor does another component given the slot next: the same guest with a custom
+    // section appended is another module (another hash, another memory image).
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("hostile-other.wasm");
+    let mut bytes = std::fs::read(guests::HOSTILE).unwrap();
+    let name = b"hush-test";
+    bytes.extend_from_slice(&[
+        0,
+        u8::try_from(name.len() + 2).unwrap(),
+        u8::try_from(name.len()).unwrap(),
+    ]);
+    bytes.extend_from_slice(name);
+    bytes.push(1);
+    std::fs::write(&other, &bytes).unwrap();
+    let other_action = spec(other.to_str().unwrap(), json!({}));
+    for _ in 0..3 {
+        let left = run_as(
+            &h,
+            &executor,
+            "mia",
+            action.clone(),
+            json!({"attack": "leave_mark", "mark": mark, "mb": 4}),
+        )
+        .await;
+        assert_eq!(left.status, RunStatus::Succeeded, "{left:#?}");
+        let scan = run_as(
+            &h,
+            &executor,
+            "mia",
+            other_action.clone(),
+            json!({"attack": "find_mark", "mark": mark}),
+        )
+        .await;
+        let out = scan.result.clone().unwrap_or_else(|| panic!("{scan:#?}"));
+        assert_eq!(
+            out["found"], 0,
+            "another component read what a run left: {out}"
+        );
+    }
+    // The scan does find a mark when there is one (left by the same run).
+    let control = run_as(
+        &h,
+        &executor,
+        "mia",
+        action,
+        json!({"attack": "find_mark", "mark": mark, "control": true}),
+    )
+    .await;
+    let out = control
+        .result
+        .clone()
+        .unwrap_or_else(|| panic!("{control:#?}"));
+    assert!(out["found"].as_u64().unwrap() > 1000, "{out}");
+}

@@ -1009,3 +1009,94 @@ fn a_spec_names_a_component_or_code_never_both() {
     .unwrap();
     assert!(matches!(action, Action::RunCode(_)));
 }
+
+#[tokio::test]
+async fn each_js_run_starts_from_the_ready_snapshot_and_shares_nothing_with_the_last() {
+    let h = Harness::new(Kind::Redis).await;
+    let (code, executor) = h.code_executor(NetworkPolicy::closed());
+    code.warm_js_runner().await.unwrap();
+    assert!(
+        code.js_runner_preinitialized(),
+        "the runner fell back to setting up its engine in every run"
+    );
+    // The first run changes everything it can reach; the second looks for its traces.
+    let first = js(
+        r#"export default async function run() {
+            globalThis.leak = "from the first run";
+            Array.prototype.leak = 1;
+            JSON.stringify = () => "hijacked";
+            console.log = () => {};
+            return [Math.random(), Math.random(), Math.random()];
+        }"#,
+        json!({}),
+    );
+    let second = js(
+        r#"export default async function run() {
+            return {
+                global: typeof globalThis.leak,
+                proto: typeof [].leak,
+                json: JSON.stringify({a: 1}),
+                random: [Math.random(), Math.random(), Math.random()],
+            };
+        }"#,
+        json!({}),
+    );
+    let a = succeeded(&run_as(&h, &executor, "mia", first, json!({})).await);
+    let b = succeeded(&run_as(&h, &executor, "mia", second, json!({})).await);
+    assert_eq!(b["global"], "undefined", "{b}");
+    assert_eq!(b["proto"], "undefined", "{b}");
+    assert_eq!(b["json"], r#"{"a":1}"#, "{b}");
+    // Math.random is seeded per run, not once in the snapshot: two runs draw different
+    // numbers (three equal draws in a row would be a 2^-159 coincidence).
+    let draws = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (ra, rb) = (draws(&a), draws(&b["random"]));
+    assert!(ra.iter().all(|x| (0.0..1.0).contains(x)), "{ra:?}");
+    assert_ne!(ra, rb, "two runs drew the same Math.random sequence");
+}
+
+#[tokio::test]
+async fn a_memory_limit_below_what_the_js_engine_needs_is_a_clear_limit_error() {
+    let h = Harness::new(Kind::Redis).await;
+    let (_, executor) = h.code_executor(NetworkPolicy::closed());
+    let code = "export default async function run() { return 1; }";
+    let small = run_as(
+        &h,
+        &executor,
+        "mia",
+        js(code, json!({"limits": {"memory_mb": 1}})),
+        json!({}),
+    )
+    .await;
+    let (kind, message) = error_of(&small);
+    assert_eq!(kind, "limit_exceeded", "{small:#?}");
+    assert!(message.contains("memory limit of 1 MiB"), "{message}");
+    // The smallest limit that fits the engine runs the same code.
+    let mut fits = None;
+    for mb in 2..=16 {
+        let record = run_as(
+            &h,
+            &executor,
+            "mia",
+            js(code, json!({"limits": {"memory_mb": mb}})),
+            json!({}),
+        )
+        .await;
+        if record.status == RunStatus::Succeeded {
+            fits = Some(mb);
+            break;
+        }
+        let (kind, _) = error_of(&record);
+        assert_eq!(kind, "limit_exceeded", "{record:#?}");
+    }
+    println!("the JS engine runs in {fits:?} MiB");
+    assert!(
+        fits.is_some(),
+        "no limit up to 16 MiB ran a trivial JS action"
+    );
+}

@@ -1,7 +1,10 @@
 //! hush's JavaScript runner: one QuickJS engine (rquickjs) in a wasm32-wasip2 component of
-//! the `hush:action/javascript-runner` world. It reads the action's source from the host
-//! (`script.source`), compiles it as an ES module, calls its default export with the input
-//! and a context (`prelude.js`), and returns the JSON of what it resolves to.
+//! the `hush:action/javascript-runner` world. `wizer-initialize` sets up the engine (the
+//! host snapshots the instance right after, so a run starts from a ready heap); `run` reads
+//! the action's source from the host (`script.source`), compiles it as an ES module, calls
+//! its default export with the input and a context (`prelude.js`), and returns the JSON of
+//! what it resolves to. Nothing of a run is set up in the snapshot: the bindings, secrets
+//! and `Math.random`'s seed are each run's own.
 //!
 //! It owns nothing the host does not give it: every secret is a WIT resource handle kept
 //! here, on the Rust side, and a JavaScript `Secret` object holds only an index into that
@@ -13,11 +16,13 @@
 
 use std::cell::RefCell;
 
-use rquickjs::{Context, Ctx, Exception, Function, Module, Object, Runtime, TypedArray, Value};
+use rquickjs::{
+    Context, Ctx, Exception, Function, Module, Object, Persistent, Runtime, TypedArray, Value,
+};
 
 wit_bindgen::generate!({
     path: "../../wit",
-    world: "hush:action/javascript-runner",
+    world: "hush:action/javascript-runner-init",
 });
 
 use hush::action::http as host_http;
@@ -42,20 +47,48 @@ const MODULE_NAME: &str = "action.js";
 /// stack (1 MiB) runs out.
 const MAX_STACK_BYTES: usize = 512 * 1024;
 
+/// The engine, set up once: by `wizer-initialize` before the host snapshots the instance
+/// (every run then starts from it), or by the first `run` of an unsnapshotted runner.
+struct Engine {
+    rt: Runtime,
+    context: Context,
+    /// The prelude's driver, `__hush_main(namespace, inputText)`.
+    main: Persistent<Function<'static>>,
+    /// The prelude's `__hush_describe(thrown) -> [code, message]`.
+    describe: Persistent<Function<'static>>,
+}
+
 thread_local! {
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
     /// The secret handles the code asked for; a JS `Secret` holds an index into this.
     static SECRETS: RefCell<Vec<host_secrets::Secret>> = const { RefCell::new(Vec::new()) };
     /// How the run ended, set once by the prelude's driver (`native.done`).
     static OUTCOME: RefCell<Option<Result<String, ActionError>>> = const { RefCell::new(None) };
+    /// `Math.random`'s state (xorshift64*), seeded from the host's randomness at each run.
+    static RANDOM: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 struct Runner;
 
 impl Guest for Runner {
+    fn wizer_initialize() {
+        // A failure here leaves no engine; `run` then sets one up and reports the error.
+        if let Ok(engine) = start(true) {
+            ENGINE.with(|e| *e.borrow_mut() = Some(engine));
+        }
+    }
+
     fn run(input: String) -> Result<String, ActionError> {
         let source = script::source();
         let check_only = script::check_only();
-        run(&source, &input, check_only)
+        let engine = match ENGINE.with(|e| e.borrow_mut().take()) {
+            Some(engine) => engine,
+            None => start(false)?,
+        };
+        let outcome = run(&engine, &source, &input, check_only);
+        // The instance ends with this call: freeing the engine's heap would only cost time.
+        std::mem::forget(engine);
+        outcome
     }
 }
 
@@ -72,24 +105,60 @@ fn engine_error(e: rquickjs::Error) -> ActionError {
     error("runner", format!("the JavaScript engine failed: {e}"))
 }
 
-fn run(source: &str, input: &str, check_only: bool) -> Result<String, ActionError> {
+/// A runtime and context with the natives and the prelude in place. `preload` also
+/// evaluates the lazily loaded parts (free in a snapshot, a cost in every unsnapshotted
+/// run).
+fn start(preload: bool) -> Result<Engine, ActionError> {
     let rt = Runtime::new().map_err(engine_error)?;
     rt.set_max_stack_size(MAX_STACK_BYTES);
     let context = Context::full(&rt).map_err(engine_error)?;
-    let outcome = context.with(|ctx| -> Result<String, ActionError> {
+    let (main, describe) = context.with(|ctx| {
         install_natives(&ctx).map_err(engine_error)?;
-        ctx.eval::<(), _>(PRELUDE).map_err(|e| {
+        let prelude_failed = |e: rquickjs::Error| {
             let detail = describe(&ctx.catch());
             error(
                 "runner",
                 format!("the runner's prelude failed: {e}: {detail}"),
             )
-        })?;
+        };
+        ctx.eval::<(), _>(PRELUDE).map_err(prelude_failed)?;
+        if preload {
+            ctx.eval::<(), _>("void [TextEncoder, URL, Headers];")
+                .map_err(prelude_failed)?;
+        }
         let globals = ctx.globals();
         let main: Function = globals.get("__hush_main").map_err(engine_error)?;
         let describe_fn: Function = globals.get("__hush_describe").map_err(engine_error)?;
         globals.remove("__hush_main").map_err(engine_error)?;
         globals.remove("__hush_describe").map_err(engine_error)?;
+        Ok::<_, ActionError>((
+            Persistent::save(&ctx, main),
+            Persistent::save(&ctx, describe_fn),
+        ))
+    })?;
+    Ok(Engine {
+        rt,
+        context,
+        main,
+        describe,
+    })
+}
+
+fn run(
+    engine: &Engine,
+    source: &str,
+    input: &str,
+    check_only: bool,
+) -> Result<String, ActionError> {
+    let seed = getrandom::u64().map_err(|e| error("runner", format!("no randomness: {e}")))?;
+    RANDOM.with(|r| r.set(seed | 1));
+    let outcome = engine.context.with(|ctx| -> Result<String, ActionError> {
+        let main = engine.main.clone().restore(&ctx).map_err(engine_error)?;
+        let describe_fn = engine
+            .describe
+            .clone()
+            .restore(&ctx)
+            .map_err(engine_error)?;
         let declared = match Module::declare(ctx.clone(), MODULE_NAME, source) {
             Ok(m) => m,
             Err(_) => return Err(syntax_error(&ctx.catch())),
@@ -122,7 +191,7 @@ fn run(source: &str, input: &str, check_only: bool) -> Result<String, ActionErro
     }
     // Drive the promise jobs (every `await`) until the queue is empty.
     loop {
-        match rt.execute_pending_job() {
+        match engine.rt.execute_pending_job() {
             Ok(true) => {}
             Ok(false) => break,
             // An exception in a job the driver does not observe (a stray rejected
@@ -135,6 +204,18 @@ fn run(source: &str, input: &str, check_only: bool) -> Result<String, ActionErro
             "never_settled",
             "the action's run function returned a promise that never settles",
         ))
+    })
+}
+
+/// The next `Math.random()`: xorshift64* over the run's seed, 53 bits in `[0, 1)`.
+fn random() -> f64 {
+    RANDOM.with(|r| {
+        let mut x = r.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        r.set(x);
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
     })
 }
 
@@ -282,6 +363,7 @@ fn install_natives(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
     )?;
     native.set("send", Function::new(ctx.clone(), send)?)?;
     native.set("load", Function::new(ctx.clone(), load)?)?;
+    native.set("random", Function::new(ctx.clone(), random)?)?;
     native.set(
         "done",
         Function::new(ctx.clone(), |ok: bool, text: String, code: String| {

@@ -1,14 +1,17 @@
 //! The JavaScript half of hush's runner, evaluated before the action's module: the
 //! `Secret` class, `console`, the driver that calls the action's default export, and lazy
 //! globals for the parts loaded on first use (`text.js`: TextEncoder/TextDecoder, `url.js`:
-//! URL/URLSearchParams, `fetch.js`: fetch/Headers/Response), since parsing them costs
-//! every run. It owns the shape of the JS surface; it must never read a secret's value (it
-//! holds only indexes into the runner's list of host handles) nor leave the native
-//! functions reachable by the code.
+//! URL/URLSearchParams, `fetch.js`: fetch/Headers/Response; a snapshotted runner loads them
+//! before the snapshot). It runs before any run: what belongs to a run (its bindings and
+//! secrets) is read only when the driver starts. It owns the shape of the JS surface; it
+//! must never read a secret's value (it holds only indexes into the runner's list of host
+//! handles) nor leave the native functions reachable by the code.
 "use strict";
 (() => {
   const native = globalThis.__hush_native;
   delete globalThis.__hush_native;
+  // The driver's own JSON, out of reach of code that replaces the global's methods.
+  const { parse, stringify } = JSON;
 
   // ---- lazy parts: each evaluated once, on first use ----
   const lazy = (name, deps) => {
@@ -92,16 +95,21 @@
   }
   Object.freeze(Secret.prototype);
   Object.freeze(SecretHeader.prototype);
-  const bindings = native.bindings();
-  const secretCache = new Map();
-  const secret = (name) => {
-    name = String(name);
-    if (!secretCache.has(name)) secretCache.set(name, new Secret(token, native.secret(name), name));
-    return secretCache.get(name);
+  // The run's secrets: read from the host when the driver starts (never in the snapshot
+  // the host takes after the prelude).
+  const session = () => {
+    const bindings = native.bindings();
+    const cache = new Map();
+    const secret = (name) => {
+      name = String(name);
+      if (!cache.has(name)) cache.set(name, new Secret(token, native.secret(name), name));
+      return cache.get(name);
+    };
+    const secrets = Object.create({ get: secret, bindings: () => [...bindings] });
+    for (const b of bindings) Object.defineProperty(secrets, b, { get: () => secret(b), enumerable: true });
+    Object.freeze(secrets);
+    return { bindings, secret, secrets };
   };
-  const secrets = Object.create({ get: secret, bindings: () => [...bindings] });
-  for (const b of bindings) Object.defineProperty(secrets, b, { get: () => secret(b), enumerable: true });
-  Object.freeze(secrets);
 
   // ---- console ----
   const format = (v) => {
@@ -111,7 +119,7 @@
     if (typeof v === "object" && v !== null) {
       try {
         const seen = new WeakSet();
-        return JSON.stringify(v, (k, x) => {
+        return stringify(v, (k, x) => {
           if (typeof x === "bigint") return `${x}n`;
           if (typeof x === "object" && x !== null) { if (seen.has(x)) return "[Circular]"; seen.add(x); }
           return x;
@@ -129,7 +137,10 @@
 
   // ---- the driver ----
   const fetch = (...args) => net().fetch(...args);
-  const ctx = Object.freeze({ secrets, secret, log, console, fetch, bindings: () => [...bindings] });
+  const context = () => {
+    const { bindings, secret, secrets } = session();
+    return Object.freeze({ secrets, secret, log, console, fetch, bindings: () => [...bindings] });
+  };
   const location = (e) => {
     const m = /action\.js:(\d+):(\d+)/.exec(String(e && e.stack));
     return m ? ` (at line ${m[1]}, column ${m[2]})` : "";
@@ -138,17 +149,18 @@
     if (e instanceof Error) return [String(e.name || "Error"), String(e.message) + location(e)];
     if (e instanceof Secret || e instanceof SecretHeader) return ["thrown", e.toString()];
     let text;
-    try { text = typeof e === "object" && e !== null ? JSON.stringify(e) : String(e); } catch { text = "a value that cannot be printed"; }
+    try { text = typeof e === "object" && e !== null ? stringify(e) : String(e); } catch { text = "a value that cannot be printed"; }
     return ["thrown", String(text)];
   };
   const main = (ns, inputText) => {
+    const ctx = context();
     (async () => {
       const run = ns.default;
       if (typeof run !== "function") {
         throw new TypeError("the code must `export default async function run(input, ctx)`");
       }
-      const out = await run(JSON.parse(inputText), ctx);
-      const text = JSON.stringify(out === undefined ? null : out);
+      const out = await run(parse(inputText), ctx);
+      const text = stringify(out === undefined ? null : out);
       native.done(true, text === undefined ? "null" : text, "");
     })().catch((e) => {
       const [code, message] = describe(e);
@@ -169,6 +181,10 @@
   defineLazy("Headers", net);
   defineLazy("Response", net);
   define("fetch", fetch);
+  // The engine's own generator is seeded once, when the engine starts: in a snapshot that
+  // would be one sequence for every run. This one is seeded by the host at each run.
+  const next = native.random;
+  Object.defineProperty(Math, "random", { value: { random() { return next(); } }.random, writable: true, configurable: true });
   define("console", console);
   define("__hush_main", main);
   define("__hush_describe", describe);

@@ -1,20 +1,22 @@
 //! Components: checking one against the `hush:action` world, storing it by content hash
 //! in the org's store, compiling it once (cached in memory by hash, and on disk as a
 //! precompiled artifact) and keeping one `InstancePre` per component; and hush's own
-//! JavaScript runner, embedded in the binary, compiled once per process (and cached on
-//! disk like any component). It never runs a component, and never lets a user's
-//! component import the runners' `script` interface.
+//! JavaScript runner, embedded in the binary, pre-initialized once per process
+//! (`preinit`) and compiled once (cached on disk like any component). It never runs a
+//! user's component, and never lets a user's component import the runners' `script`
+//! interface.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 use super::host::{ActionPre, RunState};
+use super::preinit;
 use super::spec::ComponentRef;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::{Error, Result};
@@ -41,8 +43,8 @@ pub(super) struct Components {
     /// `(org, hash)` pairs known to be stored for that org, so a run of a cached
     /// component still needs the org to hold it, without a store read every time.
     present: Mutex<HashSet<(OrgId, String)>>,
-    /// The JavaScript runner, once compiled.
-    js_runner: OnceLock<(Arc<ActionPre<RunState>>, String)>,
+    /// The JavaScript runner, once compiled, and whether it is the pre-initialized one.
+    js_runner: tokio::sync::OnceCell<(Arc<ActionPre<RunState>>, bool)>,
 }
 
 /// Where a run's component was found, for measuring and for the record.
@@ -78,7 +80,7 @@ impl Components {
             engine_tag: h.finish(),
             compiled: Mutex::default(),
             present: Mutex::default(),
-            js_runner: OnceLock::new(),
+            js_runner: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -174,13 +176,17 @@ impl Components {
         Ok((loaded.0, loaded.1, ComponentId::from_hex(&hash)?))
     }
 
-    /// hush's JavaScript runner, compiled once per process (from the disk cache when it is
-    /// there), with its content hash and where it came from.
+    /// hush's JavaScript runner, pre-initialized (its engine set up in a snapshot, see
+    /// `preinit`) and compiled once per `Components` (from the disk cache when it is there),
+    /// with where it came from. `store` makes the idle store the snapshot is taken in.
     ///
     /// # Errors
     /// [`Internal`](crate::error::ErrorKind::Internal) when this build has no runner
     /// (`HUSH_SKIP_GUEST_BUILD`) or it does not compile.
-    pub fn js_runner(&self) -> Result<(Arc<ActionPre<RunState>>, Source)> {
+    pub async fn js_runner(
+        &self,
+        store: impl FnOnce() -> wasmtime::Store<RunState>,
+    ) -> Result<(Arc<ActionPre<RunState>>, Source)> {
         if let Some((pre, _)) = self.js_runner.get() {
             return Ok((Arc::clone(pre), Source::Memory));
         }
@@ -189,10 +195,35 @@ impl Components {
                 "this hush was built without its JavaScript runner (HUSH_SKIP_GUEST_BUILD)",
             ));
         }
-        let hash = content_hash(JS_RUNNER_WASM);
-        let (pre, source) = self.instantiate_pre(&hash, JS_RUNNER_WASM, true)?;
-        let _ = self.js_runner.set((Arc::clone(&pre), hash));
-        Ok((pre, source))
+        let mut source = Source::Memory;
+        let (pre, _) = self
+            .js_runner
+            .get_or_try_init(|| async {
+                let hash = content_hash(JS_RUNNER_WASM);
+                // The snapshot is made from the embedded runner, so it is named by the
+                // runner's hash too (the engine's tag is in the file name).
+                let ready = format!("{hash}-ready");
+                let ((pre, from), preinitialized) = match self.load_precompiled(&ready) {
+                    Some(component) => ((self.link(component, true)?, Source::Disk), true),
+                    None => {
+                        match preinit::snapshot(&self.engine, &self.linker, store, JS_RUNNER_WASM)
+                            .await
+                        {
+                            Some(snapshot) => (self.instantiate_pre(&ready, snapshot, true)?, true),
+                            None => (self.instantiate_pre(&hash, JS_RUNNER_WASM, true)?, false),
+                        }
+                    }
+                };
+                source = from;
+                Ok::<_, Error>((pre, preinitialized))
+            })
+            .await?;
+        Ok((Arc::clone(pre), source))
+    }
+
+    /// Whether the JavaScript runner, once loaded, is the pre-initialized snapshot.
+    pub fn js_runner_preinitialized(&self) -> bool {
+        self.js_runner.get().is_some_and(|(_, ready)| *ready)
     }
 
     fn cached(&self, hash: &str) -> Option<Arc<ActionPre<RunState>>> {
@@ -232,6 +263,12 @@ impl Components {
             Some(c) => (c, Source::Disk),
             None => (self.compile(hash, bytes)?, Source::Compiled),
         };
+        Ok((self.link(component, builtin)?, source))
+    }
+
+    /// Links a compiled component. Only a `builtin` (hush's own runner) may import the
+    /// `script` interface.
+    fn link(&self, component: Component, builtin: bool) -> Result<Arc<ActionPre<RunState>>> {
         if !builtin
             && component
                 .component_type()
@@ -261,7 +298,7 @@ impl Components {
                 ),
             )
         })?;
-        Ok((Arc::new(pre), source))
+        Ok(Arc::new(pre))
     }
 
     fn disk_path(&self, hash: &str) -> Option<PathBuf> {

@@ -21,6 +21,7 @@
 mod components;
 mod host;
 mod limits;
+mod preinit;
 mod sandbox;
 pub(crate) mod spec;
 
@@ -51,6 +52,8 @@ use crate::store::Backend;
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Component instances that may be live at once (the pooling allocator's slots).
 pub const MAX_CONCURRENT_INSTANCES: u32 = 256;
+/// How much of a freed linear memory stays resident for the next instance in its slot.
+const KEEP_RESIDENT_BYTES: usize = 8 << 20;
 
 /// The shared Run Code runtime: the engine, the linker with the host's interfaces, the
 /// component caches and the HTTP client. Cheap to share behind an `Arc`.
@@ -78,6 +81,13 @@ fn engine() -> Result<Engine> {
     pool.total_tables(MAX_CONCURRENT_INSTANCES * 4);
     pool.total_stacks(MAX_CONCURRENT_INSTANCES);
     pool.max_memory_size(usize::try_from(spec::MAX_MEMORY_MB << 20).unwrap_or(usize::MAX));
+    // A freed slot is reset in place (only its dirty pages, found with PAGEMAP_SCAN where
+    // the kernel has it, restored from the component's memory image) and its first pages
+    // stay resident: the next run of the same component (the JavaScript runner's snapshot
+    // above all) starts without a page fault per page it touches.
+    pool.pagemap_scan(wasmtime::Enabled::Auto);
+    pool.linear_memory_keep_resident(KEEP_RESIDENT_BYTES);
+    pool.table_keep_resident(KEEP_RESIDENT_BYTES / 64);
     let mut pooled = config.clone();
     pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     match Engine::new(&pooled) {
@@ -247,7 +257,7 @@ impl CodeRuntime {
                 language: Language::Javascript,
                 code,
             } => {
-                let (pre, _) = self.components.js_runner()?;
+                let (pre, _) = self.js_runner().await?;
                 let id = ComponentId::from_hex(&content_hash(code.as_bytes()))?;
                 Ok((pre, id, Arc::from(code)))
             }
@@ -259,8 +269,24 @@ impl CodeRuntime {
     ///
     /// # Errors
     /// [`Internal`](crate::error::ErrorKind::Internal) when this build has no runner.
-    pub fn warm_js_runner(&self) -> Result<Source> {
-        self.components.js_runner().map(|(_, s)| s)
+    pub async fn warm_js_runner(&self) -> Result<Source> {
+        self.js_runner().await.map(|(_, s)| s)
+    }
+
+    /// Whether the JavaScript runner (loaded by [`CodeRuntime::warm_js_runner`] or a run)
+    /// runs from its pre-initialized snapshot; false before it is loaded, or when this
+    /// build could not snapshot it and each run sets up its engine.
+    #[doc(hidden)]
+    pub fn js_runner_preinitialized(&self) -> bool {
+        self.components.js_runner_preinitialized()
+    }
+
+    async fn js_runner(&self) -> Result<(Arc<host::ActionPre<host::RunState>>, Source)> {
+        let http = self.http.clone();
+        let engine = self.engine.clone();
+        self.components
+            .js_runner(move || sandbox::idle_store(&engine, http))
+            .await
     }
 
     /// Checks what can be checked of `spec` before it runs, beyond its shape: inline code
@@ -277,7 +303,7 @@ impl CodeRuntime {
         else {
             return Ok(());
         };
-        let (pre, _) = self.components.js_runner()?;
+        let (pre, _) = self.js_runner().await?;
         let limits = Limits::default();
         let outcome = sandbox::run(
             &pre,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::host::{ActionPre, BoundSecret, Capture, RunState, Stream};
@@ -47,10 +47,11 @@ pub(super) struct RunInput<'a> {
     pub check_only: bool,
 }
 
-/// Instantiates `pre` in a fresh store and calls its `run` export under the limits.
-pub(super) async fn run(pre: &ActionPre<RunState>, input: RunInput<'_>) -> Outcome {
+/// A fresh store for one run of `input` on `engine`: WASI with nothing granted, the
+/// bound secrets, the memory limiter and the deadline (checked at every epoch tick, which
+/// also yields to the executor). Returns the store and the run's shared output.
+fn store(engine: &Engine, input: RunInput<'_>) -> (Store<RunState>, Arc<Mutex<Shared>>) {
     let limits = input.limits;
-    let redactor = Arc::clone(&input.redactor);
     let shared = Arc::new(Mutex::new(Shared::new(limits.max_log_bytes)));
     let timeout = Duration::from_millis(limits.timeout_ms);
     let deadline = Instant::now() + timeout;
@@ -83,16 +84,16 @@ pub(super) async fn run(pre: &ActionPre<RunState>, input: RunInput<'_>) -> Outco
         bindings: input.bindings,
         allowed_hosts: input.allowed_hosts,
         http: input.http,
-        redactor: Arc::clone(&redactor),
+        redactor: input.redactor,
         live: input.live,
         http_calls: 0,
         max_http_calls: limits.max_http_calls,
         max_response_bytes: usize::try_from(limits.max_response_bytes).unwrap_or(usize::MAX),
         request_bytes: 0,
-        script: Arc::clone(&input.script),
+        script: input.script,
         check_only: input.check_only,
     };
-    let mut store = Store::new(pre.engine(), state);
+    let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(1);
     let timeout_ms = limits.timeout_ms;
@@ -111,8 +112,39 @@ pub(super) async fn run(pre: &ActionPre<RunState>, input: RunInput<'_>) -> Outco
         // Yield to the executor at every tick, so a busy guest cannot starve other runs.
         Ok(UpdateDeadline::Yield(1))
     });
+    (store, shared)
+}
 
+/// A store with nothing bound, no code and the default limits: for hush's runner to set
+/// itself up in before it is snapshotted (it is given no secret, no input and no script).
+pub(super) fn idle_store(engine: &Engine, http: HttpSender) -> Store<RunState> {
+    let limits = Limits::default();
+    store(
+        engine,
+        RunInput {
+            input: &Value::Null,
+            bindings: BTreeMap::new(),
+            allowed_hosts: Vec::new(),
+            limits: &limits,
+            http,
+            redactor: Arc::new(Redactor::empty()),
+            live: None,
+            script: Arc::from(""),
+            check_only: false,
+        },
+    )
+    .0
+}
+
+/// Instantiates `pre` in a fresh store and calls its `run` export under the limits.
+pub(super) async fn run(pre: &ActionPre<RunState>, input: RunInput<'_>) -> Outcome {
+    let limits = input.limits;
+    let timeout = Duration::from_millis(limits.timeout_ms);
+    let timeout_ms = limits.timeout_ms;
+    let redactor = Arc::clone(&input.redactor);
     let text = input.input.to_string();
+    let script_given = !input.script.is_empty();
+    let (mut store, shared) = store(pre.engine(), input);
     let call = async {
         let action = pre.instantiate_async(&mut store).await?;
         action.call_run(&mut store, &text).await
@@ -135,7 +167,7 @@ pub(super) async fn run(pre: &ActionPre<RunState>, input: RunInput<'_>) -> Outco
         }
         Some(Ok(Ok(text))) => output(&text, limits, &redactor),
         // Only hush's runner reports a compile error of the inline code this way.
-        Some(Ok(Err(e))) if e.code == "syntax_error" && !input.script.is_empty() => {
+        Some(Ok(Err(e))) if e.code == "syntax_error" && script_given => {
             Err(Error::invalid("code", redactor.redact_str(&e.message)))
         }
         Some(Ok(Err(e))) => Err(Error::new(

@@ -43,6 +43,8 @@ fn run(input: Value, ctx: &Ctx) -> Result<Value, Error> {
         "request_hoard" => request_hoard(ctx),
         "log_flood" => Ok(log_flood(&input, ctx)),
         "big_output" => big_output(&input),
+        "leave_mark" => leave_mark(&input),
+        "find_mark" => find_mark(&input),
         other => Err(Error::bad_input(format!("unknown attack `{other}`"))),
     }
 }
@@ -311,4 +313,47 @@ fn log_flood(input: &Value, ctx: &Ctx) -> Value {
 fn big_output(input: &Value) -> Result<Value, Error> {
     let bytes = u64_field(input, "bytes", 16 * 1024 * 1024) as usize;
     Ok(json!({ "filler": "x".repeat(bytes + 1) }))
+}
+
+/// The bytes a run leaves behind for `mark`: each byte plus one, so that the mark as the
+/// input carries it is not what is searched for.
+fn shifted(mark: &str) -> Vec<u8> {
+    mark.bytes().map(|b| b.wrapping_add(1)).collect()
+}
+
+/// Fills `mb` MiB of the heap with the shifted mark (and never frees it), and leaves a copy
+/// on the stack: what a later run in the same memory slot must never find.
+fn leave_mark(input: &Value) -> Result<Value, Error> {
+    let mark = shifted(str_field(input, "mark")?);
+    let mb = u64_field(input, "mb", 4) as usize;
+    let filled: Vec<u8> = mark.iter().copied().cycle().take(mb << 20).collect();
+    black_box(&filled);
+    std::mem::forget(filled);
+    Ok(json!({ "left": mb }))
+}
+
+/// Counts the shifted mark in all of this instance's linear memory, outside the one copy
+/// it makes itself to compare against.
+/// With `"control": true` it first leaves the mark itself, to show the scan finds one.
+fn find_mark(input: &Value) -> Result<Value, Error> {
+    if input["control"] == true {
+        leave_mark(&json!({ "mark": input["mark"], "mb": 1 }))?;
+    }
+    let mark = shifted(str_field(input, "mark")?);
+    let size = core::arch::wasm32::memory_size(0) * 65536;
+    let own = mark.as_ptr() as usize;
+    let mut found = 0u64;
+    let mut at = 0usize;
+    while at + mark.len() <= size {
+        if at != own {
+            // SAFETY: every address below memory.size is readable in wasm32; the bytes are
+            // only compared.
+            let window = unsafe { core::slice::from_raw_parts(at as *const u8, mark.len()) };
+            if black_box(window) == mark.as_slice() {
+                found += 1;
+            }
+        }
+        at += 1;
+    }
+    Ok(json!({ "found": found, "scanned": size }))
 }
