@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use hush::directory::{Directory, Role};
 use hush::executor::RunStatus;
-use hush::model::{OrgId, RunId, UserId, now};
+use hush::model::{OrgId, RunId, UserId};
 use hush::runs::redis::RedisRuns;
-use hush::runs::{DEFAULT_RETENTION, Pending, Run, RunStore, new_run_id};
+use hush::runs::{DEFAULT_RETENTION, Pending, Run, RunStore};
 use hush::secrets::{Access, Keyring, NewSecret, SecretStore, SecretValue};
 use hush::store::{Backend, RedisBackend, RedisConn};
 use redis::AsyncCommands;
@@ -30,20 +30,6 @@ use support::{count, interleaved, median, ratio, show};
 const VALUE: &str = "sk_live_bench_cluster_0123456789abcdef";
 const WORKERS: usize = 2;
 const CONCURRENCY: usize = 64;
-
-async fn start_target(hits: Arc<AtomicUsize>) -> String {
-    let app = axum::Router::new().route(
-        "/v1/charges",
-        axum::routing::post(move || {
-            hits.fetch_add(1, Ordering::Relaxed);
-            async { axum::Json(json!({"id": "ch_1", "ok": true})) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/v1/charges")
-}
 
 /// Org `bench` with member `mia` and one team secret, on the Redis at `url`.
 struct Setup {
@@ -124,27 +110,12 @@ async fn drain(url: &str, s: &Setup, target: &str, hits: &AtomicUsize, total: us
     for chunk in 0..total.div_ceil(256) {
         let n = 256.min(total - chunk * 256);
         let creates = (0..n).map(|_| {
-            let run = Run {
-                id: new_run_id(),
-                org: s.org.clone(),
-                actor: s.mia.clone(),
-                action_kind: hush::actions::ActionKind::SendApiRequest,
-                action_id: None,
-                status: RunStatus::Queued,
-                workflow_run_id: None,
-                dispatched_by: "bench".into(),
-                created_at: now(),
-                attempts: 0,
-                started_at: None,
-                finished_at: None,
-                duration_ms: None,
-                result: None,
-                result_truncated: false,
-                logs: vec![],
-                error: None,
-                secrets_used: vec![],
-                request: None,
-            };
+            let run = Run::queued(
+                s.org.clone(),
+                s.mia.clone(),
+                hush::actions::ActionKind::SendApiRequest,
+                "bench".into(),
+            );
             let pending = Pending {
                 action: spec.clone(),
                 inputs: json!({"amount": "1999"}),
@@ -218,7 +189,7 @@ async fn main() {
     let single = support::redis_server::RedisServer::start_in_memory();
     let cluster = support::redis_cluster::RedisCluster::start_in_memory();
     let hits = Arc::new(AtomicUsize::new(0));
-    let target = start_target(Arc::clone(&hits)).await;
+    let target = support::charges_target(Arc::clone(&hits)).await;
     let total = count(2_000, 10_000);
 
     // 1. The same queued runs drained from one Redis and from the cluster.

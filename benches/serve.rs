@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use hush::actions::http::{HttpSender, NetworkPolicy};
 use hush::api::ApiState;
 use hush::executor::{Executor, RunRequest, RunStatus};
-use hush::model::{RunId, now};
+use hush::model::RunId;
 use hush::runs::queue;
 use hush::runs::redis::RedisRuns;
 use hush::runs::worker::{self, WorkerConfig};
-use hush::runs::{DEFAULT_RETENTION, Pending, Run, RunStore, new_run_id};
+use hush::runs::{DEFAULT_RETENTION, Pending, Run, RunStore};
 use hush::tokens::{Principal, Tokens};
 use redis::AsyncCommands;
 use serde_json::{Value, json};
@@ -29,20 +29,6 @@ use support::{count, interleaved, median, per_op_at, percentile, ratio, show};
 
 const VALUE: &str = "sk_live_bench_serve_0123456789abcdef";
 const CONCURRENCY: usize = 64;
-
-async fn start_target(hits: Arc<AtomicUsize>) -> String {
-    let app = axum::Router::new().route(
-        "/v1/charges",
-        axum::routing::post(move || {
-            hits.fetch_add(1, Ordering::Relaxed);
-            async { axum::Json(json!({"id": "ch_1", "ok": true})) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/v1/charges")
-}
 
 fn worker(
     url: &str,
@@ -83,7 +69,7 @@ async fn main() {
     let url = server.url();
     let key_file = key_dir.path().join("master.key");
     let hits = Arc::new(AtomicUsize::new(0));
-    let target = start_target(Arc::clone(&hits)).await;
+    let target = support::charges_target(Arc::clone(&hits)).await;
     let spec = json!({
         "kind": "send_api_request", "name": "Create charge", "method": "POST", "url": target,
         "headers": [{"name": "Authorization", "value": format!("Bearer {{{{secret \"{}\"}}}}", secret.id)}],
@@ -218,27 +204,12 @@ async fn main() {
     for (workers, cache) in [(1, true), (2, true), (1, false)] {
         let mut ids = Vec::with_capacity(total);
         for _ in 0..total {
-            let run = Run {
-                id: new_run_id(),
-                org: org.clone(),
-                actor: mia.clone(),
-                action_kind: hush::actions::ActionKind::SendApiRequest,
-                action_id: None,
-                status: RunStatus::Queued,
-                workflow_run_id: None,
-                dispatched_by: "bench".into(),
-                created_at: now(),
-                attempts: 0,
-                started_at: None,
-                finished_at: None,
-                duration_ms: None,
-                result: None,
-                result_truncated: false,
-                logs: vec![],
-                error: None,
-                secrets_used: vec![],
-                request: None,
-            };
+            let run = Run::queued(
+                org.clone(),
+                mia.clone(),
+                hush::actions::ActionKind::SendApiRequest,
+                "bench".into(),
+            );
             let pending = Pending {
                 action: spec.clone(),
                 inputs: json!({"amount": "1999"}),

@@ -274,3 +274,19 @@ impl Monitor {
         traffic
     }
 }
+
+/// A local `POST /v1/charges` target answering `{"id": "ch_1", "ok": true}` and counting
+/// its requests in `hits`; returns its URL.
+pub async fn charges_target(hits: Arc<std::sync::atomic::AtomicUsize>) -> String {
+    let app = axum::Router::new().route(
+        "/v1/charges",
+        axum::routing::post(move || {
+            hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async { axum::Json(serde_json::json!({"id": "ch_1", "ok": true})) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1/charges")
+}

@@ -24,9 +24,9 @@ use super::error::{ApiError, ApiJson, ApiQuery};
 use crate::actions::Action;
 use crate::directory::{Role, UserRecord};
 use crate::executor::RunStatus;
-use crate::model::{ActionId, OrgId, RunId, Timestamp, UserId, now};
+use crate::model::{ActionId, OrgId, RunId, Timestamp, UserId};
 use crate::runs::dispatch::{self, DispatchOptions, Dispatched};
-use crate::runs::{Event, Pending, Run, new_run_id};
+use crate::runs::{Event, Pending, Run};
 use crate::tokens::Principal;
 
 /// The body of `POST /v1/runs`.
@@ -116,31 +116,19 @@ pub async fn dispatch(
         .transpose()?;
     let idempotency = idempotency_key(body.idempotency_key.as_deref())?;
     let actor = actor_for(&state, &caller, body.actor.as_deref()).await?;
-    let run = Run {
-        id: new_run_id(),
-        org: org.clone(),
-        actor: actor.clone(),
-        action_kind: action.kind(),
-        action_id,
-        status: if query.wait {
-            RunStatus::Running
-        } else {
-            RunStatus::Queued
-        },
-        workflow_run_id,
-        dispatched_by: caller.0.id.clone(),
-        created_at: now(),
-        attempts: u32::from(query.wait),
-        started_at: query.wait.then(now),
-        finished_at: None,
-        duration_ms: None,
-        result: None,
-        result_truncated: false,
-        logs: Vec::new(),
-        error: None,
-        secrets_used: Vec::new(),
-        request: None,
-    };
+    let mut run = Run::queued(
+        org.clone(),
+        actor.clone(),
+        action.kind(),
+        caller.0.id.clone(),
+    );
+    run.action_id = action_id;
+    run.workflow_run_id = workflow_run_id;
+    if query.wait {
+        run.status = RunStatus::Running;
+        run.attempts = 1;
+        run.started_at = Some(run.created_at);
+    }
     let pending = Pending {
         action: spec,
         inputs: Value::Object(body.inputs.unwrap_or_default()),

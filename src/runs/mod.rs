@@ -98,6 +98,37 @@ pub struct Run {
 }
 
 impl Run {
+    /// A new queued run (a fresh id, created now) of an action of `action_kind`, for
+    /// `actor`, dispatched by the token `dispatched_by`; nothing else set yet.
+    pub fn queued(
+        org: OrgId,
+        actor: UserId,
+        action_kind: ActionKind,
+        dispatched_by: String,
+    ) -> Run {
+        Run {
+            id: new_run_id(),
+            org,
+            actor,
+            action_kind,
+            action_id: None,
+            status: RunStatus::Queued,
+            workflow_run_id: None,
+            dispatched_by,
+            created_at: now(),
+            attempts: 0,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            result: None,
+            result_truncated: false,
+            logs: Vec::new(),
+            error: None,
+            secrets_used: Vec::new(),
+            request: None,
+        }
+    }
+
     /// Whether the run has ended.
     pub fn is_final(&self) -> bool {
         matches!(self.status, RunStatus::Succeeded | RunStatus::Failed)

@@ -222,24 +222,75 @@ async fn no_command_of_hush_gets_a_crossslot_reply_on_a_cluster() {
     assert_eq!(after, before, "some command got a CROSSSLOT reply");
 }
 
+/// What the failover and migration tests run through the disruption: two workers, 300
+/// dispatches and secret changes, all in the background.
+struct Load {
+    workers: Vec<Child>,
+    dispatcher: tokio::task::JoinHandle<()>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<(u64, RunId)>,
+    stop_changes: Arc<AtomicBool>,
+    changes: tokio::task::JoinHandle<Vec<(SecretId, String)>>,
+}
+
+impl Load {
+    /// Starts the load (`name` names its workflow, workers and secrets) and returns once
+    /// the target has seen 60 runs.
+    async fn start(s: &Setup, target: &Target, name: &'static str) -> Load {
+        let workers: Vec<Child> = (0..2).map(|i| s.worker(&format!("{name}{i}"), 8)).collect();
+        let (dispatcher, rx) = dispatch_in_background(s, &format!("wf-{name}"), 300);
+        let stop_changes = Arc::new(AtomicBool::new(false));
+        let changes = change_secrets_in_background(
+            Arc::clone(&s.h.secrets),
+            s.h.org.clone(),
+            name,
+            Arc::clone(&stop_changes),
+        );
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while target.distinct() < 60 {
+            assert!(
+                Instant::now() < deadline,
+                "no progress before the disruption"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Load {
+            workers,
+            dispatcher,
+            rx,
+            stop_changes,
+            changes,
+        }
+    }
+
+    /// Waits for the rest of the load and asserts that every dispatch was acknowledged
+    /// and ended once, and that every acknowledged secret change is there. The workers
+    /// are left running.
+    async fn assert_nothing_lost(&mut self, s: &Setup) {
+        (&mut self.dispatcher).await.unwrap();
+        self.stop_changes.store(true, Ordering::Relaxed);
+        let acked = (&mut self.changes).await.unwrap();
+        let mut ids = HashMap::new();
+        while let Ok((n, id)) = self.rx.try_recv() {
+            ids.insert(n, id);
+        }
+        assert_eq!(ids.len(), 300, "every dispatch was acknowledged in the end");
+        assert_every_run_ended_once(s, &ids).await;
+        assert!(!acked.is_empty(), "some secret changes were acknowledged");
+        assert_every_secret_kept(&s.h, &acked).await;
+    }
+
+    fn stop(&mut self) {
+        for w in &mut self.workers {
+            stop(w);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_master_killed_under_load_loses_no_acknowledged_dispatch_or_secret_change() {
     let target = Target::start(Duration::from_millis(5)).await;
     let mut s = Setup::start_on(Kind::Cluster, &target).await;
-    let mut workers: Vec<Child> = (0..2).map(|i| s.worker(&format!("f{i}"), 8)).collect();
-    let (dispatcher, mut rx) = dispatch_in_background(&s, "wf-failover", 300);
-    let stop_changes = Arc::new(AtomicBool::new(false));
-    let changes = change_secrets_in_background(
-        Arc::clone(&s.h.secrets),
-        s.h.org.clone(),
-        "failover",
-        Arc::clone(&stop_changes),
-    );
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while target.distinct() < 60 {
-        assert!(Instant::now() < deadline, "no progress before the kill");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let mut load = Load::start(&s, &target, "failover").await;
     // The master of the org's slot: its secrets, its runs and their events.
     let cluster = s.h.cluster.as_mut().unwrap();
     let victim = cluster.master_of(&format!("hush:{{{}}}:ver", s.h.org));
@@ -252,17 +303,7 @@ async fn a_master_killed_under_load_loses_no_acknowledged_dispatch_or_secret_cha
     .await
     .unwrap();
     s.h.cluster = Some(cluster);
-    dispatcher.await.unwrap();
-    stop_changes.store(true, Ordering::Relaxed);
-    let acked = changes.await.unwrap();
-    let mut ids = HashMap::new();
-    while let Ok((n, id)) = rx.try_recv() {
-        ids.insert(n, id);
-    }
-    assert_eq!(ids.len(), 300, "every dispatch was acknowledged in the end");
-    assert_every_run_ended_once(&s, &ids).await;
-    assert!(!acked.is_empty(), "some secret changes were acknowledged");
-    assert_every_secret_kept(&s.h, &acked).await;
+    load.assert_nothing_lost(&s).await;
     // hush goes on by itself: the same API process and workers run new dispatches, and a
     // change after the failover is kept too.
     let mut late_runs = HashMap::new();
@@ -277,32 +318,14 @@ async fn a_master_killed_under_load_loses_no_acknowledged_dispatch_or_secret_cha
         s.h.use_as("mia", &late.id).await.unwrap(),
         "value-late-000001"
     );
-    for w in &mut workers {
-        stop(w);
-    }
+    load.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_orgs_slot_resharded_to_another_master_during_runs_loses_nothing() {
     let target = Target::start(Duration::from_millis(5)).await;
     let mut s = Setup::start_on(Kind::Cluster, &target).await;
-    let mut workers: Vec<Child> = (0..2).map(|i| s.worker(&format!("m{i}"), 8)).collect();
-    let (dispatcher, mut rx) = dispatch_in_background(&s, "wf-migrate", 300);
-    let stop_changes = Arc::new(AtomicBool::new(false));
-    let changes = change_secrets_in_background(
-        Arc::clone(&s.h.secrets),
-        s.h.org.clone(),
-        "migrate",
-        Arc::clone(&stop_changes),
-    );
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while target.distinct() < 60 {
-        assert!(
-            Instant::now() < deadline,
-            "no progress before the migration"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let mut load = Load::start(&s, &target, "migrate").await;
     let key = format!("hush:{{{}}}:ver", s.h.org);
     let cluster = s.h.cluster.take().unwrap();
     let (cluster, from, to) = tokio::task::spawn_blocking(move || {
@@ -318,20 +341,8 @@ async fn an_orgs_slot_resharded_to_another_master_during_runs_loses_nothing() {
     .unwrap();
     assert_ne!(from, to, "the org's slot moved to another master");
     s.h.cluster = Some(cluster);
-    dispatcher.await.unwrap();
-    stop_changes.store(true, Ordering::Relaxed);
-    let acked = changes.await.unwrap();
-    let mut ids = HashMap::new();
-    while let Ok((n, id)) = rx.try_recv() {
-        ids.insert(n, id);
-    }
-    assert_eq!(ids.len(), 300, "every dispatch was acknowledged");
-    assert_every_run_ended_once(&s, &ids).await;
-    assert!(!acked.is_empty(), "some secret changes were acknowledged");
-    assert_every_secret_kept(&s.h, &acked).await;
-    for w in &mut workers {
-        stop(w);
-    }
+    load.assert_nothing_lost(&s).await;
+    load.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,27 +449,12 @@ async fn a_cluster_with_a_user_and_password_works_with_them_in_the_url_and_never
 
 /// A queued run of `org` (nothing runs it here).
 fn run_of(org: &OrgId) -> hush::runs::Run {
-    hush::runs::Run {
-        id: hush::runs::new_run_id(),
-        org: org.clone(),
-        actor: user("mia"),
-        action_kind: hush::actions::ActionKind::SendApiRequest,
-        action_id: None,
-        status: RunStatus::Queued,
-        workflow_run_id: None,
-        dispatched_by: "tok_test".into(),
-        created_at: hush::model::now(),
-        attempts: 0,
-        started_at: None,
-        finished_at: None,
-        duration_ms: None,
-        result: None,
-        result_truncated: false,
-        logs: vec![],
-        error: None,
-        secrets_used: vec![],
-        request: None,
-    }
+    hush::runs::Run::queued(
+        org.clone(),
+        user("mia"),
+        hush::actions::ActionKind::SendApiRequest,
+        "tok_test".into(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -834,27 +834,19 @@ async fn a_run_finds_nothing_a_previous_run_left_in_its_memory() {
     let (_, executor) = runtime(&h, NetworkPolicy::closed());
     let action = spec(guests::HOSTILE, json!({}));
     let mark = "left-behind-by-run-1:7f3a9c";
+    // Runs `attack` on `action` and returns its output.
+    let attack = async |action: &CodeAction, attack: Value| -> Value {
+        let record = run_as(&h, &executor, "mia", action.clone(), attack).await;
+        assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
+        record.result.unwrap()
+    };
+    let leave = json!({"attack": "leave_mark", "mark": mark, "mb": 4});
+    let find = json!({"attack": "find_mark", "mark": mark});
     for _ in 0..3 {
-        let left = run_as(
-            &h,
-            &executor,
-            "mia",
-            action.clone(),
-            json!({"attack": "leave_mark", "mark": mark, "mb": 4}),
-        )
-        .await;
-        assert_eq!(left.status, RunStatus::Succeeded, "{left:#?}");
+        attack(&action, leave.clone()).await;
     }
     for _ in 0..3 {
-        let scan = run_as(
-            &h,
-            &executor,
-            "mia",
-            action.clone(),
-            json!({"attack": "find_mark", "mark": mark}),
-        )
-        .await;
-        let out = scan.result.clone().unwrap_or_else(|| panic!("{scan:#?}"));
+        let out = attack(&action, find.clone()).await;
         assert!(out["scanned"].as_u64().unwrap() > 1 << 20, "{out}");
         assert_eq!(
             out["found"], 0,
@@ -877,41 +869,16 @@ async fn a_run_finds_nothing_a_previous_run_left_in_its_memory() {
     std::fs::write(&other, &bytes).unwrap();
     let other_action = spec(other.to_str().unwrap(), json!({}));
     for _ in 0..3 {
-        let left = run_as(
-            &h,
-            &executor,
-            "mia",
-            action.clone(),
-            json!({"attack": "leave_mark", "mark": mark, "mb": 4}),
-        )
-        .await;
-        assert_eq!(left.status, RunStatus::Succeeded, "{left:#?}");
-        let scan = run_as(
-            &h,
-            &executor,
-            "mia",
-            other_action.clone(),
-            json!({"attack": "find_mark", "mark": mark}),
-        )
-        .await;
-        let out = scan.result.clone().unwrap_or_else(|| panic!("{scan:#?}"));
+        attack(&action, leave.clone()).await;
+        let out = attack(&other_action, find.clone()).await;
         assert_eq!(
             out["found"], 0,
             "another component read what a run left: {out}"
         );
     }
     // The scan does find a mark when there is one (left by the same run).
-    let control = run_as(
-        &h,
-        &executor,
-        "mia",
-        action,
-        json!({"attack": "find_mark", "mark": mark, "control": true}),
-    )
-    .await;
-    let out = control
-        .result
-        .clone()
-        .unwrap_or_else(|| panic!("{control:#?}"));
+    let mut control = find.clone();
+    control["control"] = json!(true);
+    let out = attack(&action, control).await;
     assert!(out["found"].as_u64().unwrap() > 1000, "{out}");
 }

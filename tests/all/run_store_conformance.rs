@@ -40,27 +40,12 @@ fn org() -> OrgId {
 }
 
 fn queued(org: &OrgId) -> Run {
-    Run {
-        id: new_run_id(),
-        org: org.clone(),
-        actor: UserId::parse("mia").unwrap(),
-        action_kind: ActionKind::SendApiRequest,
-        action_id: None,
-        status: RunStatus::Queued,
-        workflow_run_id: None,
-        dispatched_by: "tok_test".into(),
-        created_at: now(),
-        attempts: 0,
-        started_at: None,
-        finished_at: None,
-        duration_ms: None,
-        result: None,
-        result_truncated: false,
-        logs: vec![],
-        error: None,
-        secrets_used: vec![],
-        request: None,
-    }
+    Run::queued(
+        org.clone(),
+        UserId::parse("mia").unwrap(),
+        ActionKind::SendApiRequest,
+        "tok_test".into(),
+    )
 }
 
 fn pending() -> Pending {
