@@ -868,6 +868,20 @@ fn the_cli_runs_the_js_examples_from_their_spec_files() {
         );
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
+    // `hush run <spec file>` as mia with `inputs`, its record as JSON.
+    let run_file = |spec: &std::path::Path, inputs: &str| {
+        ok(&[
+            "run",
+            spec.to_str().unwrap(),
+            "--org",
+            "acme",
+            "--as",
+            "mia",
+            "--inputs",
+            inputs,
+            "--json",
+        ])
+    };
     hush(&["org", "create", "acme"]);
     hush(&["user", "add", "--org", "acme", "mia"]);
     let created = ok(&[
@@ -893,17 +907,7 @@ fn the_cli_runs_the_js_examples_from_their_spec_files() {
     )
     .unwrap();
     let inputs = json!({"payload": "order 42 paid", "timestamp": 1700000000}).to_string();
-    let record = ok(&[
-        "run",
-        sign.to_str().unwrap(),
-        "--org",
-        "acme",
-        "--as",
-        "mia",
-        "--inputs",
-        &inputs,
-        "--json",
-    ]);
+    let record = run_file(&sign, &inputs);
     assert_eq!(record["status"], "succeeded", "{record}");
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(VALUE.as_bytes()).unwrap();
     mac.update(b"1700000000.order 42 paid");
@@ -917,17 +921,7 @@ fn the_cli_runs_the_js_examples_from_their_spec_files() {
         {"sku": "a", "quantity": 2, "unit_price_cents": 150},
         {"sku": "b", "quantity": 1, "unit_price_cents": 700}]})
     .to_string();
-    let record = ok(&[
-        "run",
-        transform.to_str().unwrap(),
-        "--org",
-        "acme",
-        "--as",
-        "mia",
-        "--inputs",
-        &inputs,
-        "--json",
-    ]);
+    let record = run_file(&transform, &inputs);
     assert_eq!(record["result"]["total_cents"], 1100, "{record}");
 
     // A syntax error: exit code 2 (invalid) with the line and column.
