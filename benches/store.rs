@@ -119,6 +119,50 @@ async fn main() {
     }
     secrets.flush().await;
 
+    // The same resolves in a process that keeps its cache coherent (as `hush serve`
+    // does): no version to learn, no round trip at all while nothing changed.
+    let coherent = RedisBackend::connect(&url).await.unwrap();
+    coherent.keep_coherent();
+    while !coherent.is_coherent() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let coherent_secrets = SecretStore::new(
+        Arc::new(coherent),
+        Keyring::load_file(&key_dir.path().join("master.key")).unwrap(),
+    );
+    for (figure, n) in [
+        ("resolve-1-secret-coherent", 1),
+        ("resolve-5-secrets-coherent", 5),
+    ] {
+        let wanted = &ids[..n];
+        let (mut ours, mut base) = interleaved(
+            rounds,
+            per_round,
+            || async {
+                let got = coherent_secrets
+                    .resolve(&org, &mia, wanted, &run)
+                    .await
+                    .unwrap();
+                assert_eq!(got.len(), n);
+            },
+            || {
+                let mut conn = raw.clone();
+                async move {
+                    let bytes: Vec<u8> = conn.get("bench:raw").await.unwrap();
+                    assert_eq!(bytes.len(), raw_len);
+                }
+            },
+        )
+        .await;
+        println!(
+            "{figure}: p50 {} (raw GET p50 {}; no round trip while nothing changed)",
+            show(median(&mut ours)),
+            show(median(&mut base))
+        );
+        ratio(figure, median(&mut ours), median(&mut base));
+    }
+    coherent_secrets.flush().await;
+
     // --- 10,000 secrets in one org ---
     let total = count(2_000, 10_000);
     let concurrency = 32;

@@ -121,7 +121,7 @@ where
 }
 
 /// What the end-to-end benchmarks share: a private in-memory redis-server, the Redis
-/// store, a secret store with a fresh key file, and org `bench` with member `mia` and one
+/// store kept coherent (as `hush serve` keeps it), a secret store with a fresh key file, and org `bench` with member `mia` and one
 /// team secret.
 pub struct Fixture {
     /// The redis-server (stopped when dropped).
@@ -146,11 +146,15 @@ impl Fixture {
         use hush::directory::{Directory, Role};
         use hush::secrets::{Access, Keyring, NewSecret, SecretStore, SecretValue};
         let server = redis_server::RedisServer::start_in_memory();
-        let backend: Arc<dyn hush::store::Backend> = Arc::new(
-            hush::store::RedisBackend::connect(&server.url())
-                .await
-                .unwrap(),
-        );
+        // As `hush serve` holds it: coherent, so reads of unchanged data ask Redis nothing.
+        let redis = hush::store::RedisBackend::connect(&server.url())
+            .await
+            .unwrap();
+        redis.keep_coherent();
+        while !redis.is_coherent() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let backend: Arc<dyn hush::store::Backend> = Arc::new(redis);
         let key_dir = tempfile::tempdir().unwrap();
         let secrets = Arc::new(SecretStore::new(
             Arc::clone(&backend),

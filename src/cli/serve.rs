@@ -109,6 +109,8 @@ fn retention(work: &WorkArgs) -> Duration {
 /// Opens hush and its run store: in Redis when `HUSH_REDIS_URL` is set, else in memory.
 async fn open_with_runs(work: &WorkArgs) -> Result<(Hush, RunsAt)> {
     let hush = open().await?;
+    // A long-lived process: reads of unchanged data need no round trip.
+    hush.backend.keep_coherent();
     let runs = match Config::from_env().redis_url {
         Some(url) => RunsAt::Redis(Box::new(RedisRuns::connect(&url, retention(work)).await?)),
         None => RunsAt::Memory(Arc::new(MemoryRuns::new(retention(work)))),
@@ -200,6 +202,7 @@ pub async fn work(args: WorkArgs, out: &Out) -> Result<()> {
         ));
     };
     let hush = open().await?;
+    hush.backend.keep_coherent();
     let runs = RedisRuns::connect(&url, retention(&args)).await?;
     let executor = hush.executor(NetworkPolicy::from_env()?)?;
     out.value(

@@ -255,6 +255,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Checks the store answers.
     async fn ping(&self) -> Result<()>;
+
+    /// For a long-lived process: lets a backend that caches answer reads from its cache
+    /// with no round trip, for as long as it can prove the cache current (the Redis
+    /// backend's lease and invalidations, [`RedisBackend::keep_coherent`]). Nothing for
+    /// a backend that does not cache.
+    fn keep_coherent(&self) {}
 }
 
 /// How many times an operation re-reads and retries after a [`Commit::Conflict`].

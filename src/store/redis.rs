@@ -8,6 +8,8 @@
 //! - `hush:{org}:audit`: the org's audit stream, capped near [`AUDIT_CAP`] entries;
 //! - `hush:{org}:ver`: the org's data version ([`OrgVersion`]), replaced by every commit;
 //! - `hush:orgs`: the set of org ids;
+//! - `hush:{caches}` and keys under it: coherent read caches' leases (named in the child
+//!   module `cache`, which owns that protocol);
 //! - `hush:queue:{p<n>}`: the work queue's partitions ([`work_stream`]), each in its own
 //!   slot, named in the set `hush:queue:partitions`; `hush:queue:dead`: dead letters.
 //!
@@ -24,12 +26,16 @@
 //! plaintext: values reach it encrypted.
 //!
 //! Reads are cached per org at the data version they were read at (read atomically with
-//! the fields): metadata, ciphertexts, wrapped data keys and user records, never a
-//! plaintext. A cached answer is given only to [`Backend::read_seen`] with the very version
-//! it was read at, which a run learns in a round trip it makes anyway (storing or starting
-//! it) after every change acknowledged before it; so a cache hit is never stale, whatever
-//! happened to connections or to Redis meanwhile (a restart that loses the data loses the
-//! version too, and nothing is served without one).
+//! the fields): metadata, ciphertexts, wrapped data keys, user and token records, never a
+//! plaintext. A cached answer is given to [`Backend::read_seen`] with the very version it
+//! was read at, which a run learns in a round trip it makes anyway (storing or starting
+//! it) after every change acknowledged before it; and, in a process that keeps its cache
+//! coherent ([`RedisBackend::keep_coherent`]), to any read with no round trip at all,
+//! under a lease and invalidations that every commit waits for ([`cache`]: the registry
+//! `hush:{caches}`, its birth `hush:{caches}:born`, acknowledgements
+//! `hush:{caches}:ack:<id>` and the channel `hush:invalidate`). Either way a cache hit is
+//! never older than a change acknowledged before the read began, whatever happened to
+//! connections or to Redis meanwhile.
 
 use std::time::Duration;
 
@@ -38,12 +44,15 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use super::{AUDIT_CAP, Backend, Commit, OrgVersion, Table, Txn};
 use crate::error::{Error, Result};
 use crate::model::OrgId;
+
+mod cache;
+use cache::ReadCache;
 
 const ORGS_KEY: &str = "hush:orgs";
 /// The work queue's streams (`runs::queue` reads and writes them; org removal drops an
@@ -67,86 +76,6 @@ pub const WORK_GROUP: &str = "workers";
 const AUDIT: &str = "audit";
 /// The suffix of an org's data version key.
 const VERSION: &str = "ver";
-/// The most fields cached per org, and the most orgs cached; past either, that cache is
-/// emptied and filled again by the next reads.
-const CACHE_FIELDS: usize = 20_000;
-const CACHE_ORGS: usize = 10_000;
-
-/// One org's cached fields, all read at `version`.
-struct Snapshot {
-    version: OrgVersion,
-    fields: HashMap<(Table, String), Option<Vec<u8>>>,
-}
-
-/// Cached reads, per org (see the module documentation). Never holds a plaintext.
-#[derive(Default)]
-struct ReadCache {
-    orgs: Mutex<HashMap<OrgId, Snapshot>>,
-    hits: AtomicU64,
-}
-
-impl ReadCache {
-    /// The cached values of `fields`, when every one was read at exactly `seen`.
-    fn get(
-        &self,
-        org: &OrgId,
-        fields: &[(Table, &str)],
-        seen: &OrgVersion,
-    ) -> Option<Vec<Option<Vec<u8>>>> {
-        let orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
-        let snapshot = orgs.get(org).filter(|s| s.version == *seen)?;
-        fields
-            .iter()
-            .map(|(table, field)| snapshot.fields.get(&(*table, (*field).to_owned())).cloned())
-            .collect()
-    }
-
-    /// Keeps `values` of `fields`, read at `version`.
-    fn put(
-        &self,
-        org: &OrgId,
-        version: OrgVersion,
-        fields: &[(Table, &str)],
-        values: &[Option<Vec<u8>>],
-    ) {
-        let mut orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
-        if orgs.len() >= CACHE_ORGS && !orgs.contains_key(org) {
-            orgs.clear();
-        }
-        let snapshot = orgs.entry(org.clone()).or_insert_with(|| Snapshot {
-            version: version.clone(),
-            fields: HashMap::new(),
-        });
-        if snapshot.version != version {
-            snapshot.version = version;
-            snapshot.fields.clear();
-        }
-        if snapshot.fields.len() + fields.len() > CACHE_FIELDS {
-            snapshot.fields.clear();
-        }
-        for ((table, field), value) in fields.iter().zip(values) {
-            snapshot
-                .fields
-                .insert((*table, (*field).to_owned()), value.clone());
-        }
-    }
-
-    fn forget(&self, org: &OrgId) {
-        self.orgs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(org);
-    }
-
-    /// Every cached byte string, for tests that check the cache holds no plaintext.
-    fn contents(&self) -> Vec<Vec<u8>> {
-        let orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
-        orgs.values()
-            .flat_map(|s| s.fields.values().flatten().cloned())
-            .collect()
-    }
-}
-
 /// Stores hush's data in Redis (or a Redis-compatible server).
 #[derive(Clone)]
 pub struct RedisBackend {
@@ -227,6 +156,38 @@ impl RedisBackend {
         })
     }
 
+    /// Lets this process answer reads from its cache with no round trip to Redis, under a
+    /// lease and invalidations (see [`cache`]), for as long as the process lives:
+    /// for long-lived processes (`hush serve`); a one-off command gains nothing from it.
+    /// Does nothing with `HUSH_READ_CACHE=off`, or when already called.
+    pub fn keep_coherent(&self) {
+        if self.cache_answers {
+            self.cache.keep_coherent(&self.redis);
+        }
+    }
+
+    /// Whether this process holds a read-cache lease now, for tests and benchmarks that
+    /// wait for it before they count round trips.
+    #[doc(hidden)]
+    pub fn is_coherent(&self) -> bool {
+        self.cache.is_leased()
+    }
+
+    /// `fields` from the cache with no round trip, when it holds them coherently.
+    fn coherent(
+        &self,
+        org: &OrgId,
+        fields: &[(Table, &str)],
+    ) -> Option<(Vec<Option<Vec<u8>>>, OrgVersion)> {
+        if !self.cache_answers || fields.is_empty() {
+            return None;
+        }
+        let found = self.cache.get_coherent(org, fields)?;
+        self.cache.hits.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::read_cache(true);
+        Some(found)
+    }
+
     /// Reads this backend answered from its cache, for tests that check it is used.
     #[doc(hidden)]
     pub fn cache_hits(&self) -> u64 {
@@ -252,8 +213,9 @@ impl RedisBackend {
         // One HMGET per run of fields from the same table, and the version, in MULTI/EXEC,
         // so that a secret's metadata and ciphertext are read at one instant, the instant
         // the version names: a resolve of any number of secrets is one round trip.
+        let ticket = self.cache.ticket();
         if self.redis.is_cluster() {
-            return self.read_by_script(org, fields).await;
+            return self.read_by_script(org, fields, ticket).await;
         }
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -280,7 +242,8 @@ impl RedisBackend {
         let values: Vec<Option<Vec<u8>>> = rows.into_iter().flatten().collect();
         let version = version.map(OrgVersion);
         if let Some(version) = &version {
-            self.cache.put(org, version.clone(), fields, &values);
+            self.cache
+                .put(org, version.clone(), fields, &values, ticket);
         }
         Ok((values, version))
     }
@@ -292,6 +255,7 @@ impl RedisBackend {
         &self,
         org: &OrgId,
         fields: &[(Table, &str)],
+        ticket: cache::Ticket,
     ) -> Result<(Vec<Option<Vec<u8>>>, Option<OrgVersion>)> {
         let mut invocation = self.read.prepare_invoke();
         invocation.key(org_key(org, VERSION));
@@ -312,7 +276,8 @@ impl RedisBackend {
             return Err(Error::internal("an unexpected Redis reply: fields missing"));
         }
         if let Some(version) = &version {
-            self.cache.put(org, version.clone(), fields, &values);
+            self.cache
+                .put(org, version.clone(), fields, &values, ticket);
         }
         Ok((values, version))
     }
@@ -501,7 +466,8 @@ const NO_REPLICA_RECHECK: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 enum Target {
     Single(Box<redis::Client>),
-    Cluster(Box<redis::cluster::ClusterClient>),
+    /// The cluster client, and a client per seed node (for subscriptions).
+    Cluster(Box<redis::cluster::ClusterClient>, Vec<redis::Client>),
 }
 
 /// A connection to Redis as every Redis user in hush opens it: the shared [`RedisConn`]
@@ -578,6 +544,11 @@ impl Connection {
         let invalid =
             |e: redis::RedisError| Error::invalid("HUSH_REDIS_URL", format!("{display}: {e}"));
         if let Some(nodes) = cluster_nodes(url)? {
+            let seeds = nodes
+                .iter()
+                .map(|n| redis::Client::open(n.as_str()))
+                .collect::<redis::RedisResult<Vec<_>>>()
+                .map_err(invalid)?;
             let client = redis::cluster::ClusterClientBuilder::new(nodes)
                 .connection_timeout(Duration::from_secs(2))
                 .response_timeout(Duration::from_secs(5))
@@ -596,7 +567,7 @@ impl Connection {
             let wait_replica =
                 replicated && std::env::var("HUSH_REDIS_WAIT_REPLICA").map_or(true, |v| v != "off");
             return Ok(Connection {
-                target: Target::Cluster(Box::new(client)),
+                target: Target::Cluster(Box::new(client), seeds),
                 conn: RedisConn::Cluster(conn),
                 display,
                 masters,
@@ -626,7 +597,7 @@ impl Connection {
 
     /// Whether this is a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
-        matches!(self.target, Target::Cluster(_))
+        matches!(self.target, Target::Cluster(..))
     }
 
     /// A new connection of its own, for blocking reads (which would stall the shared
@@ -646,7 +617,7 @@ impl Connection {
                     .map(RedisConn::Plain)
                     .map_err(|e| self.fail(&e))
             }
-            Target::Cluster(client) => {
+            Target::Cluster(client, _) => {
                 let config = redis::cluster::ClusterConfig::new()
                     .set_connection_timeout(Duration::from_secs(2))
                     .set_response_timeout(Duration::from_secs(10));
@@ -657,6 +628,26 @@ impl Connection {
                     .map_err(|e| self.fail(&e))
             }
         }
+    }
+
+    /// A subscription connection of its own: to the server, or to the first seed node of
+    /// a cluster that answers (a cluster delivers every node's publishes to each node).
+    ///
+    /// # Errors
+    /// When no node can be reached.
+    pub async fn pubsub(&self) -> Result<redis::aio::PubSub> {
+        let clients: &[redis::Client] = match &self.target {
+            Target::Single(client) => std::slice::from_ref(client),
+            Target::Cluster(_, seeds) => seeds,
+        };
+        let mut last = None;
+        for client in clients {
+            match client.get_async_pubsub().await {
+                Ok(pubsub) => return Ok(pubsub),
+                Err(e) => last = Some(self.fail(&e)),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::unavailable("no Redis node to subscribe to")))
     }
 
     /// The error for a failed command, naming the server but not its password.
@@ -777,6 +768,9 @@ impl Backend for RedisBackend {
     }
 
     async fn read(&self, org: &OrgId, fields: &[(Table, &str)]) -> Result<Vec<Option<Vec<u8>>>> {
+        if let Some((values, _)) = self.coherent(org, fields) {
+            return Ok(values);
+        }
         Ok(self.read_through(org, fields).await?.0)
     }
 
@@ -785,6 +779,9 @@ impl Backend for RedisBackend {
         org: &OrgId,
         fields: &[(Table, &str)],
     ) -> Result<(Vec<Option<Vec<u8>>>, Option<OrgVersion>)> {
+        if let Some((values, version)) = self.coherent(org, fields) {
+            return Ok((values, Some(version)));
+        }
         self.read_through(org, fields).await
     }
 
@@ -799,6 +796,9 @@ impl Backend for RedisBackend {
             self.cache.hits.fetch_add(1, Ordering::Relaxed);
             crate::metrics::read_cache(true);
             return Ok(cached);
+        }
+        if let Some((values, _)) = self.coherent(org, fields) {
+            return Ok(values);
         }
         crate::metrics::read_cache(false);
         Ok(self.read_through(org, fields).await?.0)
@@ -836,10 +836,16 @@ impl Backend for RedisBackend {
             .await
             .map_err(|e| self.fail(e))?;
         if applied == 1 {
-            // Acknowledged only once a replica has it: a failover keeps the change.
+            // Acknowledged only once a replica has it (a failover keeps the change) and
+            // once no process's cache can answer from before it.
             self.redis
                 .wait_for_replica(&mut conn, &keys.version)
                 .await?;
+            self.cache.announce(&self.redis, &mut conn, org).await?;
+        } else {
+            // What this process cached of the org lost to a change it has not yet been
+            // told of: the retry reads Redis.
+            self.cache.forget(org);
         }
         Ok(if applied == 1 {
             Commit::Applied
@@ -908,13 +914,14 @@ impl Backend for RedisBackend {
         let keys = OrgKeys::new(org);
         let mut conn = self.conn.clone();
         // First its data version, so no cached read of it is served any more; then its
-        // tokens, so nothing authenticates to it (and dispatches runs) any more.
-        self.cache.forget(org);
+        // tokens, so nothing authenticates to it (and dispatches runs) any more; then
+        // every process's cache is told, and waited for.
         let _: i64 = conn.del(&keys.version).await.map_err(|e| self.fail(e))?;
         let _: i64 = conn
             .del(keys.table(Table::Tokens))
             .await
             .map_err(|e| self.fail(e))?;
+        self.cache.announce(&self.redis, &mut conn, org).await?;
         // Then every key under its hash tag but its meta (runs, their events, idempotency
         // keys, indexes, the store's tables), a batch at a time; sweep again while a sweep
         // still finds keys (a run that was ending may have written one meanwhile).
@@ -941,7 +948,8 @@ impl Backend for RedisBackend {
             .srem(ORGS_KEY, org.as_str())
             .await
             .map_err(|e| self.fail(e))?;
-        Ok(())
+        // Anything read during the sweep is cached nowhere any more.
+        self.cache.announce(&self.redis, &mut conn, org).await
     }
 
     async fn append_audit(&self, entries: Vec<(OrgId, Vec<u8>)>) -> Result<()> {
@@ -1009,6 +1017,10 @@ impl Backend for RedisBackend {
             .await
             .map_err(|e| self.fail(e))?;
         Ok(())
+    }
+
+    fn keep_coherent(&self) {
+        RedisBackend::keep_coherent(self);
     }
 }
 

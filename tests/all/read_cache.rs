@@ -2,8 +2,10 @@
 //! dispatched is seen by that run, every time. Hundreds of change-then-dispatch rounds,
 //! sync and queued, through the real API and a real worker over a private redis-server
 //! that is restarted in the middle: a new value, a revoked grant, a group member removed,
-//! a secret deleted, a user removed. The cache answers (its hits are counted) and holds
-//! no plaintext.
+//! a secret deleted, a user removed. The API and worker keep their caches coherent (as
+//! `hush serve` does): the cache answers with no round trip (its hits are counted, and
+//! Redis's own command counts show no read), a lost subscription empties it, a writer
+//! waits out a cache that does not acknowledge, and it holds no plaintext.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,40 @@ use hush::store::RedisBackend;
 use serde_json::{Value, json};
 
 use crate::common::{self, Harness, Kind, restricted, user, value};
+
+/// Waits until `backend` holds its read-cache lease.
+async fn coherent(backend: &RedisBackend) {
+    for _ in 0..2000 {
+        if backend.is_coherent() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the read cache never took its lease");
+}
+
+/// How many times Redis ran each command named in `commands`, from `INFO commandstats`.
+async fn calls(url: &str, commands: &[&str]) -> Vec<u64> {
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    commands
+        .iter()
+        .map(|name| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
+                .and_then(|rest| rest.split(',').next())
+                .map_or(0, |n| n.parse().unwrap())
+        })
+        .collect()
+}
 
 /// Rounds per mode (sync, queued); each makes a change between two dispatches.
 const ROUNDS: usize = 150;
@@ -72,8 +108,13 @@ impl Setup {
             ));
             (shared, secrets)
         };
+        // Both long-lived, as `hush serve` and `hush worker` hold their stores: coherent.
         let api = RedisBackend::connect(&h.redis_url()).await.unwrap();
         let worker_backend = RedisBackend::connect(&h.redis_url()).await.unwrap();
+        for backend in [&api, &worker_backend] {
+            backend.keep_coherent();
+            coherent(backend).await;
+        }
         let (api_shared, api_secrets) = over(&api);
         let (_, worker_secrets) = over(&worker_backend);
         let secrets = Arc::clone(&h.secrets);
@@ -394,7 +435,7 @@ async fn the_read_cache_holds_ciphertexts_and_metadata_never_a_plaintext() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_resolving_an_unchanged_secret_makes_no_read_round_trip() {
+async fn a_run_dispatched_with_an_unchanged_token_actor_and_secret_reads_nothing_from_redis() {
     let s = Setup::start().await;
     let mia = user("mia");
     let v = "sk_live_cache_unchanged_0123456789";
@@ -405,15 +446,23 @@ async fn a_run_resolving_an_unchanged_secret_makes_no_read_round_trip() {
         .unwrap()
         .id;
     s.expect_sent("warm", false, "mia", &id, v).await;
-    let before = s.api.cache_hits();
+    // What a read of the store sends: HMGETs and a GET of the version in MULTI/EXEC (a
+    // GET is not counted: Redis counts the one the run's create script makes inside it).
+    let reads = ["hmget", "exec"];
+    let (before, hits) = (calls(&s.h.redis_url(), &reads).await, s.api.cache_hits());
     for _ in 0..5 {
         s.expect_sent("unchanged", false, "mia", &id, v).await;
     }
     assert_eq!(
-        s.api.cache_hits() - before,
-        5,
-        "each of the 5 runs resolved from the cache"
+        calls(&s.h.redis_url(), &reads).await,
+        before,
+        "5 sync runs read nothing from Redis: not the token, the actor nor the secret"
     );
+    assert!(
+        s.api.cache_hits() >= hits + 5,
+        "each of the 5 runs was answered by the cache"
+    );
+    s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -458,4 +507,126 @@ async fn a_user_token_is_refused_on_the_first_request_after_its_user_is_removed(
         s.api.cache_hits() > hits,
         "authentication read the user from the cache"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_invalidation_subscription_empties_the_cache_before_it_answers_again() {
+    let s = Setup::start().await;
+    let mia = user("mia");
+    for i in 0..5 {
+        let (old, new) = (
+            format!("sk_live_cache_lost_{i}_old_0123456789"),
+            format!("sk_live_cache_lost_{i}_new_0123456789"),
+        );
+        let id = s
+            .secrets
+            .create(&s.h.org, &mia, common::team(&format!("Lost {i}"), &old))
+            .await
+            .unwrap()
+            .id;
+        s.expect_sent("warm", false, "mia", &id, &old).await;
+        s.expect_sent("cached", false, "mia", &id, &old).await;
+        // Every subscription (the API's and the worker's) cut: the change's invalidation
+        // reaches neither, so the change must wait out their leases and they must empty
+        // their caches before they answer from them again.
+        let mut conn = redis::Client::open(s.h.redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg(&["KILL", "TYPE", "pubsub"][..])
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(killed >= 2, "both subscriptions were cut ({killed})");
+        s.secrets
+            .set_value(&s.h.org, &mia, &id, &value(&new))
+            .await
+            .unwrap();
+        s.expect_sent(&format!("round {i}"), false, "mia", &id, &new)
+            .await;
+        s.expect_sent(&format!("round {i}"), true, "mia", &id, &new)
+            .await;
+    }
+    coherent(&s.api).await;
+    s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_is_acknowledged_only_once_a_cache_that_does_not_answer_has_lost_its_lease() {
+    let s = Setup::start().await;
+    let mia = user("mia");
+    let id = s
+        .secrets
+        .create(
+            &s.h.org,
+            &mia,
+            common::team("Ghost", "sk_live_cache_ghost_0123456789"),
+        )
+        .await
+        .unwrap()
+        .id;
+    let mut conn = redis::Client::open(s.h.redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let redis_ms = |conn: &mut redis::aio::MultiplexedConnection| {
+        let mut conn = conn.clone();
+        async move {
+            let (secs, micros): (u64, u64) =
+                redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+            secs * 1000 + micros / 1000
+        }
+    };
+    // A process that registered a lease (3 s, longer than any other wait of a writer)
+    // and then stopped answering: it never acknowledges.
+    let ends = redis_ms(&mut conn).await + 3000;
+    let _: () = redis::cmd("HSET")
+        .arg(&["hush:{caches}", "ghost"][..])
+        .arg(ends)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    s.secrets
+        .set_value(
+            &s.h.org,
+            &mia,
+            &id,
+            &value("sk_live_cache_ghost_new_0123456789"),
+        )
+        .await
+        .unwrap();
+    let acknowledged = redis_ms(&mut conn).await;
+    assert!(
+        acknowledged >= ends,
+        "the change was acknowledged {} ms before the silent cache's lease ended",
+        ends - acknowledged
+    );
+    // Its lease over, it is waited for no more.
+    let registered: Option<String> = redis::cmd("HGET")
+        .arg(&["hush:{caches}", "ghost"][..])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    s.secrets
+        .set_value(
+            &s.h.org,
+            &mia,
+            &id,
+            &value("sk_live_cache_ghost_newer_0123456789"),
+        )
+        .await
+        .unwrap();
+    let gone: Option<String> = redis::cmd("HGET")
+        .arg(&["hush:{caches}", "ghost"][..])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        registered.is_some() && gone.is_none(),
+        "an ended lease is dropped from the registry"
+    );
+    s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
