@@ -299,9 +299,14 @@ impl RedisRuns {
             .map_err(|e| self.fail(&e))
     }
 
-    pub(super) async fn ack(&self, stream: &str, entry: &str) -> Result<()> {
+    /// Acknowledges `entries` of `stream` in one XACK.
+    pub(super) async fn ack<E: redis::ToRedisArgs + Send + Sync>(
+        &self,
+        stream: &str,
+        entries: &[E],
+    ) -> Result<()> {
         let mut conn = self.redis.conn.clone();
-        conn.xack::<_, _, _, ()>(stream, GROUP, &[entry])
+        conn.xack::<_, _, _, ()>(stream, GROUP, entries)
             .await
             .map_err(|e| self.fail(&e))
     }

@@ -2,8 +2,8 @@
 //! through the consumer group, holds each (re-claiming it every third of the visibility
 //! timeout) until its run's end is stored, starts each run as a counted attempt (a run
 //! started `max_attempts` times is dead-lettered), runs it through the executor with its
-//! log lines streamed to the run's events, and stores the end only for the latest
-//! attempt. On stop it takes no new work and finishes what it holds. It never stores or
+//! log lines streamed to the run's events, stores the end only for the latest attempt,
+//! then acknowledges the entry (batched with the other runs' that ended meanwhile). On stop it takes no new work and finishes what it holds. It never stores or
 //! logs anything unredacted.
 
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use redis::streams::StreamId;
 use serde_json::Value;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use super::queue::Entry;
@@ -231,13 +231,14 @@ async fn handle(
     store: RedisRuns,
     executor: Executor,
     config: Arc<WorkerConfig>,
+    acks: mpsc::UnboundedSender<(String, String)>,
     stream: String,
     raw: StreamId,
 ) {
     let shared: Runs = Arc::new(store.clone());
     let Some(entry) = Entry::parse(&stream, &raw) else {
         tracing::warn!(entry = %raw.id, "dropping a malformed queue entry");
-        let _ = store.ack(&stream, &raw.id).await;
+        let _ = acks.send((stream, raw.id));
         return;
     };
     let heartbeat = {
@@ -310,11 +311,34 @@ async fn handle(
     };
     heartbeat.abort();
     if done {
-        for _ in 0..5 {
-            if store.ack(&entry.stream, &entry.id).await.is_ok() {
-                break;
+        // Batched with other runs' acknowledgements: one XACK per stream per round trip.
+        let _ = acks.send((entry.stream.clone(), entry.id.clone()));
+    }
+}
+
+/// Acknowledges the entries sent to it, all those waiting in one XACK per stream, until
+/// every sender is gone and nothing is left. An entry whose acknowledgement fails five
+/// times stays pending and is delivered again (its run's end is stored: it is final).
+async fn acknowledge(store: RedisRuns, mut acks: mpsc::UnboundedReceiver<(String, String)>) {
+    while let Some(first) = acks.recv().await {
+        let mut by_stream: Vec<(String, Vec<String>)> = Vec::new();
+        let mut add =
+            |(stream, id): (String, String)| match by_stream.iter_mut().find(|(s, _)| *s == stream)
+            {
+                Some((_, ids)) => ids.push(id),
+                None => by_stream.push((stream, vec![id])),
+            };
+        add(first);
+        while let Ok(more) = acks.try_recv() {
+            add(more);
+        }
+        for (stream, ids) in &by_stream {
+            for _ in 0..5 {
+                if store.ack(stream, ids).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }
@@ -340,6 +364,8 @@ pub async fn work(
         wait = (wait * 2).min(Duration::from_secs(2));
     }
     let config = Arc::new(config);
+    let (acks, pending_acks) = mpsc::unbounded_channel();
+    let acker = tokio::spawn(acknowledge(store.clone(), pending_acks));
     let slots = Arc::new(Semaphore::new(config.concurrency));
     let mut tasks = JoinSet::new();
     let mut conn = None;
@@ -437,8 +463,9 @@ pub async fn work(
                 .await
                 .expect("the semaphore is never closed");
             let (store, executor, config) = (store.clone(), executor.clone(), Arc::clone(&config));
+            let acks = acks.clone();
             tasks.spawn(async move {
-                handle(store, executor, config, stream, entry).await;
+                handle(store, executor, config, acks, stream, entry).await;
                 drop(permit);
             });
         }
@@ -456,6 +483,8 @@ pub async fn work(
         "stopping: finishing the runs this worker holds"
     );
     while tasks.join_next().await.is_some() {}
+    drop(acks);
+    let _ = acker.await;
     tracing::info!("worker stopped");
     Ok(())
 }

@@ -99,7 +99,12 @@ impl Setup {
     /// (and cache) of its own, sharing the harness's private redis-server and key file;
     /// changes go through the harness's store, a third one.
     async fn start() -> Setup {
-        let h = Harness::isolated(Kind::Redis).await;
+        Self::on(Kind::Redis).await
+    }
+
+    /// [`Setup::start`] on a private redis-server or a private Redis Cluster.
+    async fn on(kind: Kind) -> Setup {
+        let h = Harness::isolated(kind).await;
         let over = |backend: &RedisBackend| {
             let shared: Arc<dyn hush::store::Backend> = Arc::new(backend.clone());
             let secrets = Arc::new(SecretStore::new(
@@ -401,6 +406,23 @@ async fn a_change_acknowledged_before_a_dispatch_is_seen_by_it_every_time_across
         hits >= ROUNDS as u64,
         "the cache answered only {hits} reads in {} rounds",
         2 * ROUNDS
+    );
+    s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_cluster_a_change_acknowledged_before_a_dispatch_is_seen_by_it_every_time() {
+    // The caches subscribe on the first seed node; the commits publish on the registry's
+    // master, and the cluster bus carries the invalidations between them.
+    let s = Setup::on(Kind::Cluster).await;
+    for queued in [false, true] {
+        for i in 0..ROUNDS / 3 {
+            round(&s, i + if queued { ROUNDS } else { 0 }, queued).await;
+        }
+    }
+    assert!(
+        s.api.cache_hits() + s.worker.cache_hits() >= (ROUNDS / 3) as u64,
+        "the caches answered"
     );
     s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
