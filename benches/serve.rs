@@ -193,15 +193,30 @@ async fn main() {
             }
         }
     };
+    let me = std::process::id();
+    let cpu_before = (support::cpu_of(me), support::redis_cpu(&url).await);
     let baseline = per_op_at(total, CONCURRENCY, direct).await;
+    let per = |d: Duration| show(d / u32::try_from(total).unwrap());
+    println!(
+        "baseline CPU per run: this process (executor, HTTP target) {}, redis-server {}",
+        per(support::cpu_of(me).saturating_sub(cpu_before.0)),
+        per(support::redis_cpu(&url).await.saturating_sub(cpu_before.1)),
+    );
     println!(
         "baseline: the executor in this process, {CONCURRENCY} at once: {} per run ({:.0} runs/s)",
         show(baseline),
         1.0 / baseline.as_secs_f64()
     );
     let data = tempfile::tempdir().unwrap();
-    // The last pass turns the read cache off, to count what a queued run cost without it.
-    for (workers, cache) in [(1, true), (2, true), (1, false)] {
+    // Timed passes with 1 and 2 workers; then passes that count Redis's traffic under
+    // MONITOR (which slows Redis down, so they are not timed), with the read cache on and
+    // off.
+    for (workers, cache, counted) in [
+        (1, true, false),
+        (2, true, false),
+        (1, true, true),
+        (1, false, true),
+    ] {
         let mut ids = Vec::with_capacity(total);
         for _ in 0..total {
             let run = Run::queued(
@@ -241,7 +256,15 @@ async fn main() {
             .await
             .unwrap();
         let before = hits.load(Ordering::Relaxed);
-        let monitor = (workers == 1).then(|| support::Monitor::start(&url));
+        let monitor = counted.then(|| support::Monitor::start(&url));
+        let cpu_before = (
+            children
+                .iter()
+                .map(|c| support::cpu_of(c.id()))
+                .sum::<Duration>(),
+            support::redis_cpu(&url).await,
+            support::cpu_of(me),
+        );
         let started = Instant::now();
         runs.enqueue_many(&org, &ids).await.unwrap();
         loop {
@@ -260,6 +283,18 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let elapsed = started.elapsed();
+        if !counted {
+            println!(
+                "{workers} worker(s): CPU per queued run: worker process(es) {}, redis-server {}, this process (HTTP target, polling) {}",
+                per(children
+                    .iter()
+                    .map(|c| support::cpu_of(c.id()))
+                    .sum::<Duration>()
+                    .saturating_sub(cpu_before.0)),
+                per(support::redis_cpu(&url).await.saturating_sub(cpu_before.1)),
+                per(support::cpu_of(me).saturating_sub(cpu_before.2)),
+            );
+        }
         if let Some(monitor) = monitor {
             // The bench's own queueing (XADD) and polling (XINFO) are not the worker's.
             let traffic = monitor.stop(&["XINFO", "XADD"]);
@@ -283,14 +318,19 @@ async fn main() {
         }
         let per_run = elapsed / u32::try_from(total).unwrap();
         println!(
-            "{workers} worker process(es) (read cache {}) drained {total} queued runs in {} ({:.0} runs/s); run duration p50 {}, p99 {}",
+            "{workers} worker process(es) (read cache {}{}) drained {total} queued runs in {} ({:.0} runs/s); run duration p50 {}, p99 {}",
             if cache { "on" } else { "off" },
+            if counted {
+                ", under MONITOR: not timed"
+            } else {
+                ""
+            },
             show(elapsed),
             total as f64 / elapsed.as_secs_f64(),
             show(median(&mut durations)),
             show(percentile(&mut durations, 99.0))
         );
-        if cache {
+        if cache && !counted {
             ratio(&format!("queue-drain-{workers}-worker"), per_run, baseline);
         }
     }

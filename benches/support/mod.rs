@@ -12,6 +12,11 @@ pub mod redis_server;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The allocator the `hush` binary uses (src/main.rs), so that what runs in a bench's own
+/// process (our side and the baselines alike) allocates as `hush serve` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `HUSH_BENCH_QUICK=1` (set by `scripts/bench --quick`) shortens every benchmark.
 pub fn quick() -> bool {
     std::env::var("HUSH_BENCH_QUICK").is_ok_and(|v| v == "1")
@@ -293,4 +298,45 @@ pub async fn charges_target(hits: Arc<std::sync::atomic::AtomicUsize>) -> String
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}/v1/charges")
+}
+
+/// CPU time process `pid` has used so far (user + system, from `/proc/<pid>/stat`, in
+/// clock ticks of 10 ms), for the benches' "where the time goes" lines.
+#[allow(dead_code)]
+pub fn cpu_of(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces): state is the first,
+    // utime the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// CPU time the redis-server at `url` has used so far (`INFO cpu`, in µs).
+#[allow(dead_code)]
+pub async fn redis_cpu(url: &str) -> Duration {
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let secs: f64 = info
+        .lines()
+        .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
+        .filter_map(|l| {
+            l.split_once(':')
+                .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+        })
+        .sum();
+    Duration::from_secs_f64(secs)
 }

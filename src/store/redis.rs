@@ -831,18 +831,29 @@ impl Backend for RedisBackend {
             .arg(AUDIT_CAP)
             .arg(hex::encode(version));
         let mut conn = self.conn.clone();
-        let applied: i64 = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| self.fail(e))?;
-        if applied == 1 {
-            // Acknowledged only once a replica has it (a failover keeps the change) and
-            // once no process's cache can answer from before it.
-            self.redis
-                .wait_for_replica(&mut conn, &keys.version)
-                .await?;
-            self.cache.announce(&self.redis, &mut conn, org).await?;
-        } else {
+        let applied: Result<i64> = async {
+            let applied: i64 = invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(e))?;
+            if applied == 1 {
+                // Acknowledged only once a replica has it (a failover keeps the change) and
+                // once no process's cache can answer from before it.
+                self.redis
+                    .wait_for_replica(&mut conn, &keys.version)
+                    .await?;
+                self.cache.announce(&self.redis, &mut conn, org).await?;
+            }
+            Ok(applied)
+        }
+        .await;
+        let applied = applied.inspect_err(|_| {
+            // Not acknowledged, but perhaps applied (a reply lost, a replica or a cache
+            // that did not answer): announced until Redis takes it, so no cache keeps
+            // answering from before it.
+            self.cache.announce_later(&self.redis, org);
+        })?;
+        if applied != 1 {
             // What this process cached of the org lost to a change it has not yet been
             // told of: the retry reads Redis.
             self.cache.forget(org);
@@ -921,7 +932,10 @@ impl Backend for RedisBackend {
             .del(keys.table(Table::Tokens))
             .await
             .map_err(|e| self.fail(e))?;
-        self.cache.announce(&self.redis, &mut conn, org).await?;
+        self.cache
+            .announce(&self.redis, &mut conn, org)
+            .await
+            .inspect_err(|_| self.cache.announce_later(&self.redis, org))?;
         // Then every key under its hash tag but its meta (runs, their events, idempotency
         // keys, indexes, the store's tables), a batch at a time; sweep again while a sweep
         // still finds keys (a run that was ending may have written one meanwhile).
@@ -949,7 +963,10 @@ impl Backend for RedisBackend {
             .await
             .map_err(|e| self.fail(e))?;
         // Anything read during the sweep is cached nowhere any more.
-        self.cache.announce(&self.redis, &mut conn, org).await
+        self.cache
+            .announce(&self.redis, &mut conn, org)
+            .await
+            .inspect_err(|_| self.cache.announce_later(&self.redis, org))
     }
 
     async fn append_audit(&self, entries: Vec<(OrgId, Vec<u8>)>) -> Result<()> {

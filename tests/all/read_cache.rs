@@ -652,3 +652,51 @@ async fn a_change_is_acknowledged_only_once_a_cache_that_does_not_answer_has_los
     );
     s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_by_another_process_is_refused_on_the_first_request_after() {
+    let s = Setup::start().await;
+    // Issued and revoked through the harness's store: another process than the API's.
+    let tokens = hush::tokens::Tokens::new(Arc::clone(&s.h.backend));
+    let get = |token: String| {
+        let (client, base) = (s.client.clone(), s.base.clone());
+        async move {
+            client
+                .get(format!("{base}/v1/runs"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let hits = s.api.cache_hits();
+    for i in 0..50 {
+        let issued = tokens
+            .create(
+                &s.h.org,
+                hush::tokens::Principal::service("orchestrator").unwrap(),
+            )
+            .await
+            .unwrap();
+        let token = issued.token.as_str().to_owned();
+        for _ in 0..2 {
+            assert_eq!(
+                get(token.clone()).await,
+                reqwest::StatusCode::OK,
+                "round {i}"
+            );
+        }
+        tokens.revoke(&s.h.org, &issued.record.id).await.unwrap();
+        assert_eq!(
+            get(token).await,
+            reqwest::StatusCode::UNAUTHORIZED,
+            "round {i}: a revoked token still worked"
+        );
+    }
+    assert!(
+        s.api.cache_hits() >= hits + 50,
+        "authentication was answered by the cache"
+    );
+    s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}

@@ -63,8 +63,9 @@ pub(crate) const BORN: &str = "hush:{caches}:born";
 pub(crate) const CHANNEL: &str = "hush:invalidate";
 /// How long an announcement's ack set outlives it.
 const ACK_TTL_MS: u64 = 30_000;
-/// How long a writer keeps trying to announce a change Redis applied.
-const ANNOUNCE_TRIES: u32 = 12;
+/// How many times a writer tries to announce a change before it answers that Redis is
+/// unavailable (and goes on announcing it in the background).
+const ANNOUNCE_TRIES: u32 = 3;
 
 /// The most fields cached per org, and the most orgs cached; past either, that cache is
 /// emptied and filled again by the next reads.
@@ -350,13 +351,31 @@ impl ReadCache {
         });
     }
 
+    /// Announces a change to `org` that may have been applied though its writer was not
+    /// answered, in the background, until Redis takes the announcement (retrying with
+    /// backoff for up to ten minutes): no cache keeps answering from before it.
+    pub(crate) fn announce_later(self: &Arc<Self>, redis: &Connection, org: &OrgId) {
+        self.forget(org);
+        let (cache, redis, org) = (Arc::clone(self), redis.clone(), org.clone());
+        tokio::spawn(async move {
+            let (mut pause, started) = (Duration::from_millis(50), Instant::now());
+            let mut conn = redis.conn.clone();
+            while cache.announce(&redis, &mut conn, &org).await.is_err()
+                && started.elapsed() < Duration::from_secs(600)
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        });
+    }
+
     /// Announces a change Redis applied to `org` and returns once every other coherent
     /// process has dropped what it cached of `org`, or its lease has ended (step 2 of the
     /// protocol). This process's own cache of `org` is dropped first.
     ///
     /// # Errors
     /// [`Unavailable`](crate::error::ErrorKind::Unavailable) when Redis could not be
-    /// told within about two seconds.
+    /// told in [`ANNOUNCE_TRIES`] tries.
     pub(crate) async fn announce(
         &self,
         redis: &Connection,
