@@ -144,13 +144,22 @@ async fn main() {
         }
     };
 
-    // `HUSH_BENCH_PROFILE=run`: only sequential runs, for callgrind.
-    if std::env::var("HUSH_BENCH_PROFILE").is_ok_and(|v| v == "run") {
-        for _ in 0..3000 {
-            ours().await;
+    // `HUSH_BENCH_PROFILE=run`: only sequential runs, for callgrind; `=concurrent`: only
+    // runs 64 at once, for `perf record`.
+    match std::env::var("HUSH_BENCH_PROFILE").as_deref() {
+        Ok("run") => {
+            for _ in 0..3000 {
+                ours().await;
+            }
+            secrets.flush().await;
+            return;
         }
-        secrets.flush().await;
-        return;
+        Ok("concurrent") => {
+            per_op_at(200_000, 64, ours.clone()).await;
+            secrets.flush().await;
+            return;
+        }
+        _ => {}
     }
     let (mut a, mut b) = interleaved(count(5, 20), count(100, 200), &ours, &bare).await;
     println!(

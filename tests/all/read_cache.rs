@@ -700,3 +700,72 @@ async fn a_token_revoked_by_another_process_is_refused_on_the_first_request_afte
     );
     s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_waits_for_a_lease_renewed_after_it_was_announced() {
+    let s = Setup::start().await;
+    let mia = user("mia");
+    let id = s
+        .secrets
+        .create(
+            &s.h.org,
+            &mia,
+            common::team("Renewed", "sk_live_cache_renew_0123456789"),
+        )
+        .await
+        .unwrap()
+        .id;
+    let mut conn = redis::Client::open(s.h.redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let redis_ms = |conn: &redis::aio::MultiplexedConnection| {
+        let mut conn = conn.clone();
+        async move {
+            let (secs, micros): (u64, u64) =
+                redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+            secs * 1000 + micros / 1000
+        }
+    };
+    let lease = |conn: &redis::aio::MultiplexedConnection, ends: u64| {
+        let mut conn = conn.clone();
+        async move {
+            let _: () = redis::cmd("HSET")
+                .arg(&["hush:{caches}", "renewer"][..])
+                .arg(ends)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    };
+    // A process that holds a lease when the change is announced, never acknowledges it,
+    // and renews its lease while the writer waits: it may still answer from its cache
+    // until its renewed lease ends, so the change is not acknowledged before that.
+    lease(&conn, redis_ms(&conn).await + 1500).await;
+    let writer = {
+        let (secrets, org, mia) = (Arc::clone(&s.secrets), s.h.org.clone(), mia.clone());
+        tokio::spawn(async move {
+            secrets
+                .set_value(
+                    &org,
+                    &mia,
+                    &id,
+                    &value("sk_live_cache_renew_new_0123456789"),
+                )
+                .await
+                .unwrap();
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let renewed = redis_ms(&conn).await + 3000;
+    lease(&conn, renewed).await;
+    writer.await.unwrap();
+    let acknowledged = redis_ms(&mut conn).await;
+    assert!(
+        acknowledged >= renewed,
+        "the change was acknowledged {} ms before the renewed lease ended",
+        renewed - acknowledged
+    );
+    s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}

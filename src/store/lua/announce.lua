@@ -1,5 +1,5 @@
 -- Announces a change to an org's data to every coherent read cache (see
--- src/store/cache.rs), after the change is applied.
+-- src/store/redis/cache.rs), after the change is applied.
 -- KEYS: 1 the registry (hash: process id -> lease end, ms by Redis's clock), 2 when the
 -- registry was born (ms)
 -- ARGV: 1 the invalidation channel, 2 the message, 3 the writer's own process id

@@ -25,9 +25,13 @@
 //!    publishes the org on [`CHANNEL`] and returns every registered process whose lease
 //!    has not ended (but the writer's own, which dropped the org itself). The commit
 //!    returns only when each of them has acknowledged (added its id to the
-//!    announcement's ack set) or its lease has ended.
+//!    announcement's ack set) or the lease Redis holds for it has ended (re-read when the
+//!    one seen at the announcement ends, in case it was renewed since).
 //! 3. A process drops the org's cached fields when an invalidation arrives, then
-//!    acknowledges. A read that was under way while any invalidation (or a change of
+//!    acknowledges; one that cannot acknowledge gives up its lease (a writer waits for
+//!    the lease Redis holds *now*, so a process must never renew past an invalidation it
+//!    has not acknowledged: invalidations and renewals are handled by one task,
+//!    invalidations first). A read that was under way while any invalidation (or a change of
 //!    lease) arrived is cached for the version-checked path only, never as coherent.
 //! 4. A lost subscription, a failed renewal or a renewal that finds the lease ended
 //!    empties the whole cache before anything is served from it again; then the process
@@ -76,6 +80,13 @@ static REGISTER: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!(".
 static ANNOUNCE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../lua/announce.lua")));
 
+/// 24 random hex digits: a process incarnation's or an announcement's id.
+fn random_id() -> String {
+    let mut id = [0u8; 12];
+    getrandom::fill(&mut id).expect("the operating system's random source failed");
+    hex::encode(id)
+}
+
 /// An announcement's ack set, under the registry's hash tag (one Cluster slot).
 fn ack_key(announcement: &str) -> String {
     format!("hush:{{caches}}:ack:{announcement}")
@@ -94,8 +105,9 @@ struct Snapshot {
 pub(crate) struct ReadCache {
     orgs: Mutex<HashMap<OrgId, Snapshot>>,
     pub(crate) hits: AtomicU64,
-    /// This process's id in the registry.
-    id: String,
+    /// This process's id in the registry: new for every registration (an incarnation),
+    /// so that a writer never waits on a lease renewed by a later incarnation.
+    id: Mutex<String>,
     base: Instant,
     /// Nanoseconds after `base` at which the lease ends; 0 when there is none.
     lease_until: AtomicU64,
@@ -107,12 +119,10 @@ pub(crate) struct ReadCache {
 
 impl Default for ReadCache {
     fn default() -> Self {
-        let mut id = [0u8; 12];
-        getrandom::fill(&mut id).expect("the operating system's random source failed");
         ReadCache {
             orgs: Mutex::default(),
             hits: AtomicU64::new(0),
-            id: hex::encode(id),
+            id: Mutex::new(random_id()),
             base: Instant::now(),
             lease_until: AtomicU64::new(0),
             changes: AtomicU64::new(0),
@@ -129,6 +139,11 @@ pub(crate) struct Ticket(Option<u64>);
 impl ReadCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OrgId, Snapshot>> {
         self.orgs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// This incarnation's id.
+    fn id(&self) -> String {
+        self.id.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn nanos(&self, at: Instant) -> u64 {
@@ -258,8 +273,12 @@ impl ReadCache {
         tokio::spawn(async move {
             let mut pause = Duration::from_millis(20);
             loop {
+                let since = Instant::now();
                 let held = cache.hold(&redis).await;
                 cache.lose();
+                if since.elapsed() > Duration::from_secs(10) {
+                    pause = Duration::from_millis(20);
+                }
                 if let Err(e) = held {
                     tracing::warn!(error = %e, "the read cache lost its lease; reads go to Redis until it is back");
                 }
@@ -275,35 +294,50 @@ impl ReadCache {
         let (mut sink, mut stream) = redis.pubsub().await?.split();
         sink.subscribe(CHANNEL).await.map_err(|e| redis.fail(&e))?;
         let mut conn = redis.conn.clone();
-        self.lease(redis, &mut conn, "register").await?;
+        // A new incarnation, replacing the last one's entry (whose cache was emptied).
+        let last = std::mem::replace(
+            &mut *self.id.lock().unwrap_or_else(|p| p.into_inner()),
+            random_id(),
+        );
+        self.lease(redis, &mut conn, "register", &last).await?;
         let mut renew = tokio::time::interval(RENEW_EVERY);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         renew.tick().await;
         loop {
             tokio::select! {
+                // Invalidations first: a renewal never goes before one already here.
+                biased;
                 message = stream.next() => {
                     let Some(message) = message else {
                         return Err(Error::unavailable("the invalidation subscription was lost"));
                     };
-                    self.invalidated(message.get_payload_bytes(), &conn);
+                    self.invalidated(message.get_payload_bytes(), redis, &mut conn).await?;
                 }
                 _ = renew.tick() => {
-                    self.lease(redis, &mut conn, "renew").await?;
+                    self.lease(redis, &mut conn, "renew", "").await?;
                 }
             }
         }
     }
 
-    /// Registers (`mode` "register") or renews ("renew", which fails when Redis no longer
-    /// holds an unexpired lease of this process) the lease.
-    async fn lease(&self, redis: &Connection, conn: &mut RedisConn, mode: &str) -> Result<()> {
+    /// Registers (`mode` "register", dropping the entry of incarnation `last`) or renews
+    /// ("renew", which fails when Redis no longer holds an unexpired lease of this
+    /// incarnation) the lease.
+    async fn lease(
+        &self,
+        redis: &Connection,
+        conn: &mut RedisConn,
+        mode: &str,
+        last: &str,
+    ) -> Result<()> {
         let sent = Instant::now();
         let granted: i64 = REGISTER
             .key(REGISTRY)
             .key(BORN)
-            .arg(&self.id)
+            .arg(self.id())
             .arg(u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX))
             .arg(mode)
+            .arg(last)
             .invoke_async(conn)
             .await
             .map_err(|e| redis.fail(&e))?;
@@ -324,10 +358,15 @@ impl ReadCache {
     }
 
     /// Applies one invalidation (`<announcement> <org>`), then acknowledges it.
-    fn invalidated(&self, payload: &[u8], conn: &RedisConn) {
+    async fn invalidated(
+        &self,
+        payload: &[u8],
+        redis: &Connection,
+        conn: &mut RedisConn,
+    ) -> Result<()> {
         let text = String::from_utf8_lossy(payload);
         let Some((announcement, org)) = text.split_once(' ') else {
-            return;
+            return Ok(());
         };
         match OrgId::parse(org) {
             Ok(org) => self.forget(&org),
@@ -338,17 +377,17 @@ impl ReadCache {
                 self.changes.fetch_add(1, Ordering::AcqRel);
             }
         }
-        let (key, id, mut conn) = (ack_key(announcement), self.id.clone(), conn.clone());
-        tokio::spawn(async move {
-            // A lost acknowledgement costs the writer a wait until this lease ends.
-            let _: redis::RedisResult<()> = redis::pipe()
-                .sadd(&key, id)
-                .ignore()
-                .pexpire(&key, i64::try_from(ACK_TTL_MS).unwrap_or(i64::MAX))
-                .ignore()
-                .query_async(&mut conn)
-                .await;
-        });
+        // Acknowledged before anything else is done: a process that cannot acknowledge
+        // must not renew its lease (a writer waits for either).
+        let key = ack_key(announcement);
+        redis::pipe()
+            .sadd(&key, self.id())
+            .ignore()
+            .pexpire(&key, i64::try_from(ACK_TTL_MS).unwrap_or(i64::MAX))
+            .ignore()
+            .query_async::<()>(conn)
+            .await
+            .map_err(|e| redis.fail(&e))
     }
 
     /// Announces a change to `org` that may have been applied though its writer was not
@@ -383,9 +422,7 @@ impl ReadCache {
         org: &OrgId,
     ) -> Result<()> {
         self.forget(org);
-        let mut id = [0u8; 12];
-        getrandom::fill(&mut id).expect("the operating system's random source failed");
-        let announcement = hex::encode(id);
+        let announcement = random_id();
         let mut tries = 0;
         let reply: Vec<redis::Value> = loop {
             let sent = ANNOUNCE
@@ -393,7 +430,7 @@ impl ReadCache {
                 .key(BORN)
                 .arg(CHANNEL)
                 .arg(format!("{announcement} {org}"))
-                .arg(&self.id)
+                .arg(self.id())
                 .invoke_async(conn)
                 .await;
             match sent {
@@ -436,8 +473,18 @@ impl ReadCache {
                 .query_async(conn)
                 .await
                 .map_err(|e| redis.fail(&e))?;
-            let now = Instant::now();
-            waiting.retain(|(id, until)| now < *until && !acked.contains(id));
+            waiting.retain(|(id, _)| !acked.contains(id));
+            if waiting.iter().any(|(_, until)| Instant::now() >= *until) {
+                // A lease seen at the announcement ended with no acknowledgement; but the
+                // process may have renewed it since (before it read the invalidation): it
+                // is waited for until the lease Redis holds now ends.
+                let (at, now, ends) = Self::lease_ends(redis, conn, &waiting).await?;
+                for ((_, until), ends) in waiting.iter_mut().zip(ends) {
+                    *until = at + Duration::from_millis(u64::try_from(ends - now).unwrap_or(0));
+                }
+                let at = Instant::now();
+                waiting.retain(|(_, until)| at < *until);
+            }
             polls += 1;
             if waiting.is_empty() {
                 break;
@@ -449,5 +496,25 @@ impl ReadCache {
         }
         tokio::time::sleep_until(not_before.into()).await;
         Ok(())
+    }
+
+    /// When this was asked, Redis's time then (ms), and the end of the lease Redis holds
+    /// now for each of `processes` (0 for none), in one round trip.
+    async fn lease_ends(
+        redis: &Connection,
+        conn: &mut RedisConn,
+        processes: &[(String, Instant)],
+    ) -> Result<(Instant, i64, Vec<i64>)> {
+        let ids: Vec<&str> = processes.iter().map(|(id, _)| id.as_str()).collect();
+        let ((secs, micros), ends): ((i64, i64), Vec<Option<i64>>) = redis::pipe()
+            .cmd("TIME")
+            .cmd("HMGET")
+            .arg(REGISTRY)
+            .arg(&ids)
+            .query_async(conn)
+            .await
+            .map_err(|e| redis.fail(&e))?;
+        let ends = ends.into_iter().map(Option::unwrap_or_default).collect();
+        Ok((Instant::now(), secs * 1000 + micros / 1000, ends))
     }
 }
