@@ -34,12 +34,16 @@ pub struct RedisCluster {
     _temp: tempfile::TempDir,
 }
 
-/// A port whose cluster bus port (port + 10000) is free too.
+/// A port whose cluster bus port (port + 10000) is free too, and neither of which is one
+/// of the `taken` ports or their bus ports.
 pub fn cluster_port(taken: &[u16]) -> u16 {
     loop {
         let port = free_port();
+        let clash = taken
+            .iter()
+            .any(|&t| port == t || port == t + 10_000 || port + 10_000 == t);
         if port < 55_000
-            && !taken.contains(&port)
+            && !clash
             && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok()
         {
             return port;
