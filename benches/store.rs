@@ -84,18 +84,31 @@ async fn main() {
         .await
         .unwrap();
     let version = version.expect("a Redis org has a data version");
-    for (figure, n, seen) in [
-        ("resolve-1-secret", 1, None),
-        ("resolve-5-secrets", 5, None),
-        ("resolve-1-secret-cached", 1, Some(&version)),
-        ("resolve-5-secrets-cached", 5, Some(&version)),
+    // And a process that keeps its cache coherent (as `hush serve` does): no version to
+    // learn, no round trip at all while nothing changed.
+    let coherent = RedisBackend::connect(&url).await.unwrap();
+    coherent.keep_coherent();
+    while !coherent.is_coherent() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let coherent_secrets = SecretStore::new(
+        Arc::new(coherent),
+        Keyring::load_file(&key_dir.path().join("master.key")).unwrap(),
+    );
+    for (figure, store, n, seen) in [
+        ("resolve-1-secret", &*secrets, 1, None),
+        ("resolve-5-secrets", &*secrets, 5, None),
+        ("resolve-1-secret-cached", &*secrets, 1, Some(&version)),
+        ("resolve-5-secrets-cached", &*secrets, 5, Some(&version)),
+        ("resolve-1-secret-coherent", &coherent_secrets, 1, None),
+        ("resolve-5-secrets-coherent", &coherent_secrets, 5, None),
     ] {
         let wanted = &ids[..n];
         let (mut ours, mut base) = interleaved(
             rounds,
             per_round,
             || async {
-                let got = secrets
+                let got = store
                     .resolve_seen(&org, &mia, wanted, &run, seen)
                     .await
                     .unwrap();
@@ -118,49 +131,6 @@ async fn main() {
         ratio(figure, median(&mut ours), median(&mut base));
     }
     secrets.flush().await;
-
-    // The same resolves in a process that keeps its cache coherent (as `hush serve`
-    // does): no version to learn, no round trip at all while nothing changed.
-    let coherent = RedisBackend::connect(&url).await.unwrap();
-    coherent.keep_coherent();
-    while !coherent.is_coherent() {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    let coherent_secrets = SecretStore::new(
-        Arc::new(coherent),
-        Keyring::load_file(&key_dir.path().join("master.key")).unwrap(),
-    );
-    for (figure, n) in [
-        ("resolve-1-secret-coherent", 1),
-        ("resolve-5-secrets-coherent", 5),
-    ] {
-        let wanted = &ids[..n];
-        let (mut ours, mut base) = interleaved(
-            rounds,
-            per_round,
-            || async {
-                let got = coherent_secrets
-                    .resolve(&org, &mia, wanted, &run)
-                    .await
-                    .unwrap();
-                assert_eq!(got.len(), n);
-            },
-            || {
-                let mut conn = raw.clone();
-                async move {
-                    let bytes: Vec<u8> = conn.get("bench:raw").await.unwrap();
-                    assert_eq!(bytes.len(), raw_len);
-                }
-            },
-        )
-        .await;
-        println!(
-            "{figure}: p50 {} (raw GET p50 {}; no round trip while nothing changed)",
-            show(median(&mut ours)),
-            show(median(&mut base))
-        );
-        ratio(figure, median(&mut ours), median(&mut base));
-    }
     coherent_secrets.flush().await;
 
     // --- 10,000 secrets in one org ---

@@ -260,6 +260,17 @@ impl Setup {
         (run, received.get(before).cloned())
     }
 
+    /// The status of `GET /v1/runs` with `token`.
+    async fn list_runs(&self, token: String) -> reqwest::StatusCode {
+        self.client
+            .get(format!("{}/v1/runs", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     /// A run that must have sent exactly `value`.
     async fn expect_sent(
         &self,
@@ -490,18 +501,7 @@ async fn a_run_dispatched_with_an_unchanged_token_actor_and_secret_reads_nothing
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_token_is_refused_on_the_first_request_after_its_user_is_removed() {
     let s = Setup::start().await;
-    let get = |token: String| {
-        let (client, base) = (s.client.clone(), s.base.clone());
-        async move {
-            client
-                .get(format!("{base}/v1/runs"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
+    let get = |token: String| s.list_runs(token);
     let hits = s.api.cache_hits();
     for i in 0..50 {
         let who = user(&format!("t{i}"));
@@ -551,11 +551,7 @@ async fn a_lost_invalidation_subscription_empties_the_cache_before_it_answers_ag
         // Every subscription (the API's and the worker's) cut: the change's invalidation
         // reaches neither, so the change must wait out their leases and they must empty
         // their caches before they answer from them again.
-        let mut conn = redis::Client::open(s.h.redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut conn = raw(&s).await;
         let killed: i64 = redis::cmd("CLIENT")
             .arg(&["KILL", "TYPE", "pubsub"][..])
             .query_async(&mut conn)
@@ -575,79 +571,85 @@ async fn a_lost_invalidation_subscription_empties_the_cache_before_it_answers_ag
     s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_is_acknowledged_only_once_a_cache_that_does_not_answer_has_lost_its_lease() {
-    let s = Setup::start().await;
-    let mia = user("mia");
-    let id = s
-        .secrets
-        .create(
-            &s.h.org,
-            &mia,
-            common::team("Ghost", "sk_live_cache_ghost_0123456789"),
-        )
-        .await
-        .unwrap()
-        .id;
-    let mut conn = redis::Client::open(s.h.redis_url())
+/// A raw connection to the setup's Redis, for what a test does behind hush's back.
+async fn raw(s: &Setup) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(s.h.redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
+        .unwrap()
+}
+
+/// Redis's clock, in ms.
+async fn redis_ms(conn: &redis::aio::MultiplexedConnection) -> u64 {
+    let (secs, micros): (u64, u64) = redis::cmd("TIME")
+        .query_async(&mut conn.clone())
+        .await
         .unwrap();
-    let redis_ms = |conn: &mut redis::aio::MultiplexedConnection| {
-        let mut conn = conn.clone();
-        async move {
-            let (secs, micros): (u64, u64) =
-                redis::cmd("TIME").query_async(&mut conn).await.unwrap();
-            secs * 1000 + micros / 1000
-        }
-    };
+    secs * 1000 + micros / 1000
+}
+
+/// Registers (or renews) a lease for process `id` that never acknowledges anything,
+/// ending at `ends` (Redis's clock, ms).
+async fn silent_lease(conn: &redis::aio::MultiplexedConnection, id: &str, ends: u64) {
+    let _: () = redis::cmd("HSET")
+        .arg("hush:{caches}")
+        .arg(id)
+        .arg(ends)
+        .query_async(&mut conn.clone())
+        .await
+        .unwrap();
+}
+
+/// A team secret created through the setup's third store; its id.
+async fn team_secret(s: &Setup, name: &str, text: &str) -> SecretId {
+    s.secrets
+        .create(&s.h.org, &user("mia"), common::team(name, text))
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_is_acknowledged_only_once_a_cache_that_does_not_answer_has_lost_its_lease() {
+    let s = Setup::start().await;
+    let id = team_secret(&s, "Ghost", "sk_live_cache_ghost_0123456789").await;
+    let conn = raw(&s).await;
     // A process that registered a lease (3 s, longer than any other wait of a writer)
     // and then stopped answering: it never acknowledges.
-    let ends = redis_ms(&mut conn).await + 3000;
-    let _: () = redis::cmd("HSET")
-        .arg(&["hush:{caches}", "ghost"][..])
-        .arg(ends)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    s.secrets
-        .set_value(
-            &s.h.org,
-            &mia,
-            &id,
-            &value("sk_live_cache_ghost_new_0123456789"),
-        )
-        .await
-        .unwrap();
-    let acknowledged = redis_ms(&mut conn).await;
+    let ends = redis_ms(&conn).await + 3000;
+    silent_lease(&conn, "ghost", ends).await;
+    let mia = user("mia");
+    let set = |text: &'static str| async {
+        s.secrets
+            .set_value(&s.h.org, &mia, &id, &value(text))
+            .await
+            .unwrap();
+    };
+    set("sk_live_cache_ghost_new_0123456789").await;
+    let acknowledged = redis_ms(&conn).await;
     assert!(
         acknowledged >= ends,
         "the change was acknowledged {} ms before the silent cache's lease ended",
         ends - acknowledged
     );
-    // Its lease over, it is waited for no more.
-    let registered: Option<String> = redis::cmd("HGET")
-        .arg(&["hush:{caches}", "ghost"][..])
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    s.secrets
-        .set_value(
-            &s.h.org,
-            &mia,
-            &id,
-            &value("sk_live_cache_ghost_newer_0123456789"),
-        )
-        .await
-        .unwrap();
-    let gone: Option<String> = redis::cmd("HGET")
-        .arg(&["hush:{caches}", "ghost"][..])
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    // Its lease over, it is waited for no more: the next change drops it.
+    let lease = || {
+        let mut conn = conn.clone();
+        async move {
+            let ends: Option<String> = redis::cmd("HGET")
+                .arg("hush:{caches}")
+                .arg("ghost")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            ends
+        }
+    };
+    let registered = lease().await;
+    set("sk_live_cache_ghost_newer_0123456789").await;
     assert!(
-        registered.is_some() && gone.is_none(),
+        registered.is_some() && lease().await.is_none(),
         "an ended lease is dropped from the registry"
     );
     s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -658,18 +660,7 @@ async fn a_token_revoked_by_another_process_is_refused_on_the_first_request_afte
     let s = Setup::start().await;
     // Issued and revoked through the harness's store: another process than the API's.
     let tokens = hush::tokens::Tokens::new(Arc::clone(&s.h.backend));
-    let get = |token: String| {
-        let (client, base) = (s.client.clone(), s.base.clone());
-        async move {
-            client
-                .get(format!("{base}/v1/runs"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
+    let get = |token: String| s.list_runs(token);
     let hits = s.api.cache_hits();
     for i in 0..50 {
         let issued = tokens
@@ -704,52 +695,19 @@ async fn a_token_revoked_by_another_process_is_refused_on_the_first_request_afte
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_waits_for_a_lease_renewed_after_it_was_announced() {
     let s = Setup::start().await;
-    let mia = user("mia");
-    let id = s
-        .secrets
-        .create(
-            &s.h.org,
-            &mia,
-            common::team("Renewed", "sk_live_cache_renew_0123456789"),
-        )
-        .await
-        .unwrap()
-        .id;
-    let mut conn = redis::Client::open(s.h.redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let redis_ms = |conn: &redis::aio::MultiplexedConnection| {
-        let mut conn = conn.clone();
-        async move {
-            let (secs, micros): (u64, u64) =
-                redis::cmd("TIME").query_async(&mut conn).await.unwrap();
-            secs * 1000 + micros / 1000
-        }
-    };
-    let lease = |conn: &redis::aio::MultiplexedConnection, ends: u64| {
-        let mut conn = conn.clone();
-        async move {
-            let _: () = redis::cmd("HSET")
-                .arg(&["hush:{caches}", "renewer"][..])
-                .arg(ends)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-        }
-    };
+    let id = team_secret(&s, "Renewed", "sk_live_cache_renew_0123456789").await;
+    let conn = raw(&s).await;
     // A process that holds a lease when the change is announced, never acknowledges it,
     // and renews its lease while the writer waits: it may still answer from its cache
     // until its renewed lease ends, so the change is not acknowledged before that.
-    lease(&conn, redis_ms(&conn).await + 1500).await;
+    silent_lease(&conn, "renewer", redis_ms(&conn).await + 1500).await;
     let writer = {
-        let (secrets, org, mia) = (Arc::clone(&s.secrets), s.h.org.clone(), mia.clone());
+        let (secrets, org) = (Arc::clone(&s.secrets), s.h.org.clone());
         tokio::spawn(async move {
             secrets
                 .set_value(
                     &org,
-                    &mia,
+                    &user("mia"),
                     &id,
                     &value("sk_live_cache_renew_new_0123456789"),
                 )
@@ -759,9 +717,9 @@ async fn a_change_waits_for_a_lease_renewed_after_it_was_announced() {
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     let renewed = redis_ms(&conn).await + 3000;
-    lease(&conn, renewed).await;
+    silent_lease(&conn, "renewer", renewed).await;
     writer.await.unwrap();
-    let acknowledged = redis_ms(&mut conn).await;
+    let acknowledged = redis_ms(&conn).await;
     assert!(
         acknowledged >= renewed,
         "the change was acknowledged {} ms before the renewed lease ended",
