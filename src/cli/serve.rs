@@ -189,6 +189,7 @@ pub async fn run(args: ServeArgs, out: &Out) -> Result<()> {
         let _ = worker.await;
     }
     hush.secrets.flush().await;
+    hush.backend.stop_coherent().await;
     served.map_err(|e| Error::unavailable(format!("the server stopped: {e}")))
 }
 
@@ -225,5 +226,6 @@ pub async fn work(args: WorkArgs, out: &Out) -> Result<()> {
     }
     let worked = worker::work(runs, executor, config, stop_flag()).await;
     hush.secrets.flush().await;
+    hush.backend.stop_coherent().await;
     worked
 }

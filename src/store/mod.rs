@@ -261,6 +261,10 @@ pub trait Backend: Send + Sync + 'static {
     /// backend's lease and invalidations, [`RedisBackend::keep_coherent`]). Nothing for
     /// a backend that does not cache.
     fn keep_coherent(&self) {}
+
+    /// Ends what [`Backend::keep_coherent`] started, on a clean shutdown (the Redis
+    /// backend drops its lease, so that no change waits for it to run out).
+    async fn stop_coherent(&self) {}
 }
 
 /// How many times an operation re-reads and retries after a [`Commit::Conflict`].

@@ -1039,6 +1039,10 @@ impl Backend for RedisBackend {
     fn keep_coherent(&self) {
         RedisBackend::keep_coherent(self);
     }
+
+    async fn stop_coherent(&self) {
+        self.cache.stop_coherent(&self.redis).await;
+    }
 }
 
 #[cfg(test)]

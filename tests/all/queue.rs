@@ -380,10 +380,37 @@ async fn sigterm_lets_a_worker_finish_what_it_holds_and_leaves_the_rest_queued()
         assert!(Instant::now() < deadline, "the worker took no work");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The worker holds a read-cache lease (it keeps its cache coherent)...
+    let mut raw = redis::Client::open(s.h.redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let leases = |raw: &redis::aio::MultiplexedConnection| {
+        let mut raw = raw.clone();
+        async move {
+            let n: u64 = redis::cmd("HLEN")
+                .arg("hush:{caches}")
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    while leases(&raw).await == 0 {
+        assert!(Instant::now() < deadline, "the worker took no lease");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // SAFETY: sends SIGTERM to a child process this test owns.
     unsafe { libc::kill(i32::try_from(worker.id()).unwrap(), libc::SIGTERM) };
     let status = worker.wait().unwrap();
     assert!(status.success(), "the worker exited with {status}");
+    // ...and drops it as it stops: no change waits for it to run out.
+    assert_eq!(
+        leases(&mut raw).await,
+        0,
+        "the stopped worker's lease is left"
+    );
 
     let mut finished = 0;
     for id in &ids {

@@ -115,6 +115,8 @@ pub(crate) struct ReadCache {
     /// read under way meanwhile is not cached as coherent.
     changes: AtomicU64,
     started: AtomicBool,
+    /// The task of [`ReadCache::keep_coherent`], stopped by [`ReadCache::stop_coherent`].
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Default for ReadCache {
@@ -127,6 +129,7 @@ impl Default for ReadCache {
             lease_until: AtomicU64::new(0),
             changes: AtomicU64::new(0),
             started: AtomicBool::new(false),
+            task: Mutex::default(),
         }
     }
 }
@@ -270,7 +273,7 @@ impl ReadCache {
             return;
         }
         let (cache, redis) = (Arc::clone(self), redis.clone());
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut pause = Duration::from_millis(20);
             loop {
                 let since = Instant::now();
@@ -286,6 +289,25 @@ impl ReadCache {
                 pause = (pause * 2).min(Duration::from_secs(1));
             }
         });
+        *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    /// Ends this process's part in the protocol, on a clean shutdown: stops the task,
+    /// empties the cache and drops the lease from the registry, so that no writer waits
+    /// for it to run out. Best effort: a lease Redis keeps ends within [`LEASE`].
+    pub(crate) async fn stop_coherent(&self, redis: &Connection) {
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(task) = task else {
+            return;
+        };
+        task.abort();
+        let _ = task.await;
+        self.lose();
+        let _: redis::RedisResult<i64> = redis::cmd("HDEL")
+            .arg(REGISTRY)
+            .arg(self.id())
+            .query_async(&mut redis.conn.clone())
+            .await;
     }
 
     /// Subscribes, registers, then applies invalidations and renews until something
