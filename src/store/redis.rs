@@ -170,7 +170,7 @@ impl RedisBackend {
     /// wait for it before they count round trips.
     #[doc(hidden)]
     pub fn is_coherent(&self) -> bool {
-        self.cache.is_leased()
+        self.cache.leased()
     }
 
     /// `fields` from the cache with no round trip, when it holds them coherently.

@@ -156,11 +156,7 @@ impl ReadCache {
     }
 
     /// Whether the lease lets this process answer unasked now.
-    pub(crate) fn is_leased(&self) -> bool {
-        self.leased()
-    }
-
-    fn leased(&self) -> bool {
+    pub(crate) fn leased(&self) -> bool {
         self.nanos(Instant::now()) < self.lease_until.load(Ordering::Acquire)
     }
 
@@ -249,12 +245,17 @@ impl ReadCache {
         self.changes.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Drops the lease and everything cached, before anything is served again.
-    fn lose(&self) {
+    /// Drops everything cached, of every org.
+    fn forget_all(&self) {
         let mut orgs = self.lock();
-        self.lease_until.store(0, Ordering::Release);
         orgs.clear();
         self.changes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Drops the lease and everything cached, before anything is served again.
+    fn lose(&self) {
+        self.lease_until.store(0, Ordering::Release);
+        self.forget_all();
     }
 
     /// Every cached byte string, for tests that check the cache holds no plaintext.
@@ -393,11 +394,7 @@ impl ReadCache {
         match OrgId::parse(org) {
             Ok(org) => self.forget(&org),
             // Not an org hush would write: drop everything rather than guess.
-            Err(_) => {
-                let mut orgs = self.lock();
-                orgs.clear();
-                self.changes.fetch_add(1, Ordering::AcqRel);
-            }
+            Err(_) => self.forget_all(),
         }
         // Acknowledged before anything else is done: a process that cannot acknowledge
         // must not renew its lease (a writer waits for either).
