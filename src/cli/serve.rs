@@ -112,7 +112,11 @@ async fn open_with_runs(work: &WorkArgs) -> Result<(Hush, RunsAt)> {
     // A long-lived process: reads of unchanged data need no round trip.
     hush.backend.keep_coherent();
     let runs = match Config::from_env().redis_url {
-        Some(url) => RunsAt::Redis(Box::new(RedisRuns::connect(&url, retention(work)).await?)),
+        Some(url) => RunsAt::Redis(Box::new(
+            RedisRuns::connect(&url, retention(work))
+                .await?
+                .with_final_records(hush.backend.final_records()),
+        )),
         None => RunsAt::Memory(Arc::new(MemoryRuns::new(retention(work)))),
     };
     Ok((hush, runs))

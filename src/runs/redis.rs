@@ -15,7 +15,7 @@
 //! - `hush:queue:{p<n>}`: the work stream's partitions, each in its own slot, read by the
 //!   consumer group `workers` ([`super::queue`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::{AsyncCommands, Script};
@@ -27,8 +27,8 @@ use super::{
 use crate::error::{Error, Result};
 use crate::executor::RunStatus;
 use crate::model::{OrgId, RunId, Timestamp, UserId, now};
-use crate::store::OrgVersion;
 use crate::store::redis::{Connection, RedisConn};
+use crate::store::{FinalRecords, OrgVersion};
 
 /// The run history and the queue, over one Redis server.
 #[derive(Clone)]
@@ -39,6 +39,9 @@ pub struct RedisRuns {
     pub(super) partitions: usize,
     /// Set once this process named its partitions in the set of partitions.
     pub(super) registered: std::sync::Arc<tokio::sync::OnceCell<()>>,
+    /// Where ended runs are kept, read once, in a process that keeps its store's cache
+    /// coherent ([`RedisRuns::with_final_records`]).
+    finals: Option<FinalRecords>,
     create: Script,
     start: Script,
     finish: Script,
@@ -68,6 +71,9 @@ pub(crate) fn partitions_setting(cluster: bool, masters: usize) -> Result<usize>
     }
 }
 
+/// How much sooner than Redis an ended run's cached copy expires.
+const FINAL_MARGIN: Duration = Duration::from_millis(100);
+
 fn key(org: &OrgId, suffix: &str) -> String {
     format!("hush:{{{org}}}:{suffix}")
 }
@@ -85,12 +91,23 @@ impl RedisRuns {
             retention,
             partitions,
             registered: std::sync::Arc::default(),
+            finals: None,
             create: Script::new(include_str!("lua/create.lua")),
             start: Script::new(include_str!("lua/start.lua")),
             finish: Script::new(include_str!("lua/finish.lua")),
             log: Script::new(include_str!("lua/log.lua")),
         })
     }
+
+    /// Answers [`RunStore::get`] of a run that has ended from `finals` (a coherent
+    /// store's cache: see [`crate::store::Backend::final_records`]) with no round trip,
+    /// once read. An ended run never changes; it is read again only once it has expired
+    /// or its org's cache was dropped (the org removed, or the lease lost).
+    pub fn with_final_records(mut self, finals: Option<FinalRecords>) -> Self {
+        self.finals = finals;
+        self
+    }
+
     pub(super) fn fail(&self, e: &redis::RedisError) -> Error {
         crate::metrics::redis_error();
         self.redis.fail(e)
@@ -348,21 +365,49 @@ impl RunStore for RedisRuns {
     /// # Errors
     /// When Redis fails or the stored run is unreadable.
     async fn get(&self, org: &OrgId, id: &RunId) -> Result<Option<Run>> {
+        let unreadable =
+            |e: serde_json::Error| Error::internal(format!("stored run {id} is unreadable: {e}"));
+        if let Some(bytes) = self.finals.as_ref().and_then(|f| f.get(org, id.as_str())) {
+            return serde_json::from_slice(&bytes).map(Some).map_err(unreadable);
+        }
+        let run_key = key(org, &format!("run:{id}"));
+        let fields = ["status", "attempts", "record"];
         let mut conn = self.redis.conn.clone();
-        let (status, attempts, record): (Option<String>, Option<u32>, Option<String>) = conn
-            .hmget(
-                key(org, &format!("run:{id}")),
-                &["status", "attempts", "record"],
-            )
-            .await
-            .map_err(|e| self.fail(&e))?;
+        // With a cache for ended runs, the record's expiry comes in the same round trip.
+        let (ticket, sent) = (
+            self.finals.as_ref().map(FinalRecords::ticket),
+            Instant::now(),
+        );
+        let ((status, attempts, record), expires_ms): (
+            (Option<String>, Option<u32>, Option<String>),
+            i64,
+        ) = if self.finals.is_some() {
+            redis::pipe()
+                .hmget(&run_key, &fields)
+                .pttl(&run_key)
+                .query_async(&mut conn)
+                .await
+        } else {
+            conn.hmget(&run_key, &fields).await.map(|read| (read, -1))
+        }
+        .map_err(|e| self.fail(&e))?;
         let (Some(status), Some(record)) = (status, record) else {
             return Ok(None);
         };
-        let mut run: Run = serde_json::from_str(&record)
-            .map_err(|e| Error::internal(format!("stored run {id} is unreadable: {e}")))?;
+        let mut run: Run = serde_json::from_str(&record).map_err(unreadable)?;
         run.status = parse_status(&status);
         run.attempts = attempts.unwrap_or(run.attempts);
+        // An ended run is never written again (`finish.lua` refuses to), and its expiry is
+        // set as it ends: kept until a margin before Redis drops it.
+        if let (Some(finals), Some(ticket), Ok(ms)) =
+            (&self.finals, ticket, u64::try_from(expires_ms))
+            && run.is_final()
+            && ms > FINAL_MARGIN.as_millis() as u64
+        {
+            let until = sent + Duration::from_millis(ms) - FINAL_MARGIN;
+            let bytes = serde_json::to_vec(&run).map_err(unreadable)?;
+            finals.put(org, id.as_str(), bytes, until, ticket);
+        }
         Ok(Some(run))
     }
     /// A page of `org`'s runs (or one workflow run's), newest first, optionally only those

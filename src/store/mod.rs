@@ -20,7 +20,7 @@ pub(crate) mod embedded;
 pub(crate) mod redis;
 
 pub use embedded::EmbeddedBackend;
-pub use redis::{RedisBackend, RedisConn};
+pub use redis::{FinalRecords, RedisBackend, RedisConn};
 
 /// One per-org table of fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -265,6 +265,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Ends what [`Backend::keep_coherent`] started, on a clean shutdown (the Redis
     /// backend drops its lease, so that no change waits for it to run out).
     async fn stop_coherent(&self) {}
+
+    /// This backend's coherent cache for records that never change once written (the
+    /// run store's ended runs), when it keeps one ([`RedisBackend::final_records`]).
+    fn final_records(&self) -> Option<FinalRecords> {
+        None
+    }
 }
 
 /// How many times an operation re-reads and retries after a [`Commit::Conflict`].

@@ -37,7 +37,7 @@
 //! never older than a change acknowledged before the read began, whatever happened to
 //! connections or to Redis meanwhile.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -137,6 +137,46 @@ fn display_url(url: &str) -> String {
     }
 }
 
+/// A Redis backend's coherent cache as another store sees it, for records that never
+/// change once written (the run store's ended runs): answered with no round trip while
+/// this process holds its lease, dropped with their org's cached fields, and kept only
+/// from a read that no invalidation overtook. It holds what it is handed, already
+/// redacted; never a plaintext.
+#[derive(Clone)]
+pub struct FinalRecords {
+    cache: Arc<ReadCache>,
+}
+
+impl FinalRecords {
+    /// For a read about to be sent.
+    pub(crate) fn ticket(&self) -> cache::Ticket {
+        self.cache.ticket()
+    }
+
+    /// Record `key` of `org`, when held under the lease and not expired.
+    pub(crate) fn get(&self, org: &OrgId, key: &str) -> Option<Vec<u8>> {
+        let found = self.cache.get_final(org, key);
+        if found.is_some() {
+            self.cache.hits.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::read_cache(true);
+        }
+        found
+    }
+
+    /// Keeps record `key` of `org`, which Redis keeps until `until` and will not change,
+    /// read by a read that took `ticket`.
+    pub(crate) fn put(
+        &self,
+        org: &OrgId,
+        key: &str,
+        bytes: Vec<u8>,
+        until: Instant,
+        ticket: cache::Ticket,
+    ) {
+        self.cache.put_final(org, key, bytes, until, ticket);
+    }
+}
+
 impl RedisBackend {
     /// Connects to the Redis server at `url` (`redis://host:port/db`).
     ///
@@ -164,6 +204,14 @@ impl RedisBackend {
         if self.cache_answers {
             self.cache.keep_coherent(&self.redis);
         }
+    }
+
+    /// This process's cache for records that never change once written (a run that has
+    /// ended), under the same lease and invalidations; `None` with `HUSH_READ_CACHE=off`.
+    pub fn final_records(&self) -> Option<FinalRecords> {
+        self.cache_answers.then(|| FinalRecords {
+            cache: Arc::clone(&self.cache),
+        })
     }
 
     /// Whether this process holds a read-cache lease now, for tests and benchmarks that
@@ -1042,6 +1090,10 @@ impl Backend for RedisBackend {
 
     async fn stop_coherent(&self) {
         self.cache.stop_coherent(&self.redis).await;
+    }
+
+    fn final_records(&self) -> Option<FinalRecords> {
+        RedisBackend::final_records(self)
     }
 }
 

@@ -5,7 +5,8 @@
 //! a secret deleted, a user removed. The API and worker keep their caches coherent (as
 //! `hush serve` does): the cache answers with no round trip (its hits are counted, and
 //! Redis's own command counts show no read), a lost subscription empties it, a writer
-//! waits out a cache that does not acknowledge, and it holds no plaintext.
+//! waits out a cache that does not acknowledge, and it holds no plaintext. An ended run
+//! is read from Redis once, then from the cache until it expires or its org is removed.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -163,7 +164,9 @@ impl Setup {
             },
             Arc::clone(&stop),
         ));
-        let state = ApiState::new(api_shared, Arc::new(runs), executor(&api_secrets));
+        // The API's run store keeps ended runs in the API's cache, as `hush serve`'s does.
+        let api_runs = runs.clone().with_final_records(api.final_records());
+        let state = ApiState::new(api_shared, Arc::new(api_runs), executor(&api_secrets));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
@@ -724,6 +727,138 @@ async fn a_change_waits_for_a_lease_renewed_after_it_was_announced() {
         acknowledged >= renewed,
         "the change was acknowledged {} ms before the renewed lease ended",
         renewed - acknowledged
+    );
+    s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `GET /v1/runs/{id}` with `token`: its status and body.
+async fn get_run(s: &Setup, id: &str, token: &str) -> (reqwest::StatusCode, Value) {
+    let res = s
+        .client
+        .get(format!("{}/v1/runs/{id}", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_run_is_read_from_redis_once_then_answered_from_the_cache() {
+    let s = Setup::start().await;
+    let v = "sk_live_cache_ended_run_0123456789";
+    let secret = team_secret(&s, "Ended", v).await;
+    let (run, _) = s.dispatch(false, "mia", &secret).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let id = run["id"].as_str().unwrap();
+    let (status, first) = get_run(&s, id, &s.token).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{first}");
+    assert_eq!(
+        first, run,
+        "the stored run is the one the dispatch answered"
+    );
+    // What a read of a run sends: an HMGET (and, with a cache for ended runs, a PTTL).
+    let reads = ["hmget", "pttl"];
+    let (before, hits) = (calls(&s.h.redis_url(), &reads).await, s.api.cache_hits());
+    for _ in 0..5 {
+        assert_eq!(get_run(&s, id, &s.token).await, (status, first.clone()));
+    }
+    assert_eq!(
+        calls(&s.h.redis_url(), &reads).await,
+        before,
+        "5 reads of an ended run sent nothing to Redis"
+    );
+    assert!(
+        s.api.cache_hits() >= hits + 5,
+        "each read was answered from the cache"
+    );
+    common::assert_no_value_in("the read cache", &s.api.cached_bytes().concat(), &[v]);
+    s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_run_of_a_removed_org_is_not_shown_to_a_new_org_of_the_same_name() {
+    let s = Setup::start().await;
+    let secret = team_secret(&s, "Removed", "sk_live_cache_removed_org_0123456789").await;
+    let (run, _) = s.dispatch(false, "mia", &secret).await;
+    let id = run["id"].as_str().unwrap();
+    for _ in 0..2 {
+        assert_eq!(get_run(&s, id, &s.token).await.0, reqwest::StatusCode::OK);
+    }
+    // Removed by another process (the harness's store), acknowledged, made again.
+    acknowledged!(s.h.directory.remove_org(&s.h.org));
+    acknowledged!(s.h.directory.create_org(&s.h.org));
+    let token = common::api::service_token(&s.h).await;
+    let (status, body) = get_run(&s, id, &token).await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::NOT_FOUND,
+        "the removed org's run was shown to the new org: {body}"
+    );
+    s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_cached_only_once_it_has_ended_and_only_until_it_expires() {
+    use hush::runs::{Pending, Run, RunStore, Start};
+    let s = Setup::start().await;
+    // Runs kept one second, their ended copies in the API's cache.
+    let runs = RedisRuns::connect(&s.h.redis_url(), Duration::from_secs(1))
+        .await
+        .unwrap()
+        .with_final_records(s.api.final_records());
+    let run = Run::queued(
+        s.h.org.clone(),
+        user("mia"),
+        hush::actions::ActionKind::SendApiRequest,
+        "test".into(),
+    );
+    let pending = Pending {
+        action: json!({}),
+        inputs: json!({}),
+    };
+    runs.create(&run, &pending, None).await.unwrap();
+    let status = |runs: &RedisRuns| {
+        let (runs, org, id) = (runs.clone(), s.h.org.clone(), run.id.clone());
+        async move { runs.get(&org, &id).await.unwrap().map(|r| r.status) }
+    };
+    let hits = s.api.cache_hits();
+    assert_eq!(status(&runs).await, Some(hush::executor::RunStatus::Queued));
+    let Start::Run {
+        attempt,
+        run: started,
+        ..
+    } = runs
+        .start(&s.h.org, &run.id, "w", "entry-1", 5)
+        .await
+        .unwrap()
+    else {
+        panic!("the run starts");
+    };
+    assert_eq!(
+        status(&runs).await,
+        Some(hush::executor::RunStatus::Running)
+    );
+    assert_eq!(
+        s.api.cache_hits(),
+        hits,
+        "a run that has not ended is read each time"
+    );
+    let ended = started.fail(hush::error::ErrorKind::Internal, "ended".into());
+    assert!(runs.finish(&ended, attempt, &[]).await.unwrap());
+    for _ in 0..3 {
+        assert_eq!(status(&runs).await, Some(hush::executor::RunStatus::Failed));
+    }
+    assert_eq!(
+        s.api.cache_hits(),
+        hits + 2,
+        "the ended run was read from Redis once"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        status(&runs).await,
+        None,
+        "an expired run is gone from the cache too"
     );
     s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }

@@ -1,8 +1,9 @@
 //! What a Redis-backed process may answer from memory, and the protocol that keeps it
 //! exact: the read cache (per org, fields read at one data version: metadata,
-//! ciphertexts, wrapped data keys, user and token records, never a plaintext) and its
-//! coherence with Redis. This file never sends or holds a plaintext, and never answers
-//! from memory what a change acknowledged to anyone has made stale.
+//! ciphertexts, wrapped data keys, user and token records, never a plaintext; and
+//! records that never change once written, the run store's ended runs, each until it
+//! expires) and its coherence with Redis. This file never sends or holds a plaintext,
+//! and never answers from memory what a change acknowledged to anyone has made stale.
 //!
 //! The cache answers in two ways:
 //! - **At a known version.** A run that learned its org's data version in a round trip
@@ -75,6 +76,8 @@ const ANNOUNCE_TRIES: u32 = 3;
 /// emptied and filled again by the next reads.
 const CACHE_FIELDS: usize = 20_000;
 const CACHE_ORGS: usize = 10_000;
+/// The most bytes of final records cached, over all orgs; past it, they are all dropped.
+const FINAL_BYTES: usize = 64 << 20;
 
 static REGISTER: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../lua/lease.lua")));
 static ANNOUNCE: LazyLock<Script> =
@@ -100,10 +103,28 @@ struct Snapshot {
     coherent: bool,
 }
 
+/// A record that never changes once written (a run that has ended), until it expires.
+struct Final {
+    bytes: Vec<u8>,
+    /// Before Redis expires the record.
+    until: Instant,
+}
+
+/// Final records, per org, and their size.
+#[derive(Default)]
+struct Finals {
+    orgs: HashMap<OrgId, HashMap<String, Final>>,
+    bytes: usize,
+}
+
 /// Cached reads, per org, and this process's part in the coherence protocol (see the
 /// module documentation). Never holds a plaintext.
 pub(crate) struct ReadCache {
     orgs: Mutex<HashMap<OrgId, Snapshot>>,
+    /// Records that never change once written, served only under the lease and dropped
+    /// with their org's fields (the org removed and made again is another org). Locked
+    /// after `orgs`, never before.
+    finals: Mutex<Finals>,
     pub(crate) hits: AtomicU64,
     /// This process's id in the registry: new for every registration (an incarnation),
     /// so that a writer never waits on a lease renewed by a later incarnation.
@@ -123,6 +144,7 @@ impl Default for ReadCache {
     fn default() -> Self {
         ReadCache {
             orgs: Mutex::default(),
+            finals: Mutex::default(),
             hits: AtomicU64::new(0),
             id: Mutex::new(random_id()),
             base: Instant::now(),
@@ -142,6 +164,10 @@ pub(crate) struct Ticket(Option<u64>);
 impl ReadCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OrgId, Snapshot>> {
         self.orgs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn finals(&self) -> std::sync::MutexGuard<'_, Finals> {
+        self.finals.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// This incarnation's id.
@@ -238,10 +264,52 @@ impl ReadCache {
         }
     }
 
+    /// The final record `key` of `org`, with no round trip, when this process holds it
+    /// under its lease and it has not expired.
+    pub(crate) fn get_final(&self, org: &OrgId, key: &str) -> Option<Vec<u8>> {
+        let found = {
+            let finals = self.finals();
+            let record = finals.orgs.get(org)?.get(key)?;
+            (Instant::now() < record.until).then(|| record.bytes.clone())?
+        };
+        // As in `get_coherent`: the lease must hold after the read.
+        self.leased().then_some(found)
+    }
+
+    /// Keeps `bytes`, the final record `key` of `org` that Redis keeps until `until`, read
+    /// by a read that took `ticket`; nothing unless that read was coherent.
+    pub(crate) fn put_final(
+        &self,
+        org: &OrgId,
+        key: &str,
+        bytes: Vec<u8>,
+        until: Instant,
+        ticket: Ticket,
+    ) {
+        let _orgs = self.lock();
+        if ticket.0 != Some(self.changes.load(Ordering::Acquire)) {
+            return;
+        }
+        let mut finals = self.finals();
+        if finals.bytes + bytes.len() > FINAL_BYTES {
+            *finals = Finals::default();
+        }
+        finals.bytes += bytes.len();
+        let old = finals
+            .orgs
+            .entry(org.clone())
+            .or_default()
+            .insert(key.to_owned(), Final { bytes, until });
+        finals.bytes -= old.map_or(0, |o| o.bytes.len());
+    }
+
     /// Drops everything cached of `org`.
     pub(crate) fn forget(&self, org: &OrgId) {
         let mut orgs = self.lock();
         orgs.remove(org);
+        let mut finals = self.finals();
+        let dropped = finals.orgs.remove(org);
+        finals.bytes -= dropped.map_or(0, |d| d.values().map(|f| f.bytes.len()).sum());
         self.changes.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -249,6 +317,7 @@ impl ReadCache {
     fn forget_all(&self) {
         let mut orgs = self.lock();
         orgs.clear();
+        *self.finals() = Finals::default();
         self.changes.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -260,10 +329,19 @@ impl ReadCache {
 
     /// Every cached byte string, for tests that check the cache holds no plaintext.
     pub(crate) fn contents(&self) -> Vec<Vec<u8>> {
-        self.lock()
+        let mut contents: Vec<Vec<u8>> = self
+            .lock()
             .values()
             .flat_map(|s| s.fields.values().flatten().cloned())
-            .collect()
+            .collect();
+        let finals = self.finals();
+        contents.extend(
+            finals
+                .orgs
+                .values()
+                .flat_map(|o| o.values().map(|f| f.bytes.clone())),
+        );
+        contents
     }
 
     /// Starts this process's part in the protocol (once; later calls do nothing): a task
