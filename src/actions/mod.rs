@@ -109,7 +109,10 @@ impl Action {
     /// # Errors
     /// [`Invalid`](crate::error::ErrorKind::Invalid) for a template that does not parse.
     pub fn references(&self) -> Result<Vec<SecretId>> {
-        self.references_in(&http::Templates::default())
+        match self {
+            Action::SendApiRequest(spec) => http::references(spec),
+            Action::RunCode(spec) => Ok(spec.references()),
+        }
     }
 
     /// [`Action::references`], parsing templates through `templates` (which keeps them

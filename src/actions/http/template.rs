@@ -44,8 +44,9 @@ struct Parsed {
 /// runs actions again and again (the executor's [`super::HttpSender`] holds one), so an
 /// action is compiled and echoed once. A template's source never holds a value (secrets
 /// are referenced by id) and an echo names secrets by name, so it holds no secret. Each
-/// map is cleared when it grows past its limit. The free functions [`references`] and
-/// [`echo`] keep nothing.
+/// map is cleared when it grows past its limit, and a template's source longer than
+/// [`KEPT_SOURCE_LIMIT`] is parsed each time. The free function [`references`] (every
+/// spec's validation) shares one process-wide instance; [`echo`] keeps nothing.
 #[derive(Default)]
 pub struct Templates {
     parsed: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Parsed>>>,
@@ -68,6 +69,12 @@ impl std::fmt::Debug for Templates {
 
 /// The most parsed templates kept at once.
 const PARSED_CACHE_LIMIT: usize = 4096;
+/// The longest template source kept parsed (bytes): with [`PARSED_CACHE_LIMIT`], a bound
+/// on what a dispatcher's specs can make a process hold.
+const KEPT_SOURCE_LIMIT: usize = 4096;
+
+/// The parsed templates every spec's validation shares ([`references`]).
+static SHARED: std::sync::LazyLock<Templates> = std::sync::LazyLock::new(Templates::new);
 
 impl Templates {
     /// An empty cache.
@@ -80,7 +87,7 @@ impl Templates {
 
     /// Parses `source` (from the cache when it was parsed before); errors name `field`.
     fn parse(&self, field: &str, source: &str) -> Result<std::sync::Arc<Parsed>> {
-        if !self.keep {
+        if !self.keep || source.len() > KEPT_SOURCE_LIMIT {
             return compile(field, source).map(std::sync::Arc::new);
         }
         let cache = || self.parsed.lock().unwrap_or_else(|p| p.into_inner());
@@ -247,7 +254,7 @@ impl HttpAction {
 /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the field whose template does
 /// not parse, uses an unsupported construct, or holds a malformed secret id.
 pub fn references(spec: &HttpAction) -> Result<Vec<SecretId>> {
-    Templates::default().references(spec)
+    SHARED.references(spec)
 }
 
 impl Templates {
