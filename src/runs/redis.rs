@@ -15,6 +15,7 @@
 //! - `hush:queue:{p<n>}`: the work stream's partitions, each in its own slot, read by the
 //!   consumer group `workers` ([`super::queue`]).
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -42,11 +43,13 @@ pub struct RedisRuns {
     /// Where ended runs are kept, read once, in a process that keeps its store's cache
     /// coherent ([`RedisRuns::with_final_records`]).
     finals: Option<FinalRecords>,
-    create: Script,
-    start: Script,
-    finish: Script,
-    log: Script,
 }
+
+// The scripts each step of a run's life is (shared: a store is cloned per run).
+static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/create.lua")));
+static START: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/start.lua")));
+static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/finish.lua")));
+static LOG: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/log.lua")));
 
 /// The most partitions `HUSH_QUEUE_PARTITIONS` may ask for.
 pub const MAX_PARTITIONS: usize = 1024;
@@ -92,10 +95,6 @@ impl RedisRuns {
             partitions,
             registered: std::sync::Arc::default(),
             finals: None,
-            create: Script::new(include_str!("lua/create.lua")),
-            start: Script::new(include_str!("lua/start.lua")),
-            finish: Script::new(include_str!("lua/finish.lua")),
-            log: Script::new(include_str!("lua/log.lua")),
         })
     }
 
@@ -190,7 +189,7 @@ impl RunStore for RedisRuns {
             RunStatus::Running => "running",
             _ => "queued",
         };
-        let mut invocation = self.create.prepare_invoke();
+        let mut invocation = CREATE.prepare_invoke();
         invocation
             .key(key(org, &format!("run:{}", run.id)))
             .key(key(org, &format!("run:{}:events", run.id)))
@@ -256,8 +255,7 @@ impl RunStore for RedisRuns {
     ) -> Result<Start> {
         let mut conn = self.redis.conn.clone();
         let started = now();
-        let reply: Vec<Vec<u8>> = self
-            .start
+        let reply: Vec<Vec<u8>> = START
             .key(key(org, &format!("run:{id}")))
             .key(key(org, &format!("run:{id}:events")))
             .key(key(org, "ver"))
@@ -317,7 +315,7 @@ impl RunStore for RedisRuns {
             RunStatus::Succeeded => "succeeded",
             _ => "failed",
         };
-        let mut invocation = self.finish.prepare_invoke();
+        let mut invocation = FINISH.prepare_invoke();
         invocation
             .key(key(org, &format!("run:{}", run.id)))
             .key(key(org, &format!("run:{}:events", run.id)))
@@ -344,7 +342,7 @@ impl RunStore for RedisRuns {
     /// # Errors
     /// When Redis fails.
     async fn log(&self, org: &OrgId, id: &RunId, lines: &[String]) -> Result<()> {
-        let mut invocation = self.log.prepare_invoke();
+        let mut invocation = LOG.prepare_invoke();
         invocation
             .key(key(org, &format!("run:{id}")))
             .key(key(org, &format!("run:{id}:events")))
