@@ -719,6 +719,29 @@ mod tests {
     }
 
     #[test]
+    fn parsed_templates_are_kept_only_up_to_the_source_limit() {
+        let templates = Templates::new();
+        let kept = |t: &Templates| t.parsed.lock().unwrap().len();
+        let short = "Bearer {{inputs.token}}";
+        templates.parse("headers[0].value", short).unwrap();
+        templates.parse("headers[0].value", short).unwrap();
+        assert_eq!(kept(&templates), 1, "a short source is kept once");
+        let long = format!("{}{{{{inputs.a}}}}", "x".repeat(KEPT_SOURCE_LIMIT));
+        let parsed = templates.parse("body.value", &long).unwrap();
+        assert!(parsed.secrets.is_empty());
+        assert_eq!(
+            kept(&templates),
+            1,
+            "a source over the limit is parsed, not kept"
+        );
+        // A source that does not parse is refused each time, never kept.
+        for _ in 0..2 {
+            assert!(templates.parse("url", "{{#if x}}").is_err());
+        }
+        assert_eq!(kept(&templates), 1);
+    }
+
+    #[test]
     fn rendering_escapes_for_where_the_value_lands() {
         let inputs = serde_json::json!({"q": "a b&c=d/e?\"'", "n": 5, "nested": {"x": "y"}});
         let secrets = [(id(A), "s3cr3t/value+=&")];
