@@ -71,7 +71,7 @@ impl std::fmt::Debug for Templates {
 const PARSED_CACHE_LIMIT: usize = 4096;
 /// The longest template source kept parsed (bytes): with [`PARSED_CACHE_LIMIT`], a bound
 /// on what a dispatcher's specs can make a process hold.
-const KEPT_SOURCE_LIMIT: usize = 4096;
+const KEPT_SOURCE_LIMIT: usize = 1024;
 
 /// The parsed templates every spec's validation shares ([`references`]).
 static SHARED: std::sync::LazyLock<Templates> = std::sync::LazyLock::new(Templates::new);
