@@ -266,6 +266,7 @@ async fn main() {
             support::redis_cpu(&url).await,
             support::cpu_of(me),
         );
+        let commands_before = support::redis_commands(&url).await;
         let started = Instant::now();
         runs.enqueue_many(&org, &ids).await.unwrap();
         loop {
@@ -294,6 +295,15 @@ async fn main() {
                     .saturating_sub(cpu_before.0)),
                 per(support::redis_cpu(&url).await.saturating_sub(cpu_before.1)),
                 per(support::cpu_of(me).saturating_sub(cpu_before.2)),
+            );
+            println!(
+                "{workers} worker(s): where redis-server's time per queued run goes (a script's commands are in its EVALSHA too): {}",
+                support::top_commands(
+                    &commands_before,
+                    &support::redis_commands(&url).await,
+                    total,
+                    8
+                )
             );
         }
         if let Some(monitor) = monitor {
