@@ -320,16 +320,7 @@ pub fn cpu_of(pid: u32) -> Duration {
 /// CPU time the redis-server at `url` has used so far (`INFO cpu`, in µs).
 #[allow(dead_code)]
 pub async fn redis_cpu(url: &str) -> Duration {
-    let mut conn = redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let info: String = redis::cmd("INFO")
-        .arg("cpu")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let info = redis_info(url, "cpu").await;
     let secs: f64 = info
         .lines()
         .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
@@ -344,17 +335,9 @@ pub async fn redis_cpu(url: &str) -> Duration {
 /// Redis's time in each command so far, from `INFO commandstats`: name → (calls, µs).
 /// A script's own commands are counted both under its EVALSHA and under their names.
 pub async fn redis_commands(url: &str) -> std::collections::BTreeMap<String, (u64, u64)> {
-    let mut conn = redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
+    redis_info(url, "commandstats")
         .await
-        .unwrap();
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    info.lines()
+        .lines()
         .filter_map(|l| {
             let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
             let field = |key: &str| {
@@ -396,4 +379,18 @@ pub fn top_commands(
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Redis's `INFO <section>`.
+async fn redis_info(url: &str, section: &str) -> String {
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::cmd("INFO")
+        .arg(section)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
 }
