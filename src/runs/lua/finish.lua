@@ -4,9 +4,10 @@
 -- ARGV: 1 attempt, 2 final status, 3 record JSON, 4 retention (s), 5 events cap,
 --       6 status event JSON, then the run's last log events not yet in its events
 -- Returns 1 when stored, 0 when another attempt owns the run or it has ended.
-local status = redis.call('HGET', KEYS[1], 'status')
+local fields = redis.call('HMGET', KEYS[1], 'status', 'attempts')
+local status = fields[1]
 if not status or status == 'succeeded' or status == 'failed' then return 0 end
-if redis.call('HGET', KEYS[1], 'attempts') ~= ARGV[1] then return 0 end
+if fields[2] ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'record', ARGV[3])
 redis.call('HDEL', KEYS[1], 'request', 'worker')
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))

@@ -4,20 +4,18 @@
 --       5 the queue entry delivering it
 -- Returns {'run', attempt, record, request, data version or ''}, {'final'}, {'exhausted', attempts, record},
 -- {'duplicate'} (another queue entry drives this run) or {'gone'}.
-local status = redis.call('HGET', KEYS[1], 'status')
+local fields = redis.call('HMGET', KEYS[1], 'status', 'entry', 'attempts', 'request', 'record')
+local status, entry, request, record = fields[1], fields[2], fields[4], fields[5]
 if not status then return {'gone'} end
 if status == 'succeeded' or status == 'failed' then return {'final'} end
-local entry = redis.call('HGET', KEYS[1], 'entry')
 if entry and entry ~= ARGV[5] then return {'duplicate'} end
 if not entry then redis.call('HSET', KEYS[1], 'entry', ARGV[5]) end
-local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+local attempts = tonumber(fields[3] or '0')
 if attempts >= tonumber(ARGV[2]) then
-  return {'exhausted', tostring(attempts), redis.call('HGET', KEYS[1], 'record')}
+  return {'exhausted', tostring(attempts), record}
 end
 attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[4])
-local request = redis.call('HGET', KEYS[1], 'request')
 if not request then return {'gone'} end
-return {'run', tostring(attempts), redis.call('HGET', KEYS[1], 'record'), request,
-  redis.call('GET', KEYS[3]) or ''}
+return {'run', tostring(attempts), record, request, redis.call('GET', KEYS[3]) or ''}
