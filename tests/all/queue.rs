@@ -622,3 +622,29 @@ async fn a_run_queued_twice_runs_once() {
     assert_eq!(target.hits.lock().unwrap().get(&3), Some(&1));
     stop(&mut worker);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_longer_than_the_visibility_timeout_is_not_taken_from_a_live_worker() {
+    // Each run takes 4 s; entries idle 1.5 s may be claimed by another worker. The
+    // workers' heartbeats keep what they hold from being claimed while they live.
+    let target = Target::start(Duration::from_secs(4)).await;
+    let s = Setup::start(&target).await;
+    let mut workers = [s.worker("long-a", 4), s.worker("long-b", 4)];
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(s.dispatch(n, "wf-long").await);
+    }
+    let ended = s.wait_all(&ids, Duration::from_secs(60)).await;
+    for id in &ids {
+        assert_eq!(ended[id].status, RunStatus::Succeeded, "{:?}", ended[id]);
+        assert_eq!(ended[id].attempts, 1, "run {id} was started again");
+    }
+    let hits = target.hits.lock().unwrap().clone();
+    assert!(
+        (0..6).all(|n| hits.get(&n) == Some(&1)),
+        "a run reached the target twice: {hits:?}"
+    );
+    for worker in &mut workers {
+        stop(worker);
+    }
+}
