@@ -283,15 +283,16 @@ impl RedisRuns {
         Ok(reply.claimed)
     }
 
-    /// Resets the idle time of an entry this worker holds.
-    pub(super) async fn touch(&self, stream: &str, worker: &str, entry: &str) -> Result<()> {
+    /// Resets the idle time of `entries` of `stream` that this worker holds, in one
+    /// XCLAIM (an entry acknowledged meanwhile is not claimed again).
+    pub(super) async fn touch(&self, stream: &str, worker: &str, entries: &[String]) -> Result<()> {
         let mut conn = self.redis.conn.clone();
         redis::cmd("XCLAIM")
             .arg(stream)
             .arg(GROUP)
             .arg(worker)
             .arg(0)
-            .arg(entry)
+            .arg(entries)
             .arg("JUSTID")
             .query_async::<redis::Value>(&mut conn)
             .await

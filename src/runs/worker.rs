@@ -6,6 +6,7 @@
 //! then acknowledges the entry (batched with the other runs' that ended meanwhile). On stop it takes no new work and finishes what it holds. It never stores or
 //! logs anything unredacted.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -232,6 +233,7 @@ async fn handle(
     executor: Executor,
     config: Arc<WorkerConfig>,
     acks: mpsc::UnboundedSender<(String, String)>,
+    held: Arc<Held>,
     stream: String,
     raw: StreamId,
 ) {
@@ -241,17 +243,7 @@ async fn handle(
         let _ = acks.send((stream, raw.id));
         return;
     };
-    let heartbeat = {
-        let (store, worker, id) = (store.clone(), config.name.clone(), entry.id.clone());
-        let stream = entry.stream.clone();
-        let every = config.visibility / 3;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let _ = store.touch(&stream, &worker, &id).await;
-            }
-        })
-    };
+    let heartbeat = Holding::new(&held, &entry.stream, &entry.id);
     let started = store
         .start(
             &entry.org,
@@ -309,10 +301,60 @@ async fn handle(
             false
         }
     };
-    heartbeat.abort();
+    drop(heartbeat);
     if done {
         // Batched with other runs' acknowledgements: one XACK per stream per round trip.
         let _ = acks.send((entry.stream.clone(), entry.id.clone()));
+    }
+}
+
+/// The entries this worker holds, by stream, for its heartbeat.
+type Held = std::sync::Mutex<HashMap<String, HashSet<String>>>;
+
+/// An entry in [`Held`] while its run is handled; dropped, it leaves.
+struct Holding<'a> {
+    held: &'a Held,
+    stream: &'a str,
+    id: &'a str,
+}
+
+impl<'a> Holding<'a> {
+    fn new(held: &'a Held, stream: &'a str, id: &'a str) -> Self {
+        lock(held)
+            .entry(stream.to_owned())
+            .or_default()
+            .insert(id.to_owned());
+        Holding { held, stream, id }
+    }
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        if let Some(ids) = lock(self.held).get_mut(self.stream) {
+            ids.remove(self.id);
+        }
+    }
+}
+
+fn lock(held: &Held) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<String>>> {
+    held.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Every `every`, resets the idle time of every entry this worker holds (one XCLAIM per
+/// stream), so that no other worker claims a run that is still running here.
+async fn heartbeat(store: RedisRuns, worker: String, every: Duration, held: Arc<Held>) {
+    loop {
+        tokio::time::sleep(every).await;
+        let holding: Vec<(String, Vec<String>)> = lock(&held)
+            .iter()
+            .filter(|(_, ids)| !ids.is_empty())
+            .map(|(stream, ids)| (stream.clone(), ids.iter().cloned().collect()))
+            .collect();
+        for (stream, ids) in holding {
+            if let Err(e) = store.touch(&stream, &worker, &ids).await {
+                tracing::warn!(error = %e, "the heartbeat of held queue entries failed");
+            }
+        }
     }
 }
 
@@ -366,6 +408,13 @@ pub async fn work(
     let config = Arc::new(config);
     let (acks, pending_acks) = mpsc::unbounded_channel();
     let acker = tokio::spawn(acknowledge(store.clone(), pending_acks));
+    let held: Arc<Held> = Arc::default();
+    let beating = tokio::spawn(heartbeat(
+        store.clone(),
+        config.name.clone(),
+        config.visibility / 3,
+        Arc::clone(&held),
+    ));
     let slots = Arc::new(Semaphore::new(config.concurrency));
     let mut tasks = JoinSet::new();
     let mut conn = None;
@@ -463,9 +512,9 @@ pub async fn work(
                 .await
                 .expect("the semaphore is never closed");
             let (store, executor, config) = (store.clone(), executor.clone(), Arc::clone(&config));
-            let acks = acks.clone();
+            let (acks, held) = (acks.clone(), Arc::clone(&held));
             tasks.spawn(async move {
-                handle(store, executor, config, acks, stream, entry).await;
+                handle(store, executor, config, acks, held, stream, entry).await;
                 drop(permit);
             });
         }
@@ -483,6 +532,7 @@ pub async fn work(
         "stopping: finishing the runs this worker holds"
     );
     while tasks.join_next().await.is_some() {}
+    beating.abort();
     drop(acks);
     let _ = acker.await;
     tracing::info!("worker stopped");
