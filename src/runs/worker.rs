@@ -83,9 +83,8 @@ pub async fn perform(
 ) -> Ended {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let forward = {
-        let store = Arc::clone(store);
         let (org, id) = (run.org.clone(), run.id.clone());
-        tokio::spawn(async move {
+        async move {
             while let Some(line) = rx.recv().await {
                 // Gather lines for up to LOG_EVERY; a run that ends meanwhile hands them to
                 // the round trip that stores its end.
@@ -106,22 +105,21 @@ pub async fn perform(
                 }
             }
             Vec::new()
-        })
+        }
     };
-    let ran = executor
-        .run_seen(
-            RunRequest {
-                run_id: run.id.clone(),
-                org: run.org.clone(),
-                actor: run.actor.clone(),
-                action,
-                inputs,
-            },
-            Some(tx),
-            seen,
-        )
-        .await;
-    let unstreamed = forward.await.unwrap_or_default();
+    // The forwarder ends once the run has ended (and dropped its sender), in this task.
+    let run_it = executor.run_seen(
+        RunRequest {
+            run_id: run.id.clone(),
+            org: run.org.clone(),
+            actor: run.actor.clone(),
+            action,
+            inputs,
+        },
+        Some(tx),
+        seen,
+    );
+    let (ran, unstreamed) = tokio::join!(run_it, forward);
     let ended = run.finish(ran.record);
     // One line per run at INFO: ids, kind, status, error code and duration; never a
     // value, an input, a result or an error message.
