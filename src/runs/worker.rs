@@ -1,10 +1,11 @@
 //! `hush worker`: drains the work queue ([`super::queue`]). A worker reads entries
-//! through the consumer group, holds each (re-claiming it every third of the visibility
-//! timeout) until its run's end is stored, starts each run as a counted attempt (a run
-//! started `max_attempts` times is dead-lettered), runs it through the executor with its
-//! log lines streamed to the run's events, stores the end only for the latest attempt,
-//! then acknowledges the entry (batched with the other runs' that ended meanwhile). On stop it takes no new work and finishes what it holds. It never stores or
-//! logs anything unredacted.
+//! through the consumer group, holds each (one heartbeat re-claims everything it holds
+//! every third of the visibility timeout) until its run's end is stored, starts each run
+//! as a counted attempt (a run started `max_attempts` times is dead-lettered), runs it
+//! through the executor with its log lines streamed to the run's events, stores the end
+//! only for the latest attempt, then acknowledges the entry (batched with the other
+//! runs' that ended meanwhile). On stop it takes no new work and finishes what it holds.
+//! It never stores or logs anything unredacted.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
