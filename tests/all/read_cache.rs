@@ -482,9 +482,10 @@ async fn a_run_dispatched_with_an_unchanged_token_actor_and_secret_reads_nothing
         .unwrap()
         .id;
     s.expect_sent("warm", false, "mia", &id, v).await;
-    // What a read of the store sends: HMGETs and a GET of the version in MULTI/EXEC (a
-    // GET is not counted: Redis counts the one the run's create script makes inside it).
-    let reads = ["hmget", "exec"];
+    // What a read of the store sends: its HMGETs and the version's GET in one MULTI/EXEC.
+    // The transaction is what is counted: the run's own scripts (create, finish) call
+    // HMGET and GET inside them, and Redis counts those too.
+    let reads = ["multi", "exec"];
     let (before, hits) = (calls(&s.h.redis_url(), &reads).await, s.api.cache_hits());
     for _ in 0..5 {
         s.expect_sent("unchanged", false, "mia", &id, v).await;
