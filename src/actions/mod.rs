@@ -109,10 +109,7 @@ impl Action {
     /// # Errors
     /// [`Invalid`](crate::error::ErrorKind::Invalid) for a template that does not parse.
     pub fn references(&self) -> Result<Vec<SecretId>> {
-        match self {
-            Action::SendApiRequest(spec) => http::references(spec),
-            Action::RunCode(spec) => Ok(spec.references()),
-        }
+        self.references_in(http::template::shared())
     }
 
     /// [`Action::references`], parsing templates through `templates` (which keeps them

@@ -157,8 +157,7 @@ impl FinalRecords {
     pub(crate) fn get(&self, org: &OrgId, key: &str) -> Option<Vec<u8>> {
         let found = self.cache.get_final(org, key);
         if found.is_some() {
-            self.cache.hits.fetch_add(1, Ordering::Relaxed);
-            crate::metrics::read_cache(true);
+            self.cache.hit();
         }
         found
     }
@@ -231,8 +230,7 @@ impl RedisBackend {
             return None;
         }
         let found = self.cache.get_coherent(org, fields)?;
-        self.cache.hits.fetch_add(1, Ordering::Relaxed);
-        crate::metrics::read_cache(true);
+        self.cache.hit();
         Some(found)
     }
 
@@ -841,8 +839,7 @@ impl Backend for RedisBackend {
     ) -> Result<Vec<Option<Vec<u8>>>> {
         let seen = seen.filter(|_| self.cache_answers);
         if let Some(cached) = seen.and_then(|v| self.cache.get(org, fields, v)) {
-            self.cache.hits.fetch_add(1, Ordering::Relaxed);
-            crate::metrics::read_cache(true);
+            self.cache.hit();
             return Ok(cached);
         }
         if let Some((values, _)) = self.coherent(org, fields) {

@@ -257,6 +257,11 @@ pub fn references(spec: &HttpAction) -> Result<Vec<SecretId>> {
     SHARED.references(spec)
 }
 
+/// The process-wide parsed templates that every spec's validation shares.
+pub(crate) fn shared() -> &'static Templates {
+    &SHARED
+}
+
 impl Templates {
     /// [`references`], parsing each template once per cache.
     ///

@@ -181,6 +181,12 @@ impl ReadCache {
             .max(1)
     }
 
+    /// Counts a read answered from this cache.
+    pub(crate) fn hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::read_cache(true);
+    }
+
     /// Whether the lease lets this process answer unasked now.
     pub(crate) fn leased(&self) -> bool {
         self.nanos(Instant::now()) < self.lease_until.load(Ordering::Acquire)
