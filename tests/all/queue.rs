@@ -211,8 +211,20 @@ impl Setup {
         }
     }
 
+    /// A connection of the test's own; on a cluster in the middle of a failover the
+    /// first tries may find no node answering for a while, so it tries for up to 60 s.
     pub(crate) async fn redis(&self) -> RedisConn {
-        RedisConn::open(&self.h.redis_url()).await.unwrap()
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match RedisConn::open(&self.h.redis_url()).await {
+                Ok(conn) => return conn,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("the test's connection to Redis failed, trying again: {e}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("no connection to Redis in 60 s: {e}"),
+            }
+        }
     }
 
     /// The work stream run `id` is queued to.
