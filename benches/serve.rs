@@ -435,5 +435,89 @@ async fn main() {
         show(median(&mut h)),
         show(median(&mut g))
     );
+    // Not a ratio, where the time goes: the same two GETs from the leanest client, one
+    // kept-alive connection whose request is written and answer read in the calling task
+    // (reqwest hands each request to a connection task and back).
+    let addr = base.trim_start_matches("http://").to_owned();
+    let lean = |path: String, bearer: Option<String>| {
+        let client = Arc::new(tokio::sync::Mutex::new(None::<LeanHttp>));
+        let addr = addr.clone();
+        move || {
+            let (client, addr, path, bearer) = (
+                Arc::clone(&client),
+                addr.clone(),
+                path.clone(),
+                bearer.clone(),
+            );
+            async move {
+                let mut client = client.lock().await;
+                if client.is_none() {
+                    *client = Some(LeanHttp::connect(&addr).await);
+                }
+                let body = client.as_mut().unwrap().get(&path, bearer.as_deref()).await;
+                assert!(!body.is_empty());
+            }
+        }
+    };
+    let lean_run = lean(format!("/v1/runs/{id}"), Some(token.clone()));
+    let lean_healthz = lean("/healthz".to_owned(), None);
+    let (mut r, mut g) = interleaved(count(5, 20), count(100, 200), &lean_run, &get_raw).await;
+    let (mut h, _) = interleaved(count(5, 20), count(100, 200), &lean_healthz, &get_raw).await;
+    println!(
+        "diagnostic, not a ratio: from a lean HTTP/1.1 client: GET /v1/runs/{{id}} p50 {}, GET /healthz p50 {}; raw Redis GET p50 {}",
+        show(median(&mut r)),
+        show(median(&mut h)),
+        show(median(&mut g))
+    );
     secrets.flush().await;
+}
+
+/// The leanest HTTP/1.1 client, for a diagnostic only: one kept-alive connection, a GET
+/// written and its answer (with a `content-length`) read in the calling task.
+struct LeanHttp {
+    tcp: tokio::net::TcpStream,
+    host: String,
+    buf: Vec<u8>,
+}
+
+impl LeanHttp {
+    async fn connect(addr: &str) -> LeanHttp {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        LeanHttp {
+            tcp,
+            host: addr.to_owned(),
+            buf: Vec::with_capacity(16 * 1024),
+        }
+    }
+
+    /// The body of a `200 OK` answer to `GET path`.
+    async fn get(&mut self, path: &str, bearer: Option<&str>) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let auth = bearer.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+        let request = format!("GET {path} HTTP/1.1\r\nhost: {}\r\n{auth}\r\n", self.host);
+        self.tcp.write_all(request.as_bytes()).await.unwrap();
+        self.buf.clear();
+        loop {
+            let mut chunk = [0u8; 8192];
+            let n = self.tcp.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+            let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = std::str::from_utf8(&self.buf[..end])
+                .unwrap()
+                .to_ascii_lowercase();
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .expect("a content-length");
+            if self.buf.len() >= end + 4 + length {
+                return self.buf[end + 4..end + 4 + length].to_vec();
+            }
+        }
+    }
 }

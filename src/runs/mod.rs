@@ -97,6 +97,46 @@ pub struct Run {
     pub request: Option<Value>,
 }
 
+/// A run as `GET /v1/runs/{id}` answers it: the JSON of a [`Run`], and the fields that
+/// decide who may see it. An ended run kept by the store is answered as kept, not parsed
+/// and written again.
+pub struct RunJson {
+    /// Its org, actor and creation time.
+    pub head: RunHead,
+    /// The run as `serde_json` writes a [`Run`].
+    pub json: Vec<u8>,
+}
+
+/// What decides who may see a run: its org, the user it ran for, and when it was made.
+#[derive(Deserialize)]
+pub struct RunHead {
+    /// The org.
+    pub org: OrgId,
+    /// The user it runs for.
+    pub actor: UserId,
+    /// When it was dispatched.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+}
+
+impl RunJson {
+    /// `run`, written out.
+    ///
+    /// # Errors
+    /// When the run does not serialize (it always does).
+    pub fn of(run: &Run) -> Result<RunJson> {
+        Ok(RunJson {
+            head: RunHead {
+                org: run.org.clone(),
+                actor: run.actor.clone(),
+                created_at: run.created_at,
+            },
+            json: serde_json::to_vec(run)
+                .map_err(|e| Error::internal(format!("a run did not serialize: {e}")))?,
+        })
+    }
+}
+
 impl Run {
     /// A new queued run (a fresh id, created now) of an action of `action_kind`, for
     /// `actor`, dispatched by the token `dispatched_by`; nothing else set yet.
@@ -328,6 +368,18 @@ pub trait RunStore: Send + Sync + 'static {
     /// # Errors
     /// When the store fails or the stored run is unreadable.
     async fn get(&self, org: &OrgId, id: &RunId) -> Result<Option<Run>>;
+
+    /// [`RunStore::get`], written out as the API answers it.
+    ///
+    /// # Errors
+    /// When the store fails or the stored run is unreadable.
+    async fn get_json(&self, org: &OrgId, id: &RunId) -> Result<Option<RunJson>> {
+        self.get(org, id)
+            .await?
+            .as_ref()
+            .map(RunJson::of)
+            .transpose()
+    }
 
     /// A page of `org`'s runs (or one workflow run's), newest first, optionally only those
     /// with `status` and only those of `actor` created since a time (when that user was

@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use redis::{AsyncCommands, Script};
 
 use super::{
-    Created, Event, EventFeed, MAX_EVENTS, MAX_PAGE, Page, Pending, Run, RunStore, Start,
-    time_prefix,
+    Created, Event, EventFeed, MAX_EVENTS, MAX_PAGE, Page, Pending, Run, RunHead, RunJson,
+    RunStore, Start, time_prefix,
 };
 use crate::error::{Error, Result};
 use crate::executor::RunStatus;
@@ -408,6 +408,20 @@ impl RunStore for RedisRuns {
         }
         Ok(Some(run))
     }
+    async fn get_json(&self, org: &OrgId, id: &RunId) -> Result<Option<RunJson>> {
+        // A kept ended run is answered as kept: only its head is read from it.
+        if let Some(json) = self.finals.as_ref().and_then(|f| f.get(org, id.as_str())) {
+            let head: RunHead = serde_json::from_slice(&json)
+                .map_err(|e| Error::internal(format!("stored run {id} is unreadable: {e}")))?;
+            return Ok(Some(RunJson { head, json }));
+        }
+        self.get(org, id)
+            .await?
+            .as_ref()
+            .map(RunJson::of)
+            .transpose()
+    }
+
     /// A page of `org`'s runs (or one workflow run's), newest first, optionally only those
     /// with `status` and only those of `actor` created since a time (when that user was
     /// added), after `cursor` (a run id from a previous page).
