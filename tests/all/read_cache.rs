@@ -778,6 +778,63 @@ async fn an_ended_run_is_read_from_redis_once_then_answered_from_the_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_run_answered_from_the_cache_is_shown_only_to_whom_may_see_it() {
+    use hush::directory::Role;
+    let s = Setup::start().await;
+    let bob = user("bob");
+    acknowledged!(s.h.directory.add_user(&s.h.org, &bob, Role::Member));
+    let secret = team_secret(&s, "Shown", "sk_live_cache_shown_to_0123456789").await;
+    let (run, _) = s.dispatch(false, "bob", &secret).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let id = run["id"].as_str().unwrap();
+    // Tokens issued first: an issue is a change to the org, which empties its cache.
+    let bobs = common::api::user_token(&s.h, "bob").await;
+    let ada = common::api::user_token(&s.h, "ada").await;
+    let mia = common::api::user_token(&s.h, "mia").await;
+    // Read by the service token: from now on the run is answered from the cache.
+    assert_eq!(get_run(&s, id, &s.token).await.0, reqwest::StatusCode::OK);
+    let hits = s.api.cache_hits();
+    assert_eq!(
+        get_run(&s, id, &bobs).await,
+        (reqwest::StatusCode::OK, run.clone()),
+        "bob sees his own run"
+    );
+    assert_eq!(
+        get_run(&s, id, &ada).await,
+        (reqwest::StatusCode::OK, run.clone()),
+        "an admin sees every run of the org"
+    );
+    let (status, body) = get_run(&s, id, &mia).await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::NOT_FOUND,
+        "another member saw bob's run: {body}"
+    );
+    assert!(
+        s.api.cache_hits() >= hits + 3,
+        "each read of the run was answered from the cache"
+    );
+    // A new user of the same id, added after the run: not the run's bob. (The change
+    // empties the org's cache; the service token's read keeps the run again.)
+    acknowledged!(s.h.directory.remove_user(&s.h.org, &bob));
+    acknowledged!(s.h.directory.add_user(&s.h.org, &bob, Role::Member));
+    let new_bobs = common::api::user_token(&s.h, "bob").await;
+    assert_eq!(get_run(&s, id, &s.token).await.0, reqwest::StatusCode::OK);
+    let hits = s.api.cache_hits();
+    let (status, body) = get_run(&s, id, &new_bobs).await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::NOT_FOUND,
+        "a new user of the same id saw the earlier bob's run: {body}"
+    );
+    assert!(
+        s.api.cache_hits() > hits,
+        "the new bob's read was answered from the cache"
+    );
+    s.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_run_of_a_removed_org_is_not_shown_to_a_new_org_of_the_same_name() {
     let s = Setup::start().await;
     let secret = team_secret(&s, "Removed", "sk_live_cache_removed_org_0123456789").await;
