@@ -3,6 +3,8 @@
 //! every capability and owns none; no plaintext outlives [`Executor::run`], and nothing
 //! it returns or logs holds one.
 
+use std::sync::Arc;
+
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -111,7 +113,7 @@ pub struct RunRecord {
     pub secrets_used: Vec<SecretUse>,
     /// The action as written, with secrets named by name (see [`crate::actions::http::echo`]; a Run Code
     /// spec names no values, so it is shown as is).
-    pub request: Value,
+    pub request: Arc<Value>,
 }
 
 /// What [`Executor::run_live`] returns.
@@ -241,7 +243,7 @@ impl Executor {
                     .collect();
                 self.http.templates().echo(spec, &names)
             }
-            Action::RunCode(spec) => serde_json::to_value(spec).unwrap_or(Value::Null),
+            Action::RunCode(spec) => Arc::new(serde_json::to_value(spec).unwrap_or(Value::Null)),
         };
         let record = RunRecord {
             id: request.run_id.clone(),

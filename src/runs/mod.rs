@@ -92,9 +92,9 @@ pub struct Run {
     /// The secrets it used, by id and name.
     #[serde(default)]
     pub secrets_used: Vec<SecretUse>,
-    /// The action as written, secrets named by name.
+    /// The action as written, secrets named by name (shared with the echo cache).
     #[serde(default)]
-    pub request: Option<Value>,
+    pub request: Option<std::sync::Arc<Value>>,
 }
 
 /// A run as `GET /v1/runs/{id}` answers it: the JSON of a [`Run`], and the fields that

@@ -76,7 +76,7 @@ fn ended(run: Run) -> Run {
         logs: vec!["done".into()],
         error: None,
         secrets_used: vec![],
-        request: json!({}),
+        request: json!({}).into(),
     })
 }
 

@@ -7,6 +7,8 @@
 //! `{{secret "sec_…"}}`. Blocks, partials, other helpers and `{{{…}}}` (which would skip
 //! escaping) are refused when the spec is validated, before any secret is fetched.
 
+use std::sync::Arc;
+
 use handlebars::template::{Parameter, TemplateElement};
 use handlebars::{PathSeg, Template};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -49,7 +51,7 @@ struct Parsed {
 /// spec's validation) shares one process-wide instance; [`echo`] keeps nothing.
 #[derive(Default)]
 pub struct Templates {
-    parsed: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Parsed>>>,
+    parsed: std::sync::Mutex<std::collections::HashMap<String, Arc<Parsed>>>,
     echoes: std::sync::Mutex<std::collections::HashMap<u64, Vec<Echoed>>>,
     keys: std::hash::RandomState,
     /// False for a throwaway (uncached) instance.
@@ -86,20 +88,20 @@ impl Templates {
     }
 
     /// Parses `source` (from the cache when it was parsed before); errors name `field`.
-    fn parse(&self, field: &str, source: &str) -> Result<std::sync::Arc<Parsed>> {
+    fn parse(&self, field: &str, source: &str) -> Result<Arc<Parsed>> {
         if !self.keep || source.len() > KEPT_SOURCE_LIMIT {
-            return compile(field, source).map(std::sync::Arc::new);
+            return compile(field, source).map(Arc::new);
         }
         let cache = || self.parsed.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(parsed) = cache().get(source) {
-            return Ok(std::sync::Arc::clone(parsed));
+            return Ok(Arc::clone(parsed));
         }
-        let parsed = std::sync::Arc::new(compile(field, source)?);
+        let parsed = Arc::new(compile(field, source)?);
         let mut cached = cache();
         if cached.len() >= PARSED_CACHE_LIMIT {
             cached.clear();
         }
-        cached.insert(source.to_owned(), std::sync::Arc::clone(&parsed));
+        cached.insert(source.to_owned(), Arc::clone(&parsed));
         Ok(parsed)
     }
 }
@@ -337,16 +339,17 @@ fn check_url_authority(parsed: &Parsed) -> Result<()> {
 /// An action runs again and again with the same secrets, so echoes are kept by the spec
 /// and the names (a rename is another key); like the parsed templates they hold no value.
 pub fn echo(spec: &HttpAction, names: &[(SecretId, String)]) -> Value {
-    Templates::default().echo(spec, names)
+    Arc::unwrap_or_clone(Templates::default().echo(spec, names))
 }
 
 impl Templates {
-    /// [`echo`], kept by spec and names (a rename is another key).
-    pub fn echo(&self, spec: &HttpAction, names: &[(SecretId, String)]) -> Value {
+    /// [`echo`], kept by spec and names (a rename is another key), and shared: a run's
+    /// record holds the kept echo itself, not a copy.
+    pub fn echo(&self, spec: &HttpAction, names: &[(SecretId, String)]) -> Arc<Value> {
         if !self.keep {
             let mut value = serde_json::to_value(spec).unwrap_or(Value::Null);
             rename_secrets(&mut value, names);
-            return value;
+            return Arc::new(value);
         }
         let key = echo_key(&self.keys, spec, names);
         let cache = || self.echoes.lock().unwrap_or_else(|p| p.into_inner());
@@ -355,10 +358,11 @@ impl Templates {
                 .iter()
                 .find(|(s, n, _)| s == spec && n.as_slice() == names)
         {
-            return value.clone();
+            return Arc::clone(value);
         }
         let mut value = serde_json::to_value(spec).unwrap_or(Value::Null);
         rename_secrets(&mut value, names);
+        let value = Arc::new(value);
         let mut cached = cache();
         if cached.len() >= ECHO_CACHE_LIMIT {
             cached.clear();
@@ -366,13 +370,13 @@ impl Templates {
         cached
             .entry(key)
             .or_default()
-            .push((spec.clone(), names.to_vec(), value.clone()));
+            .push((spec.clone(), names.to_vec(), Arc::clone(&value)));
         value
     }
 }
 
 /// A spec, the names its secrets had, and its echo.
-type Echoed = (HttpAction, Vec<(SecretId, String)>, Value);
+type Echoed = (HttpAction, Vec<(SecretId, String)>, Arc<Value>);
 
 /// The most echo keys kept at once.
 const ECHO_CACHE_LIMIT: usize = 1024;
