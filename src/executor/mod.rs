@@ -4,7 +4,6 @@
 //! it returns or logs holds one.
 
 use std::sync::Arc;
-
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};

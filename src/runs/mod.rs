@@ -16,6 +16,7 @@ pub mod queue;
 pub mod redis;
 pub mod worker;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -94,7 +95,7 @@ pub struct Run {
     pub secrets_used: Vec<SecretUse>,
     /// The action as written, secrets named by name (shared with the echo cache).
     #[serde(default)]
-    pub request: Option<std::sync::Arc<Value>>,
+    pub request: Option<Arc<Value>>,
 }
 
 /// A run as `GET /v1/runs/{id}` answers it: the JSON of a [`Run`], and the fields that
