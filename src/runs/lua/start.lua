@@ -9,13 +9,15 @@ local status, entry, request, record = fields[1], fields[2], fields[4], fields[5
 if not status then return {'gone'} end
 if status == 'succeeded' or status == 'failed' then return {'final'} end
 if entry and entry ~= ARGV[5] then return {'duplicate'} end
-if not entry then redis.call('HSET', KEYS[1], 'entry', ARGV[5]) end
 local attempts = tonumber(fields[3] or '0')
 if attempts >= tonumber(ARGV[2]) then
+  if not entry then redis.call('HSET', KEYS[1], 'entry', ARGV[5]) end
   return {'exhausted', tostring(attempts), record}
 end
-attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1])
+-- The entry (unset, or this one), the attempt counted and the run running: one write.
+attempts = attempts + 1
+redis.call('HSET', KEYS[1], 'entry', ARGV[5], 'attempts', tostring(attempts),
+  'status', 'running', 'worker', ARGV[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[4])
 if not request then return {'gone'} end
 return {'run', tostring(attempts), record, request, redis.call('GET', KEYS[3]) or ''}
