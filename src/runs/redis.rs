@@ -81,6 +81,11 @@ fn key(org: &OrgId, suffix: &str) -> String {
     format!("hush:{{{org}}}:{suffix}")
 }
 
+/// The error for run `id`'s stored JSON that does not parse.
+fn unreadable(id: &impl std::fmt::Display) -> impl Fn(serde_json::Error) -> Error + Copy + '_ {
+    move |e| Error::internal(format!("stored run {id} is unreadable: {e}"))
+}
+
 impl RedisRuns {
     /// The store on the Redis server at `url`, keeping runs for `retention`.
     ///
@@ -272,8 +277,7 @@ impl RunStore for RedisRuns {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.fail(&e))?;
-        let unreadable =
-            |e: serde_json::Error| Error::internal(format!("stored run {id} is unreadable: {e}"));
+        let unreadable = unreadable(id);
         let text = |i: usize| std::str::from_utf8(&reply[i]).unwrap_or_default();
         let number = |i: usize| text(i).parse::<u32>().ok();
         match reply.first().map(Vec::as_slice) {
@@ -363,8 +367,7 @@ impl RunStore for RedisRuns {
     /// # Errors
     /// When Redis fails or the stored run is unreadable.
     async fn get(&self, org: &OrgId, id: &RunId) -> Result<Option<Run>> {
-        let unreadable =
-            |e: serde_json::Error| Error::internal(format!("stored run {id} is unreadable: {e}"));
+        let unreadable = unreadable(id);
         if let Some(bytes) = self.finals.as_ref().and_then(|f| f.get(org, id.as_str())) {
             return serde_json::from_slice(&bytes).map(Some).map_err(unreadable);
         }
@@ -411,8 +414,7 @@ impl RunStore for RedisRuns {
     async fn get_json(&self, org: &OrgId, id: &RunId) -> Result<Option<RunJson>> {
         // A kept ended run is answered as kept: only its head is read from it.
         if let Some(json) = self.finals.as_ref().and_then(|f| f.get(org, id.as_str())) {
-            let head: RunHead = serde_json::from_slice(&json)
-                .map_err(|e| Error::internal(format!("stored run {id} is unreadable: {e}")))?;
+            let head: RunHead = serde_json::from_slice(&json).map_err(unreadable(id))?;
             return Ok(Some(RunJson { head, json }));
         }
         self.get(org, id)
@@ -484,8 +486,7 @@ impl RunStore for RedisRuns {
                 if status.is_some_and(|s| s != st) {
                     continue;
                 }
-                let mut run: Run = serde_json::from_str(&record)
-                    .map_err(|e| Error::internal(format!("stored run {id} is unreadable: {e}")))?;
+                let mut run: Run = serde_json::from_str(&record).map_err(unreadable(&id))?;
                 if actor.is_some_and(|(a, since)| *a != run.actor || run.created_at < since) {
                     continue;
                 }
