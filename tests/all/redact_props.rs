@@ -88,6 +88,30 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Whether `hay` holds one of `variants` as the redactor matches them: hex digits in any
+/// mix of cases (`variants` lists each spelling with its hex digits all lower and all
+/// upper case; the positions where the two differ are the ones a writer may spell either
+/// way), every other byte exactly. A naive search, independent of the automaton.
+fn holds_variant(hay: &[u8], variants: &[Vec<u8>]) -> bool {
+    let hex_case = |a: &u8, b: &u8| a.is_ascii_hexdigit() && a.eq_ignore_ascii_case(b);
+    variants.iter().any(|v| {
+        let twin = variants.iter().find(|u| {
+            u.len() == v.len() && *u != v && u.iter().zip(v).all(|(a, b)| a == b || hex_case(a, b))
+        });
+        let folds: Vec<bool> = match twin {
+            Some(u) => u.iter().zip(v).map(|(a, b)| a != b).collect(),
+            None => vec![false; v.len()],
+        };
+        !v.is_empty()
+            && hay.windows(v.len()).any(|w| {
+                w.iter()
+                    .zip(v)
+                    .zip(&folds)
+                    .all(|((a, b), &folds)| a == b || folds && hex_case(a, b))
+            })
+    })
+}
+
 /// Redacts `input` through the stream, cutting it at `cuts` (taken modulo the length).
 fn streamed(r: &Arc<Redactor>, input: &[u8], cuts: &[usize]) -> Vec<u8> {
     let mut points: Vec<usize> = cuts
@@ -160,9 +184,10 @@ proptest! {
             text.extend_from_slice(filler.as_bytes());
         }
         text.extend_from_slice(&noise);
-        let all = variants(&secret);
-        // The oracle is a naive search, independent of the automaton.
-        prop_assume!(all.iter().all(|v| !contains(&text, v)));
+        // A truncated encoding followed by filler can spell the secret again, for
+        // example upper-case hex whose last digit comes from the filler in lower case: the
+        // redactor rightly takes that for the secret, so such text is left out.
+        prop_assume!(!holds_variant(&text, &variants(&secret)));
 
         let r = Arc::new(Redactor::new([("s", &secret)]));
         let one_shot = r.redact_bytes(&text).into_owned();
