@@ -55,7 +55,31 @@ impl Action {
     /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the field that is wrong, or
     /// `kind` when it is missing or unknown.
     pub fn from_json(text: &str) -> Result<Self> {
-        let action = Self::from_local_json(text)?;
+        Self::parse(text).and_then(Self::without_path)
+    }
+
+    /// Parses and validates a spec already read as a JSON value, as
+    /// [`Action::from_json`] does (a worker takes a queued run's spec so, without printing
+    /// and reading it again).
+    ///
+    /// # Errors
+    /// As [`Action::from_json`].
+    pub fn from_value(spec: serde_json::Value) -> Result<Self> {
+        Self::parse(spec).and_then(Self::without_path)
+    }
+
+    /// Parses and validates a spec as [`Action::from_json`] does, but also takes a Run
+    /// Code component as a path to a local `.wasm` file: for `hush run` alone, whose
+    /// user owns the machine it reads.
+    ///
+    /// # Errors
+    /// As [`Action::from_json`], but for the component.
+    pub fn from_local_json(text: &str) -> Result<Self> {
+        Self::parse(text)
+    }
+
+    /// Refuses a Run Code component given as a path on this machine.
+    fn without_path(action: Self) -> Result<Self> {
         if let Action::RunCode(spec) = &action
             && let Some(code::ComponentRef::Path(_)) = spec.component
         {
@@ -68,23 +92,10 @@ impl Action {
         Ok(action)
     }
 
-    /// Parses and validates a spec as [`Action::from_json`] does, but also takes a Run
-    /// Code component as a path to a local `.wasm` file: for `hush run` alone, whose
-    /// user owns the machine it reads.
-    ///
-    /// # Errors
-    /// As [`Action::from_json`], but for the component.
-    pub fn from_local_json(text: &str) -> Result<Self> {
-        #[derive(serde::Deserialize)]
-        struct Kind {
-            kind: Option<String>,
-        }
-        let kind: Kind = serde_json::from_str(text).map_err(|e| Error::invalid("action", e))?;
-        match kind.kind.as_deref() {
-            Some("send_api_request") => {
-                http::HttpAction::from_json(text).map(Action::SendApiRequest)
-            }
-            Some("run_code") => code::CodeAction::from_json(text).map(Action::RunCode),
+    fn parse(spec: impl SpecJson) -> Result<Self> {
+        match spec.kind()?.as_deref() {
+            Some("send_api_request") => http::HttpAction::parse(spec).map(Action::SendApiRequest),
+            Some("run_code") => code::CodeAction::parse(spec).map(Action::RunCode),
             Some(other) => Err(Error::invalid(
                 "kind",
                 format!("{other:?} is not an action kind (send_api_request, run_code)"),
@@ -125,11 +136,49 @@ impl Action {
     }
 }
 
-/// Deserializes a spec of either kind, naming the exact field (e.g. `limits.timeout_ms`)
-/// when it is wrong.
-pub(crate) fn parse_spec<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+/// A spec's JSON, as text or as a value already parsed: what a spec of either kind is
+/// read from.
+pub(crate) trait SpecJson {
+    /// The `kind` field, if any.
+    fn kind(&self) -> Result<Option<String>>;
+    /// Deserializes the spec, naming the exact field (e.g. `limits.timeout_ms`) when it
+    /// is wrong.
+    fn spec<T: serde::de::DeserializeOwned>(self) -> Result<T>;
+}
+
+#[derive(Deserialize)]
+struct Kind {
+    kind: Option<String>,
+}
+
+impl SpecJson for &str {
+    fn kind(&self) -> Result<Option<String>> {
+        let kind: Kind = serde_json::from_str(self).map_err(|e| Error::invalid("action", e))?;
+        Ok(kind.kind)
+    }
+
+    fn spec<T: serde::de::DeserializeOwned>(self) -> Result<T> {
+        spec_at_path(serde_path_to_error::deserialize(
+            &mut serde_json::Deserializer::from_str(self),
+        ))
+    }
+}
+
+impl SpecJson for serde_json::Value {
+    fn kind(&self) -> Result<Option<String>> {
+        let kind = Kind::deserialize(self).map_err(|e| Error::invalid("action", e))?;
+        Ok(kind.kind)
+    }
+
+    fn spec<T: serde::de::DeserializeOwned>(self) -> Result<T> {
+        spec_at_path(serde_path_to_error::deserialize(self))
+    }
+}
+
+fn spec_at_path<T>(
+    parsed: std::result::Result<T, serde_path_to_error::Error<serde_json::Error>>,
+) -> Result<T> {
+    parsed.map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "action" } else { path.as_str() };
         Error::invalid(field, e.inner())
@@ -145,5 +194,60 @@ impl From<http::HttpAction> for Action {
 impl From<code::CodeAction> for Action {
     fn from(spec: code::CodeAction) -> Self {
         Action::RunCode(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use serde_json::json;
+
+    /// The field an `Invalid` error names: its message up to the first `:`.
+    fn field(e: &Error) -> &str {
+        assert_eq!(e.kind(), ErrorKind::Invalid, "{e}");
+        e.message().split(':').next().unwrap()
+    }
+
+    #[test]
+    fn a_spec_read_as_a_value_is_taken_and_refused_as_the_same_spec_read_as_text() {
+        let component = format!("sha256:{}", "a".repeat(64));
+        let taken = [
+            json!({"kind": "send_api_request", "name": "Charge", "method": "POST",
+                "url": "https://api.stripe.com/v1/charges",
+                "headers": [{"name": "Authorization",
+                    "value": "Bearer {{secret \"sec_aaaaaaaaaaaaaaaaaaaaaaaaaa\"}}"}],
+                "body": {"type": "json", "value": {"amount": "{{inputs.amount}}"}}}),
+            json!({"kind": "run_code", "name": "Sign", "component": component}),
+        ];
+        for spec in taken {
+            let from_text = Action::from_json(&spec.to_string()).unwrap();
+            assert_eq!(Action::from_value(spec).unwrap(), from_text);
+        }
+        let refused = [
+            (json!({"name": "no kind"}), "invalid kind"),
+            (json!({"kind": "send_email"}), "invalid kind"),
+            (json!({"kind": 7}), "invalid action"),
+            (json!(["send_api_request"]), "invalid action"),
+            (
+                json!({"kind": "send_api_request", "name": "x", "method": "GET", "url": 5}),
+                "invalid url",
+            ),
+            (
+                json!({"kind": "send_api_request", "name": "x", "method": "GET",
+                    "url": "https://example.com/{{secret \"not-an-id\"}}"}),
+                "invalid url",
+            ),
+            (
+                json!({"kind": "run_code", "name": "x", "component": "/tmp/guest.wasm"}),
+                "invalid component",
+            ),
+        ];
+        for (spec, expected) in refused {
+            let from_text = Action::from_json(&spec.to_string()).unwrap_err();
+            let from_value = Action::from_value(spec.clone()).unwrap_err();
+            assert_eq!(field(&from_text), expected, "{spec}: {from_text}");
+            assert_eq!(field(&from_value), expected, "{spec}: {from_value}");
+        }
     }
 }

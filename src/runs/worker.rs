@@ -192,7 +192,7 @@ pub(super) async fn run_started(
             );
             Ended::without_running(run.fail(ErrorKind::Denied, message), false)
         }
-        _ => match Action::from_json(&pending.action.to_string()) {
+        _ => match Action::from_value(pending.action) {
             Ok(action) => perform(store, executor, run, action, pending.inputs, seen).await,
             Err(e) => Ended::without_running(run.fail(e.kind(), e.message().to_owned()), false),
         },

@@ -223,7 +223,11 @@ impl CodeAction {
     /// # Errors
     /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the field that is wrong.
     pub fn from_json(text: &str) -> Result<Self> {
-        let spec: CodeAction = crate::actions::parse_spec(text)?;
+        Self::parse(text)
+    }
+
+    pub(crate) fn parse(json: impl crate::actions::SpecJson) -> Result<Self> {
+        let spec: CodeAction = json.spec()?;
         spec.validate()?;
         Ok(spec)
     }

@@ -183,8 +183,12 @@ impl HttpAction {
                 ),
             ));
         }
-        let lower = self.url.trim_start().to_ascii_lowercase();
-        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        let url = self.url.trim_start().as_bytes();
+        let starts = |scheme: &str| {
+            url.get(..scheme.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(scheme.as_bytes()))
+        };
+        if !(starts("http://") || starts("https://")) {
             return Err(Error::invalid(
                 "url",
                 "it must start with http:// or https:// (the scheme cannot be a template)",
@@ -192,22 +196,26 @@ impl HttpAction {
         }
         check_pairs("headers", &self.headers)?;
         for (i, h) in self.headers.iter().enumerate() {
-            let field = format!("headers[{i}].name");
+            // The field is named only when it is wrong (this runs on every run).
+            let field = || format!("headers[{i}].name");
             if reqwest::header::HeaderName::from_bytes(h.name.as_bytes()).is_err() {
                 return Err(Error::invalid(
-                    &field,
+                    &field(),
                     format!("{:?} is not a valid header name", h.name),
                 ));
             }
-            if FORBIDDEN_HEADERS.contains(&h.name.to_ascii_lowercase().as_str()) {
+            if FORBIDDEN_HEADERS
+                .iter()
+                .any(|f| h.name.eq_ignore_ascii_case(f))
+            {
                 return Err(Error::invalid(
-                    &field,
+                    &field(),
                     format!("hush sets {:?} itself; it cannot be given", h.name),
                 ));
             }
             if h.name.eq_ignore_ascii_case("authorization") && self.auth.is_some() {
                 return Err(Error::invalid(
-                    &field,
+                    &field(),
                     "Authorization is set by `auth`; give one or the other",
                 ));
             }
@@ -313,6 +321,15 @@ mod tests {
     }
 
     #[test]
+    fn an_http_or_https_url_is_taken_whatever_the_scheme_s_case() {
+        for url in ["HTTPS://x.example/", "Http://x.example/", "hTtPs://x.example/a"] {
+            let patch = format!(r#"{{"url": "{url}"}}"#);
+            let spec = HttpAction::from_json(&with(&patch)).unwrap();
+            assert_eq!(spec.url, url);
+        }
+    }
+
+    #[test]
     fn validation_names_the_exact_field() {
         let cases = [
             (r#"{"timeout_ms": 0}"#, "invalid timeout_ms"),
@@ -322,6 +339,8 @@ mod tests {
                 "invalid max_response_bytes",
             ),
             (r#"{"url": "ftp://x.example/"}"#, "invalid url"),
+            (r#"{"url": "http:/x.example/"}"#, "invalid url"),
+            (r#"{"url": "http"}"#, "invalid url"),
             (r#"{"url": "{{inputs.url}}"}"#, "invalid url"),
             (
                 r#"{"headers": [{"name":"A","value":"b"},{"name":"bad name","value":"x"}]}"#,
@@ -330,6 +349,10 @@ mod tests {
             (
                 r#"{"headers": [{"name":"Host","value":"x"}]}"#,
                 "invalid headers[0].name",
+            ),
+            (
+                r#"{"headers": [{"name":"A","value":"b"},{"name":"Transfer-ENCODING","value":"x"}]}"#,
+                "invalid headers[1].name",
             ),
             (
                 r#"{"query": [{"name":"","value":"x"}]}"#,

@@ -234,7 +234,11 @@ impl HttpAction {
     /// # Errors
     /// [`Invalid`](crate::error::ErrorKind::Invalid) naming the field that is wrong.
     pub fn from_json(text: &str) -> Result<Self> {
-        let spec: HttpAction = crate::actions::parse_spec(text)?;
+        Self::parse(text)
+    }
+
+    pub(crate) fn parse(json: impl crate::actions::SpecJson) -> Result<Self> {
+        let spec: HttpAction = json.spec()?;
         spec.validate()?;
         Ok(spec)
     }
