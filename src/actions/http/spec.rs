@@ -322,7 +322,11 @@ mod tests {
 
     #[test]
     fn an_http_or_https_url_is_taken_whatever_the_scheme_s_case() {
-        for url in ["HTTPS://x.example/", "Http://x.example/", "hTtPs://x.example/a"] {
+        for url in [
+            "HTTPS://x.example/",
+            "Http://x.example/",
+            "hTtPs://x.example/a",
+        ] {
             let patch = format!(r#"{{"url": "{url}"}}"#);
             let spec = HttpAction::from_json(&with(&patch)).unwrap();
             assert_eq!(spec.url, url);
