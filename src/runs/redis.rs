@@ -411,6 +411,7 @@ impl RunStore for RedisRuns {
         }
         Ok(Some(run))
     }
+
     async fn get_json(&self, org: &OrgId, id: &RunId) -> Result<Option<RunJson>> {
         // A kept ended run is answered as kept: only its head is read from it.
         if let Some(json) = self.finals.as_ref().and_then(|f| f.get(org, id.as_str())) {
